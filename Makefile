@@ -1,0 +1,36 @@
+# Two entry points for a fresh machine (see README): `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= $(firstword $(wildcard ../shared/data) $(wildcard data))
+NB201 ?= $(DATA)/nb201/nb201_cifar10.csv
+
+.PHONY: setup demo test test-slow lint bench-nb201 clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/budgetnas bench nb201 --table $(NB201) --cost lat_pixel3_ms \
+		--budget-quantiles 0.1,0.25,0.5 --solvers iqnas,evolution,optuna,random \
+		--queries 100 --seeds 2 --json runs/demo/nb201.json --plot runs/demo/nb201.png
+
+test: setup
+	$(VENV)/bin/ruff check src tests
+	BUDGETNAS_DATA=$(abspath $(DATA)) $(PY) -m pytest -q -n 2
+
+test-slow: setup
+	BUDGETNAS_DATA=$(abspath $(DATA)) $(PY) -m pytest -q -m slow
+
+lint: setup
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache build *.egg-info src/*.egg-info

@@ -1,0 +1,43 @@
+"""budgetnas: the most accurate network that provably fits hard deployment budgets.
+
+Importing the package is cheap: heavy dependencies (torch, scipy, optuna) are imported by the
+modules that need them, when they are used.
+"""
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Architecture",
+    "Budget",
+    "BudgetError",
+    "InfeasibleBudgetError",
+    "QuadraticForm",
+    "SearchResult",
+    "__version__",
+    "create_solver",
+    "get_space",
+    "list_solvers",
+    "parse_budget",
+]
+
+_LAZY = {
+    "Architecture": "budgetnas.arch",
+    "Budget": "budgetnas.units",
+    "BudgetError": "budgetnas.units",
+    "parse_budget": "budgetnas.units",
+    "InfeasibleBudgetError": "budgetnas.search._base",
+    "SearchResult": "budgetnas.search._base",
+    "QuadraticForm": "budgetnas.costs._base",
+    "create_solver": "budgetnas.search",
+    "list_solvers": "budgetnas.search",
+    "get_space": "budgetnas.spaces",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'budgetnas' has no attribute {name!r}")

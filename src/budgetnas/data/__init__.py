@@ -1,0 +1,139 @@
+"""Datasets and loaders, without torchvision.
+
+``get_dataset(name, split)`` returns a map-style dataset of ``(normalized float C x H x W tensor,
+int label)``. Names: ``"fashion-mnist"`` (IDX gz), ``"cifar10"`` (python pickle batches),
+``"synthetic"`` (generated, for tests). Splits: ``"train"`` (the whole training set),
+``"search-train"`` (train minus held-out), ``"heldout"`` (a fixed part of the training set, the
+same in every run: 10,000 images for Fashion-MNIST, 5,000 for CIFAR-10), ``"test"``.
+
+Files are found from ``data_dir`` (``--data-dir``), then ``$BUDGETNAS_DATA`` (a folder holding
+``fashion-mnist/``, ``cifar10/``), then ``/usr/share/datasets/fashion-mnist``, then the download
+cache (``$BUDGETNAS_CACHE``, default ``~/.cache/budgetnas/data``), downloading into it if needed.
+Missing or damaged files raise :class:`DataError` naming the path and how to get the data.
+
+Example:
+    >>> ds = get_dataset("synthetic", "train", image_size=8, channels=1)
+    >>> x, y = ds[0]
+    >>> tuple(x.shape), isinstance(y, int)
+    ((1, 8, 8), True)
+    >>> batch_x, batch_y = next(iter(make_loader(ds, batch_size=16, shuffle=True)))
+    >>> tuple(batch_x.shape)
+    (16, 1, 8, 8)
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from budgetnas.data._base import SPLITS, DataError, DatasetInfo, ImageTensorDataset, split_indices
+
+DATASETS = ("fashion-mnist", "cifar10", "synthetic")
+_ALIASES = {"fmnist": "fashion-mnist", "fashion_mnist": "fashion-mnist", "cifar-10": "cifar10"}
+
+
+def _canonical(name: str) -> str:
+    name = _ALIASES.get(name.lower(), name.lower())
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return name
+
+
+def dataset_info(name: str, **kwargs) -> DatasetInfo:
+    """Shape, classes, normalization and split sizes of dataset ``name`` (reads no files).
+
+    ``kwargs`` set the shape of ``"synthetic"`` (channels, image_size, num_classes, n_train,
+    n_test, n_heldout).
+    """
+    name = _canonical(name)
+    if name == "synthetic":
+        from budgetnas.data import synthetic
+
+        return synthetic.info(**kwargs)
+    if kwargs:
+        raise ValueError(f"dataset {name!r} takes no options, got {sorted(kwargs)}")
+    if name == "fashion-mnist":
+        from budgetnas.data import fmnist
+
+        return fmnist.INFO
+    from budgetnas.data import cifar
+
+    return cifar.INFO
+
+
+def get_dataset(
+    name: str,
+    split: str,
+    data_dir: str | os.PathLike | None = None,
+    augment: bool = False,
+    subset: int | None = None,
+    seed: int = 0,
+    **kwargs,
+) -> ImageTensorDataset:
+    """The ``split`` of dataset ``name``; ``subset=N`` keeps N images chosen with ``seed``."""
+    name = _canonical(name)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    info = dataset_info(name, **kwargs)
+    part = "test" if split == "test" else "train"
+    if name == "fashion-mnist":
+        from budgetnas.data import fmnist
+
+        images, labels = fmnist.load(part, data_dir)
+    elif name == "cifar10":
+        from budgetnas.data import cifar
+
+        images, labels = cifar.load(part, data_dir)
+    else:
+        from budgetnas.data import synthetic
+
+        images, labels = synthetic.load(part, info)
+    ds = ImageTensorDataset(
+        images, labels, info.mean, info.std, augment=augment, pad=info.pad, hflip=info.hflip
+    )
+    idx = split_indices(info, split)
+    if subset is not None:
+        if subset <= 0:
+            raise ValueError(f"subset must be positive, got {subset}")
+        pool = np.arange(len(ds)) if idx is None else idx
+        if subset < len(pool):
+            pick = np.random.default_rng(seed).permutation(len(pool))[:subset]
+            idx = np.sort(pool[pick])
+    return ds if idx is None else ds.subset(idx)
+
+
+def make_loader(
+    dataset: torch.utils.data.Dataset,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    num_workers: int = 0,
+    drop_last: bool = False,
+) -> DataLoader:
+    """A DataLoader whose shuffling (and worker seeds) depend only on ``seed``."""
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        generator=generator,
+        drop_last=drop_last,
+        persistent_workers=False,
+    )
+
+
+__all__ = [
+    "DATASETS",
+    "SPLITS",
+    "DataError",
+    "DatasetInfo",
+    "ImageTensorDataset",
+    "dataset_info",
+    "get_dataset",
+    "make_loader",
+]

@@ -132,6 +132,14 @@ class SearchSpace(ABC):
         for choices in itertools.product(*(range(s) for s in self.group_sizes)):
             yield self.arch(choices)
 
+    def all_archs(self, limit: int = 1_000_000) -> tuple[Architecture, ...]:
+        """Every canonical architecture, listed once and cached (small spaces only)."""
+        cached = self.__dict__.get("_all_archs")
+        if cached is None:
+            cached = tuple(dict.fromkeys(self.enumerate(limit)))
+            self.__dict__["_all_archs"] = cached
+        return cached
+
     def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
         """Change one decision to a different option (used by evolution)."""
         choices = list(arch.choices)

@@ -1,0 +1,286 @@
+"""What every solver shares: the problem, the result record, the infeasibility error, ask/tell.
+
+The problem (ALGORITHMS.md section 4): maximize an objective over the architectures of a space
+subject to every budget, ``cost_k(arch) <= B_k``. The objective is either a quadratic form (an
+accuracy predictor; what ``milp`` and ``frank-wolfe`` optimize) or a function that *queries* the
+true objective (a training run, a table read; what the query-based solvers call). Budgets are hard:
+a solver returns an architecture whose exact cost is within every budget, or raises.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from budgetnas.arch import Architecture
+from budgetnas.costs._base import Constraint, QuadraticForm
+from budgetnas.spaces._base import SearchSpace
+
+
+class InfeasibleBudgetError(ValueError):
+    """No architecture of the space meets the budgets; the message names what is achievable."""
+
+    def __init__(self, message: str, cheapest: dict[str, float] | None = None):
+        super().__init__(message)
+        self.cheapest = cheapest or {}
+
+
+class SolverFailedError(RuntimeError):
+    """A solver ended without a feasible architecture although one exists (e.g. a time limit)."""
+
+
+@dataclass
+class Problem:
+    """Maximize ``objective`` (a form) or ``query`` (a measured value) under ``constraints``."""
+
+    space: SearchSpace
+    constraints: Sequence[Constraint]
+    objective: QuadraticForm | None = None
+    query: Callable[[Architecture], float] | None = None
+
+    def __post_init__(self) -> None:
+        self.constraints = list(self.constraints)
+        if self.objective is None and self.query is None:
+            raise ValueError("a problem needs an objective form, a query function, or both")
+        if self.objective is not None and self.objective.n != self.space.n_binaries:
+            raise ValueError(
+                f"objective has {self.objective.n} coefficients; the space has "
+                f"{self.space.n_binaries} binaries"
+            )
+        metrics = [c.budget.metric for c in self.constraints]
+        if len(set(metrics)) != len(metrics):
+            raise ValueError(f"one budget per metric, got {metrics}")
+
+    def score(self, arch: Architecture) -> float:
+        """The value a solver maximizes: the query where given, else the objective form."""
+        if self.query is not None:
+            return float(self.query(arch))
+        assert self.objective is not None
+        return self.objective.value(self.space.encode(arch))
+
+    def predicted(self, arch: Architecture) -> float | None:
+        if self.objective is None:
+            return None
+        return self.objective.value(self.space.encode(arch))
+
+    def feasible(self, arch: Architecture) -> bool:
+        return all(c.feasible(arch) for c in self.constraints)
+
+    def budget_report(self, arch: Architecture) -> list[dict[str, Any]]:
+        out = []
+        for c in self.constraints:
+            value = c.value(arch)
+            out.append(
+                {
+                    "metric": c.budget.metric,
+                    "limit": c.budget.limit,
+                    "value": value,
+                    "slack": c.budget.slack(value),
+                    "feasible": c.budget.feasible(value),
+                }
+            )
+        return out
+
+
+@dataclass
+class SearchResult:
+    """What a solver returns: the architecture, each budget's value and slack, objective, status."""
+
+    arch: Architecture
+    objective: float
+    budgets: list[dict[str, Any]]
+    solver: str
+    status: str
+    wall_s: float
+    predicted: float | None = None
+    queries: int = 0
+    gap: float | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def feasible(self) -> bool:
+        return all(b["feasible"] for b in self.budgets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arch": str(self.arch),
+            "space": self.arch.space,
+            "objective": self.objective,
+            "predicted": self.predicted,
+            "budgets": self.budgets,
+            "feasible": self.feasible,
+            "solver": self.solver,
+            "status": self.status,
+            "gap": self.gap,
+            "queries": self.queries,
+            "wall_s": self.wall_s,
+        }
+
+
+class Solver(ABC):
+    """Base class. Subclasses implement :meth:`_solve`; :meth:`solve` checks and records."""
+
+    name: str = ""
+
+    def solve(self, problem: Problem) -> SearchResult:
+        """Solve ``problem``; the result is verified against every budget before it is returned."""
+        start = time.perf_counter()
+        check_achievable(problem)
+        arch, info = self._solve(problem)
+        arch = problem.space.canonicalize(arch)
+        report = problem.budget_report(arch)
+        if not all(b["feasible"] for b in report):
+            broken = ", ".join(
+                f"{b['metric']}={b['value']:.4g} > {b['limit']:.4g}" for b in report if not b["feasible"]
+            )
+            raise SolverFailedError(f"{self.name} produced an over-budget architecture ({broken})")
+        return SearchResult(
+            arch=arch,
+            objective=problem.score(arch) if info.get("objective") is None else info["objective"],
+            budgets=report,
+            solver=self.name,
+            status=info.get("status", "feasible"),
+            wall_s=time.perf_counter() - start,
+            predicted=problem.predicted(arch),
+            queries=int(info.get("queries", 0)),
+            gap=info.get("gap"),
+            history=info.get("history", []),
+        )
+
+    @abstractmethod
+    def _solve(self, problem: Problem) -> tuple[Architecture, dict[str, Any]]:
+        """Return a feasible architecture and a dict (status, gap, queries, objective, history)."""
+
+
+# ---- achievability -----------------------------------------------------------------------------
+ENUMERATION_LIMIT = 200_000
+
+
+def cost_vector(constraint: Constraint, space: SearchSpace, archs: Sequence[Architecture]) -> np.ndarray:
+    """Exact costs of many architectures (vectorized where the cost model offers it)."""
+    many = getattr(constraint.cost, "evaluate_many", None)
+    if many is not None:
+        return np.asarray(many(archs), dtype=float)
+    return np.array([constraint.cost.evaluate(a) for a in archs])
+
+
+def check_achievable(problem: Problem) -> None:
+    """Raise :class:`InfeasibleBudgetError` when no architecture meets every budget.
+
+    Small spaces are enumerated (exact); otherwise each budget is compared with the cheapest value
+    of its cost (the minimum of its exact form, or of its form's lower bound), and the budgets
+    jointly by a feasibility MILP.
+    """
+    if not problem.constraints:
+        return
+    space = problem.space
+    key = tuple((c.budget.metric, c.budget.limit, id(c.cost)) for c in problem.constraints)
+    if getattr(problem, "_achievable_key", None) == key:
+        return
+    cheapest: dict[str, float] = {}
+    if space.size <= ENUMERATION_LIMIT:
+        archs = list(space.all_archs())
+        costs = np.stack([cost_vector(c, space, archs) for c in problem.constraints])
+        limits = np.array([c.budget.limit for c in problem.constraints])[:, None]
+        ok = costs <= limits * (1 + 1e-9)
+        for c, row in zip(problem.constraints, costs, strict=True):
+            cheapest[c.budget.metric] = float(row.min())
+        _raise_if_none(problem, cheapest, bool(ok.all(axis=0).any()), exact=True)
+    else:
+        from budgetnas.search.milp import minimum_of_form, relaxation_feasible
+
+        for c in problem.constraints:
+            form = c.cost.quadratic_form()
+            if form is None:
+                continue
+            cheapest[c.budget.metric] = minimum_of_form(space, form) + c.cost.residual_min
+        _raise_if_none(problem, cheapest, relaxation_feasible(problem), exact=False)
+    problem._achievable_key = key  # type: ignore[attr-defined]
+
+
+def _raise_if_none(problem: Problem, cheapest: dict[str, float], any_ok: bool, exact: bool) -> None:
+    single = [
+        c for c in problem.constraints
+        if c.budget.metric in cheapest and cheapest[c.budget.metric] > c.budget.limit * (1 + 1e-9)
+    ]
+    if single:
+        parts = [
+            f"{c.budget} is below the cheapest architecture of space {problem.space.name!r} "
+            f"({c.budget.metric}={cheapest[c.budget.metric]:.6g})"
+            for c in single
+        ]
+        raise InfeasibleBudgetError("infeasible budget: " + "; ".join(parts), cheapest)
+    if not any_ok:
+        budgets = ", ".join(str(c.budget) for c in problem.constraints)
+        values = ", ".join(f"{k}>={v:.6g}" for k, v in cheapest.items())
+        raise InfeasibleBudgetError(
+            f"infeasible budgets: each of {budgets} can be met alone, but no architecture of space "
+            f"{problem.space.name!r} meets them all at once (cheapest alone: {values})",
+            cheapest,
+        )
+
+
+# ---- ask/tell ------------------------------------------------------------------------------------
+class QuerySolver(Solver):
+    """A solver that proposes architectures (``ask``) and learns their measured value (``tell``).
+
+    The base class runs the loop: a proposal that breaks a budget is rejected for free (costs are
+    known from tables and counts); each feasible, not-yet-seen proposal costs one query.
+    """
+
+    def __init__(self, n_queries: int = 100, seed: int | None = 0, max_proposals: int | None = None):
+        if n_queries < 1:
+            raise ValueError("n_queries must be at least 1")
+        self.n_queries = n_queries
+        self.seed = seed
+        self.max_proposals = max_proposals
+
+    @abstractmethod
+    def start(self, problem: Problem, rng: np.random.Generator) -> None:
+        """Reset state for a new problem."""
+
+    @abstractmethod
+    def ask(self) -> Architecture:
+        """Propose the next architecture."""
+
+    def tell(self, arch: Architecture, value: float | None) -> None:
+        """Learn ``value`` of ``arch``; ``None`` means the proposal broke a budget."""
+
+    def _solve(self, problem: Problem) -> tuple[Architecture, dict[str, Any]]:
+        rng = np.random.default_rng(self.seed)
+        self.start(problem, rng)
+        seen: dict[Architecture, float] = {}
+        infeasible: set[Architecture] = set()
+        proposals = 0
+        limit = self.max_proposals or 200 * self.n_queries + 10_000
+        history = []
+        while len(seen) < self.n_queries and proposals < limit:
+            arch = problem.space.canonicalize(self.ask())
+            proposals += 1
+            if arch in seen:
+                self.tell(arch, seen[arch])
+                continue
+            if arch in infeasible or not problem.feasible(arch):
+                infeasible.add(arch)
+                self.tell(arch, None)
+                continue
+            value = problem.score(arch)
+            seen[arch] = value
+            history.append({"query": len(seen), "arch": str(arch), "value": value})
+            self.tell(arch, value)
+        if not seen:
+            raise SolverFailedError(
+                f"{self.name}: no feasible architecture among {proposals} proposals"
+            )
+        best = max(seen, key=seen.__getitem__)
+        return best, {
+            "objective": seen[best],
+            "queries": len(seen),
+            "status": "query_budget" if len(seen) >= self.n_queries else "proposal_limit",
+            "history": history,
+        }

@@ -1,0 +1,417 @@
+"""One-shot training of the MobileNetV3 supernet (ALGORITHMS.md section 5).
+
+Stage A trains the heaviest path. Stage B sorts channels by importance, freezes a copy of the
+stage-A network as teacher and trains paths drawn by the sandwich rule (heaviest, smallest and
+``n_random`` uniform paths each step) with inner distillation. A checkpoint is written after every
+epoch (``supernet.pt``, written atomically) holding the weights, teacher, optimizer, schedule and
+every RNG state, so ``resume=True`` continues exactly as if the run had not stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from budgetnas.data import dataset_info, get_dataset, make_loader
+from budgetnas.spaces.mobilenet import MobileNetConfig, MobileNetSpace, get_preset
+from budgetnas.supernet import MobileNetSupernet
+from budgetnas.training.config import TrainConfig
+from budgetnas.training.distill import inner_distillation_loss
+from budgetnas.training.evaluate import accuracy, one_shot_accuracy
+
+CHECKPOINT = "supernet.pt"
+CONFIG = "config.json"
+LOG = "log.jsonl"
+FORMAT = 1
+
+
+def _data_kwargs(cfg: TrainConfig, space_cfg: MobileNetConfig) -> dict:
+    if cfg.data == "synthetic":  # shape the synthetic set like the network's input
+        return {
+            "channels": space_cfg.in_channels,
+            "image_size": space_cfg.image_size,
+            "num_classes": space_cfg.num_classes,
+        }
+    return {}
+
+
+def resolve_space(cfg: TrainConfig) -> MobileNetSpace:
+    """The space of ``cfg.preset``, checked against the dataset's shape."""
+    space_cfg = get_preset(cfg.preset)
+    info = dataset_info(cfg.data, **_data_kwargs(cfg, space_cfg))
+    if (info.channels, info.image_size, info.num_classes) != (
+        space_cfg.in_channels,
+        space_cfg.image_size,
+        space_cfg.num_classes,
+    ):
+        raise ValueError(
+            f"preset {cfg.preset!r} expects {space_cfg.in_channels}x{space_cfg.image_size}"
+            f"x{space_cfg.image_size} inputs and {space_cfg.num_classes} classes, but {cfg.data!r} "
+            f"has {info.channels}x{info.image_size}x{info.image_size} and {info.num_classes}"
+        )
+    return MobileNetSpace(space_cfg)
+
+
+def load_supernet(path: str | Path, map_location: str = "cpu") -> tuple[MobileNetSupernet, dict]:
+    """The supernet stored in a checkpoint, and the checkpoint dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no supernet checkpoint at {path}")
+    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    if ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a budgetnas supernet checkpoint (format {FORMAT})")
+    space = MobileNetSpace(MobileNetConfig.from_dict(ckpt["space"]))
+    net = MobileNetSupernet(space)
+    net.load_state_dict(ckpt["model"])
+    return net, ckpt
+
+
+class SupernetTrainer:
+    """Runs (or resumes) stage A then stage B into ``out_dir``.
+
+    Example:
+        >>> import tempfile
+        >>> cfg = TrainConfig(data="synthetic", preset="tiny", epochs_a=1, epochs_b=1,
+        ...                   batch_size=16, max_steps=1, bn_batches=1, eval_subset=16)
+        >>> out = tempfile.mkdtemp()
+        >>> result = SupernetTrainer(cfg, out, progress=False).run()
+        >>> sorted(result)[:2], 0.0 <= result["test_acc_heaviest"] <= 1.0
+        (['epochs', 'seconds'], True)
+    """
+
+    def __init__(self, cfg: TrainConfig, out_dir: str | os.PathLike, progress: bool = True):
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        self.progress = progress
+        self.space = resolve_space(cfg)
+        self.device = torch.device(cfg.device)
+
+    # ---- data ---------------------------------------------------------------------------
+    def _datasets(self) -> None:
+        cfg, kw = self.cfg, _data_kwargs(self.cfg, self.space.config)
+        common = {"data_dir": cfg.data_dir, "seed": cfg.seed, **kw}
+        self.train_ds = get_dataset(
+            cfg.data, "search-train", augment=cfg.augment, subset=cfg.subset, **common
+        )
+        plain = get_dataset(cfg.data, "search-train", subset=cfg.subset, **common)
+        self.recal_ds = plain  # BN statistics come from training images without augmentation
+        self.heldout_ds = get_dataset(cfg.data, "heldout", subset=cfg.eval_subset, **common)
+        self.train_b_ds = self.train_ds
+        if cfg.subset_b is not None and cfg.subset_b < len(self.train_ds):
+            self.train_b_ds = get_dataset(
+                cfg.data, "search-train", augment=cfg.augment, subset=cfg.subset_b, **common
+            )
+
+    def _loader(self, ds, epoch_seed: int):
+        return make_loader(
+            ds, self.cfg.batch_size, shuffle=True, seed=epoch_seed, num_workers=self.cfg.num_workers
+        )
+
+    def _recal_loader(self):
+        return make_loader(self.recal_ds, self.cfg.batch_size, shuffle=True, seed=self.cfg.seed)
+
+    def _eval_loader(self, ds):
+        return make_loader(ds, self.cfg.eval_batch_size, shuffle=False)
+
+    def _steps(self, ds) -> int:
+        n = math.ceil(len(ds) / self.cfg.batch_size)
+        return min(n, self.cfg.max_steps) if self.cfg.max_steps else n
+
+    # ---- state --------------------------------------------------------------------------
+    def _optimizer(self, lr: float, total_steps: int):
+        decay, no_decay = [], []
+        for p in self.model.parameters():
+            (no_decay if p.ndim <= 1 else decay).append(p)
+        opt = torch.optim.SGD(
+            [
+                {"params": decay, "weight_decay": self.cfg.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=lr,
+            momentum=self.cfg.momentum,
+            nesterov=True,
+        )
+        total = max(1, total_steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        )
+        return opt, sched
+
+    def _save(self, stage: str, epoch: int, extra: dict | None = None) -> None:
+        state = {
+            "format": FORMAT,
+            "train": asdict(self.cfg),
+            "space": self.space.config.to_dict(),
+            "stage": stage,
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "teacher": None if self.teacher is None else self.teacher.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": self.path_rng.bit_generator.state,
+                "python": random.getstate(),
+            },
+            "history": self.history,
+            **(extra or {}),
+        }
+        tmp = self.out / (CHECKPOINT + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.out / CHECKPOINT)
+
+    def _log(self, record: dict) -> None:
+        self.history.append(record)
+        with open(self.out / LOG, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _write_config(self) -> None:
+        info = dataset_info(self.cfg.data, **_data_kwargs(self.cfg, self.space.config))
+        resolved = {
+            "train": asdict(self.cfg),
+            "space": self.space.config.to_dict(),
+            "dataset": asdict(info),
+            "torch": torch.__version__,
+        }
+        (self.out / CONFIG).write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n")
+
+    def _start_stage_b(self) -> None:
+        """Freeze the stage-A network as teacher; sort channels by importance; new optimizer."""
+        self.model.reorder_channels()
+        self.teacher = copy.deepcopy(self.model).eval()
+        self.teacher.set_active(self.space.heaviest())
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.opt, self.sched = self._optimizer(
+            self.cfg.lr_b, self.cfg.epochs_b * self._steps(self.train_b_ds)
+        )
+
+    # ---- the run ------------------------------------------------------------------------
+    def run(self, resume: bool = False, stop_after: int | None = None) -> dict:
+        """Train (or continue) to the end; ``stop_after=N`` returns after N epochs of this call,
+        as an interrupted run would (its checkpoint is complete)."""
+        cfg = self.cfg
+        self._budget = stop_after
+        torch.set_num_threads(cfg.threads)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._datasets()
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        self.path_rng = np.random.default_rng(cfg.seed)
+        self.model = MobileNetSupernet(self.space).to(self.device)
+        self.teacher = None
+        self.history: list[dict] = []
+        self.opt, self.sched = self._optimizer(cfg.lr_a, cfg.epochs_a * self._steps(self.train_ds))
+        stage, epoch = "A", 0
+        ckpt_path = self.out / CHECKPOINT
+        if resume and ckpt_path.is_file():
+            stage, epoch = self._restore(ckpt_path)
+        elif resume:
+            print(f"no checkpoint in {self.out}; starting afresh", file=sys.stderr)
+        if not resume:
+            (self.out / LOG).write_text("")
+        self._write_config()
+        t_start = time.time()
+        if stage == "A":
+            self.model.set_active(self.space.heaviest())
+            for ep in range(epoch, cfg.epochs_a):
+                if self._stop():
+                    return {"stopped": True, "stage": "A", "epoch": ep}
+                self._epoch_a(ep)
+            stage, epoch = "B", 0
+            if cfg.epochs_b > 0:
+                self._start_stage_b()
+        for ep in range(epoch, cfg.epochs_b):
+            if self._stop():
+                return {"stopped": True, "stage": "B", "epoch": ep}
+            self._epoch_b(ep)
+        return self._finish(time.time() - t_start)
+
+    def _stop(self) -> bool:
+        if self._budget is None:
+            return False
+        if self._budget <= 0:
+            return True
+        self._budget -= 1
+        return False
+
+    def _restore(self, path: Path) -> tuple[str, int]:
+        ckpt = torch.load(path, map_location=self.device, weights_only=False)
+        if ckpt.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a budgetnas supernet checkpoint")
+        saved = TrainConfig.from_dict(ckpt["train"])
+        if saved != self.cfg:
+            diff = {
+                k: (v, getattr(self.cfg, k))
+                for k, v in asdict(saved).items()
+                if v != getattr(self.cfg, k)
+            }
+            raise ValueError(f"cannot resume {path}: settings differ (saved, now): {diff}")
+        self.model.load_state_dict(ckpt["model"])
+        stage, epoch = ckpt["stage"], ckpt["epoch"]
+        if stage == "B":
+            self.teacher = MobileNetSupernet(self.space).to(self.device)
+            self.teacher.load_state_dict(ckpt["teacher"])
+            self.teacher.eval().set_active(self.space.heaviest())
+            for p in self.teacher.parameters():
+                p.requires_grad_(False)
+            self.opt, self.sched = self._optimizer(
+                self.cfg.lr_b, self.cfg.epochs_b * self._steps(self.train_b_ds)
+            )
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.sched.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        self.path_rng.bit_generator.state = ckpt["rng"]["numpy"]
+        random.setstate(ckpt["rng"]["python"])
+        self.history = list(ckpt["history"])
+        # the log holds exactly the epochs the checkpoint has seen
+        (self.out / LOG).write_text("".join(json.dumps(r) + "\n" for r in self.history))
+        if stage == "A" and epoch >= self.cfg.epochs_a:
+            return "A", epoch  # stage B starts (deterministically) from here
+        return stage, epoch
+
+    def _bar(self, total: int, desc: str):
+        return tqdm(total=total, desc=desc, file=sys.stderr, disable=not self.progress, leave=False)
+
+    def _epoch_a(self, ep: int) -> None:
+        cfg, model = self.cfg, self.model
+        model.train()
+        steps = self._steps(self.train_ds)
+        loader = self._loader(self.train_ds, cfg.seed * 1000 + ep)
+        t0, tot_loss, correct, seen = time.time(), 0.0, 0, 0
+        with self._bar(steps, f"stage A epoch {ep + 1}/{cfg.epochs_a}") as bar:
+            for step, (x, y) in enumerate(loader):
+                if step >= steps:
+                    break
+                x, y = x.to(self.device), y.to(self.device)
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt.step()
+                self.sched.step()
+                tot_loss += float(loss.detach()) * len(y)
+                correct += int((logits.argmax(1) == y).sum())
+                seen += len(y)
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        seconds = time.time() - t0
+        model.eval()
+        held = accuracy(model, self._eval_loader(self.heldout_ds))
+        self._log(
+            {
+                "stage": "A",
+                "epoch": ep + 1,
+                "loss": tot_loss / seen,
+                "train_acc": correct / seen,
+                "heldout_acc_heaviest": held,
+                "lr": self.sched.get_last_lr()[0],
+                "seconds": seconds,
+                "images": seen,
+            }
+        )
+        self._save("A", ep + 1)
+
+    def _paths(self) -> list:
+        n = self.cfg.n_random
+        rand = [self.space.sample(self.path_rng) for _ in range(n)]
+        if self.cfg.sandwich:
+            return [self.space.heaviest(), self.space.smallest(), *rand]
+        return rand
+
+    def _epoch_b(self, ep: int) -> None:
+        cfg, model, teacher = self.cfg, self.model, self.teacher
+        model.train()
+        steps = self._steps(self.train_b_ds)
+        loader = self._loader(self.train_b_ds, cfg.seed * 1000 + 500 + ep)
+        t0, tot_loss, n_loss, seen = time.time(), 0.0, 0, 0
+        with self._bar(steps, f"stage B epoch {ep + 1}/{cfg.epochs_b}") as bar:
+            for step, (x, y) in enumerate(loader):
+                if step >= steps:
+                    break
+                x, y = x.to(self.device), y.to(self.device)
+                with torch.no_grad():
+                    t_logits, t_stages = teacher(x, return_stages=True)
+                self.opt.zero_grad(set_to_none=True)
+                paths = self._paths()
+                for arch in paths:
+                    model.set_active(arch)
+                    s_logits, s_stages = model(x, return_stages=True)
+                    loss = inner_distillation_loss(
+                        s_logits, s_stages, t_logits, t_stages, y, gamma=cfg.gamma
+                    )
+                    (loss / len(paths)).backward()
+                    tot_loss += float(loss.detach())
+                    n_loss += 1
+                self.opt.step()
+                self.sched.step()
+                seen += len(y)
+                bar.update(1)
+                bar.set_postfix(loss=f"{tot_loss / n_loss:.3f}")
+        seconds = time.time() - t0
+        record = {
+            "stage": "B",
+            "epoch": ep + 1,
+            "loss": tot_loss / max(1, n_loss),
+            "lr": self.sched.get_last_lr()[0],
+            "seconds": seconds,
+            "images": seen,
+            "paths_per_step": len(self._paths_template()),
+        }
+        for label, arch in (
+            ("heaviest", self.space.heaviest()),
+            ("smallest", self.space.smallest()),
+        ):
+            record[f"heldout_acc_{label}"] = one_shot_accuracy(
+                model,
+                arch,
+                self._recal_loader(),
+                self._eval_loader(self.heldout_ds),
+                cfg.bn_batches,
+            )
+        self._log(record)
+        self._save("B", ep + 1)
+
+    def _paths_template(self) -> list[str]:
+        return (["heaviest", "smallest"] if self.cfg.sandwich else []) + ["random"] * (
+            self.cfg.n_random
+        )
+
+    def _finish(self, seconds: float) -> dict:
+        """Test accuracy of the heaviest path (recalibrated when stage B changed the weights)."""
+        cfg, kw = self.cfg, _data_kwargs(self.cfg, self.space.config)
+        test = get_dataset(cfg.data, "test", data_dir=cfg.data_dir, **kw)
+        heaviest = self.space.heaviest()
+        if self.history and self.history[-1]["stage"] == "B":
+            acc = one_shot_accuracy(
+                self.model, heaviest, self._recal_loader(), self._eval_loader(test), cfg.bn_batches
+            )
+        else:
+            self.model.set_active(heaviest)
+            acc = accuracy(self.model, self._eval_loader(test))
+        result = {
+            "epochs": len(self.history),
+            "seconds": seconds,
+            "test_acc_heaviest": acc,
+            "heldout_acc_heaviest": self.history[-1]["heldout_acc_heaviest"]
+            if self.history
+            else None,
+        }
+        stage = self.history[-1]["stage"] if self.history else "A"
+        epoch = self.history[-1]["epoch"] if self.history else 0
+        self._save(stage, epoch, {"result": result})
+        with open(self.out / LOG, "a") as f:
+            f.write(json.dumps({"event": "final", **result}) + "\n")
+        return result

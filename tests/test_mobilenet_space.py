@@ -1,0 +1,118 @@
+"""The elastic MobileNetV3 space: decision layout, canonical strings, analytic counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from budgetnas.arch import Architecture
+from budgetnas.spaces import get_space
+from budgetnas.spaces.mobilenet import (
+    BLOCK_OPTIONS,
+    PRESETS,
+    BlockConfig,
+    MobileNetSpace,
+    get_preset,
+)
+
+
+@pytest.fixture(scope="module")
+def space() -> MobileNetSpace:
+    return get_space("mobilenet", preset="tiny")
+
+
+def test_decision_layout(space):
+    groups = space.groups()
+    assert space.n_binaries == 255 and len(groups) == 25
+    assert [g.size for g in groups] == [12] * 20 + [3] * 5
+    assert groups[0].name == "s1b1" and groups[19].name == "s5b4" and groups[20].name == "s1depth"
+    for i, cfg in enumerate(BLOCK_OPTIONS):
+        e, k, se = cfg.expansion, cfg.kernel, cfg.se
+        assert i == (3, 4, 6).index(e) * 4 + (3, 5).index(k) * 2 + int(se)
+        assert BlockConfig.from_index(i) == cfg and cfg.index == i
+    assert len(set(BLOCK_OPTIONS)) == 12
+    assert space.offsets[20] == 240
+
+
+def test_string_round_trip_and_canonical(space):
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(300):
+        arch = space.sample(rng)
+        text = str(arch)
+        assert space.from_string(text) == arch
+        assert Architecture.from_string(text, "mobilenet") == arch  # default preset, same codec
+        assert [len(p.split("-")) for p in text.split("|")] == list(space.depths(arch))
+        seen.add(text)
+        # changing a block beyond the stage's depth is the same network: same arch, same string
+        for s, d in enumerate(space.depths(arch)):
+            if d < 4:
+                choices = list(arch.choices)
+                choices[space.block_group(s, 3)] = int(rng.integers(1, 12))
+                assert space.arch(choices) == arch
+    assert len(seen) == 300
+    assert str(space.heaviest()) == "|".join(["-".join(["e6k5se"] * 4)] * 5)
+    assert str(space.smallest()) == "|".join(["e3k3-e3k3"] * 5)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "e6k5se|e3k3",
+        "e6k5se|e3k3|e3k3|e3k3|e3k3",
+        "e6k7-e3k3|" * 4 + "e3k3-e3k3",
+        "e5k3-e3k3|" * 4 + "e3k3-e3k3",
+        "-".join(["e3k3"] * 5) + "|e3k3-e3k3" * 4,
+    ],
+)
+def test_malformed_strings_are_value_errors(space, bad):
+    with pytest.raises(ValueError):
+        space.from_string(bad)
+
+
+def test_stage_blocks_round_trip(space):
+    arch = space.sample(3)
+    stages = space.stage_blocks(arch)
+    assert len(stages) == 5 and all(len(b) in (2, 3, 4) for b in stages)
+    assert space.from_stage_blocks(stages) == arch
+
+
+def test_counts_follow_the_bilinear_form(space):
+    """count = fixed + sum over blocks 1,2 + P(depth>=b) terms for blocks 3,4 (ALGORITHMS 2)."""
+    rng = np.random.default_rng(1)
+    for attr, count in (("params", space.count_params), ("macs", space.count_macs)):
+        table = space.block_table(attr)
+        fixed = getattr(space.fixed_cost(), attr)
+        for _ in range(20):
+            arch = space.sample(rng)
+            x = space.encode(arch)
+            alpha = x[:240].reshape(5, 4, 12)
+            beta = x[240:].reshape(5, 3)
+            p_depth = np.stack([np.ones(5), np.ones(5), beta[:, 1] + beta[:, 2], beta[:, 2]], 1)
+            total = fixed + np.sum(p_depth[:, :, None] * alpha * table)
+            assert total == count(arch)
+    assert space.count_flops(space.heaviest()) == 2 * space.count_macs(space.heaviest())
+    # heavier choices cost more
+    assert space.count_macs(space.heaviest()) > space.count_macs(space.smallest())
+
+
+def test_presets_keep_the_decision_space():
+    sizes = {}
+    for name in PRESETS:
+        sp = MobileNetSpace(preset=name)
+        assert sp.n_binaries == 255
+        sizes[name] = sp.config.resolutions()
+    assert sizes["imagenet"] == (112, 56, 28, 14, 14, 7)
+    assert sizes["fmnist-small"][0] == 28 and get_preset("fmnist-small").stem_stride == 1
+    assert get_preset("cifar-small").image_size == 32
+    with pytest.raises(ValueError, match="unknown preset"):
+        get_preset("nope")
+    # a descriptor of the ImageNet space matches MobileNetV3's familiar block shapes
+    d = MobileNetSpace("imagenet").block_descriptor(2, 0, BlockConfig(6, 5, True))
+    assert (d.c_in, d.c_out, d.c_mid, d.c_se, d.stride, d.resolution) == (40, 80, 240, 64, 2, 28)
+    assert not d.residual and MobileNetSpace("imagenet").block_descriptor(2, 1, d_cfg()).residual
+
+
+def d_cfg() -> BlockConfig:
+    return BlockConfig(3, 3, False)

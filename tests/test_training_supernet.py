@@ -1,0 +1,125 @@
+"""Supernet training: a 2-batch run on synthetic data, exact resume, distillation loss, CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from budgetnas.cli.main import main
+from budgetnas.training import SupernetTrainer, TrainConfig, inner_distillation_loss
+from budgetnas.training.supernet import load_supernet
+
+TINY = TrainConfig(
+    data="synthetic",
+    preset="tiny",
+    epochs_a=1,
+    epochs_b=2,
+    batch_size=16,
+    max_steps=2,
+    bn_batches=2,
+    eval_subset=32,
+    lr_a=0.05,
+    lr_b=0.02,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _records(out) -> list[dict]:
+    recs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    for r in recs:
+        r.pop("seconds", None)
+    return recs
+
+
+def _state(out) -> dict:
+    return torch.load(out / "supernet.pt", weights_only=False)
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight")
+    torch.set_num_threads(1)
+    return out, SupernetTrainer(TINY, out, progress=False).run()
+
+
+@pytest.mark.parametrize("stop_after", [1, 2])  # interrupted after stage A / after B epoch 1
+def test_resume_continues_exactly(tmp_path, straight_run, stop_after):
+    cfg = TINY
+    out_a, straight = straight_run
+    partial = SupernetTrainer(cfg, tmp_path / "b", progress=False).run(stop_after=stop_after)
+    assert partial["stopped"]
+    assert len(_records(tmp_path / "b")) == stop_after
+    resumed = SupernetTrainer(cfg, tmp_path / "b", progress=False).run(resume=True)
+    a, b = _state(out_a), _state(tmp_path / "b")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for key in a["teacher"]:
+        assert torch.equal(a["teacher"][key], b["teacher"][key]), key
+    assert _records(out_a) == _records(tmp_path / "b")
+    assert straight["test_acc_heaviest"] == resumed["test_acc_heaviest"]
+    # the run wrote what the contract promises
+    out = out_a
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["preset"] == "tiny" and config["space"]["image_size"] == 16
+    stages = [(r.get("stage"), r.get("epoch")) for r in _records(out)]
+    assert stages == [("A", 1), ("B", 1), ("B", 2), (None, None)]
+
+
+def test_resume_refuses_changed_settings(tmp_path):
+    SupernetTrainer(TINY, tmp_path, progress=False).run(stop_after=1)
+    with pytest.raises(ValueError, match="settings differ"):
+        SupernetTrainer(replace(TINY, lr_a=0.5), tmp_path, progress=False).run(resume=True)
+
+
+def test_preset_must_fit_the_data():
+    with pytest.raises(ValueError, match="expects 1x28x28"):
+        SupernetTrainer(replace(TINY, data="cifar10", preset="fmnist-small"), "/tmp/unused")
+
+
+def test_distillation_loss_terms():
+    torch.manual_seed(0)
+    logits = torch.randn(8, 4)
+    stages = [torch.randn(8, 3, 2, 2) for _ in range(5)]
+    y = torch.randint(0, 4, (8,))
+    ce = torch.nn.functional.cross_entropy(logits, y)
+    # a student equal to its teacher pays only the label loss
+    assert torch.allclose(inner_distillation_loss(logits, stages, logits, stages, y), ce)
+    other = [s + 1.0 for s in stages]  # MSE 1 per stage -> 5 / 50
+    loss = inner_distillation_loss(logits, stages, logits, other, y, gamma=2.0)
+    assert torch.allclose(loss, ce + 2.0 * 0.1)
+    assert inner_distillation_loss(logits, stages, -logits, stages, y, gamma=1.0) > ce + 0.1
+
+
+@pytest.mark.slow
+def test_training_learns_synthetic_data(tmp_path):
+    cfg = replace(TINY, epochs_a=4, epochs_b=1, max_steps=None, lr_a=0.1, eval_subset=None)
+    result = SupernetTrainer(cfg, tmp_path, progress=False).run()
+    assert result["test_acc_heaviest"] > 0.6  # 4 classes: chance is 0.25
+
+
+def test_cli_train_then_eval(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--data", "synthetic", "--preset", "tiny", "--out", str(out)]
+    argv += ["--epochs", "1", "--batch-size", "16", "--max-steps", "1", "--bn-batches", "1"]
+    assert main([*argv, "--no-progress"]) == 0
+    assert {p.name for p in out.iterdir()} >= {"supernet.pt", "config.json", "log.jsonl"}
+    capsys.readouterr()
+    net, _ = load_supernet(out / "supernet.pt")
+    arch = net.space.sample(0)
+    code = main(["eval", "--supernet", str(out / "supernet.pt"), "--arch", str(arch), "--json"])
+    rec = json.loads(capsys.readouterr().out)
+    assert code == 0 and rec["arch"] == str(arch) and rec["split"] == "heldout"
+    assert 0.0 <= rec["accuracy"] <= 1.0 and rec["images"] == 64
+    assert main(["eval", "--supernet", str(out / "supernet.pt"), "--arch", "e3k3"]) == 2
+    assert "not a mobilenet architecture string" in capsys.readouterr().err
+    assert main(["eval", "--supernet", str(tmp_path / "none.pt"), "--arch", "heaviest"]) == 2

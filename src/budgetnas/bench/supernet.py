@@ -1,0 +1,234 @@
+"""Benchmarks of the MobileNetV3 supernet: training-step overhead and one-shot ranking quality.
+
+Run as a module (the ``bench`` command belongs to another part of the project)::
+
+    python -m budgetnas.bench.supernet overhead --preset fmnist-small --paths 10
+    python -m budgetnas.bench.supernet ranking --supernet runs/x/supernet.pt --archs 10
+
+``overhead``: for random paths, the median over paths of (time of a training step on the
+supernet path) / (time of the same step on the extracted standalone network); steps alternate
+between the two so that load from other processes hits both alike.
+
+``ranking``: for random architectures, the one-shot held-out accuracy (after BN recalibration)
+and the held-out accuracy after a brief fine-tuning of the extracted network (CE + KL from the
+heaviest path), then Kendall's tau between them. Each architecture's result is written to a
+:class:`~budgetnas.store.Store` as soon as it exists, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+
+def _step_time(model, opt, x, y, steps: int) -> list[float]:
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def overhead(
+    preset: str = "fmnist-small",
+    paths: int = 10,
+    batch_size: int = 128,
+    steps: int = 3,
+    seed: int = 0,
+    threads: int = 1,
+) -> dict:
+    """Median over ``paths`` random paths of supernet-step time / standalone-step time."""
+    from budgetnas.spaces.mobilenet import MobileNetSpace
+    from budgetnas.supernet import MobileNetSupernet, extract
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    space = MobileNetSpace(preset=preset)
+    cfg = space.config
+    net = MobileNetSupernet(space).train()
+    x = torch.randn(batch_size, cfg.in_channels, cfg.image_size, cfg.image_size)
+    y = torch.randint(0, cfg.num_classes, (batch_size,))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in tqdm(range(paths), desc="paths", file=sys.stderr):
+        arch = space.sample(rng)
+        net.set_active(arch)
+        child = extract(net, arch).train()
+        opt_s = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
+        opt_c = torch.optim.SGD(child.parameters(), lr=1e-3, momentum=0.9)
+        _step_time(net, opt_s, x, y, 1)  # warm-up
+        _step_time(child, opt_c, x, y, 1)
+        t_s, t_c = [], []
+        for _ in range(steps):  # interleave, so background load hits both alike
+            t_s += _step_time(net, opt_s, x, y, 1)
+            t_c += _step_time(child, opt_c, x, y, 1)
+        ratio = statistics.median(t_s) / statistics.median(t_c)
+        rows.append(
+            {
+                "arch": str(arch),
+                "supernet_s": statistics.median(t_s),
+                "standalone_s": statistics.median(t_c),
+                "ratio": ratio,
+                "macs": space.count_macs(arch),
+            }
+        )
+    return {
+        "preset": preset,
+        "batch_size": batch_size,
+        "threads": threads,
+        "median_ratio": statistics.median(r["ratio"] for r in rows),
+        "max_ratio": max(r["ratio"] for r in rows),
+        "paths": rows,
+    }
+
+
+def ranking(
+    supernet: str,
+    archs: int = 10,
+    finetune_steps: int = 100,
+    lr: float = 0.01,
+    seed: int = 1,
+    store: str | None = None,
+    eval_subset: int | None = None,
+    threads: int = 1,
+) -> dict:
+    """Kendall tau between one-shot and briefly fine-tuned held-out accuracy of random archs."""
+    from scipy.stats import kendalltau
+
+    from budgetnas.data import get_dataset, make_loader
+    from budgetnas.store import Store
+    from budgetnas.supernet import extract, recalibrate_bn
+    from budgetnas.training.config import TrainConfig
+    from budgetnas.training.distill import kl_teacher_student
+    from budgetnas.training.evaluate import accuracy, one_shot_accuracy
+    from budgetnas.training.supernet import _data_kwargs, load_supernet
+
+    torch.set_num_threads(threads)
+    net, ckpt = load_supernet(supernet)
+    cfg = TrainConfig.from_dict(ckpt["train"])
+    space = net.space
+    kw = _data_kwargs(cfg, space.config)
+    common = {"data_dir": cfg.data_dir, **kw}
+    recal = get_dataset(cfg.data, "search-train", subset=cfg.subset, seed=cfg.seed, **common)
+    train = get_dataset(cfg.data, "search-train", augment=cfg.augment, subset=cfg.subset, **common)
+    held = get_dataset(cfg.data, "heldout", subset=eval_subset, **common)
+    db = Store(store or Path(supernet).with_name("ranking.sqlite"))
+    rng = np.random.default_rng(seed)
+    sampled = [space.sample(rng) for _ in range(archs)]
+
+    def recal_loader():
+        return make_loader(recal, cfg.batch_size, shuffle=True, seed=cfg.seed)
+
+    teacher, _ = load_supernet(supernet)  # the heaviest path, recalibrated, frozen
+    teacher.set_active(space.heaviest())
+    recalibrate_bn(teacher, recal_loader(), cfg.bn_batches)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    rows = []
+    for i, arch in enumerate(tqdm(sampled, desc="archs", file=sys.stderr)):
+        key = f"{Path(supernet).resolve()}|{arch}|steps{finetune_steps}|lr{lr}|eval{eval_subset}"
+        rec = db.get("supernet-ranking", key)
+        if rec is None:
+            t0 = time.time()
+            one_shot = one_shot_accuracy(
+                net, arch, recal_loader(), make_loader(held, 500, False), cfg.bn_batches
+            )
+            child = extract(net, arch).train()
+            opt = torch.optim.SGD(child.parameters(), lr=lr, momentum=0.9, nesterov=True)
+            torch.manual_seed(seed * 100 + i)
+            loader = make_loader(train, cfg.batch_size, shuffle=True, seed=seed * 100 + i)
+            step = 0
+            while step < finetune_steps:
+                for x, y in loader:
+                    if step >= finetune_steps:
+                        break
+                    with torch.no_grad():
+                        t_logits = teacher(x)
+                    logits = child(x)
+                    loss = F.cross_entropy(logits, y) + kl_teacher_student(logits, t_logits)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    step += 1
+            tuned = accuracy(child, make_loader(held, 500, False))
+            rec = {
+                "arch": str(arch),
+                "one_shot": one_shot,
+                "finetuned": tuned,
+                "macs": space.count_macs(arch),
+                "seconds": time.time() - t0,
+            }
+            db.put("supernet-ranking", key, rec)
+        rows.append(rec)
+    tau = kendalltau([r["one_shot"] for r in rows], [r["finetuned"] for r in rows])
+    tau_macs = kendalltau([r["macs"] for r in rows], [r["finetuned"] for r in rows])
+    return {
+        "supernet": str(supernet),
+        "archs": archs,
+        "finetune_steps": finetune_steps,
+        "heldout_images": len(held),
+        "kendall_tau": float(tau.statistic),
+        "kendall_tau_macs_baseline": float(tau_macs.statistic),
+        "rows": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m budgetnas.bench.supernet")
+    sub = p.add_subparsers(dest="what", required=True)
+    o = sub.add_parser("overhead")
+    o.add_argument("--preset", default="fmnist-small")
+    o.add_argument("--paths", type=int, default=10)
+    o.add_argument("--batch-size", type=int, default=128)
+    o.add_argument("--steps", type=int, default=3)
+    o.add_argument("--threads", type=int, default=1)
+    r = sub.add_parser("ranking")
+    r.add_argument("--supernet", required=True)
+    r.add_argument("--archs", type=int, default=10)
+    r.add_argument("--finetune-steps", type=int, default=100)
+    r.add_argument("--lr", type=float, default=0.01)
+    r.add_argument("--eval-subset", type=int, default=None)
+    r.add_argument("--store", default=None)
+    r.add_argument("--threads", type=int, default=1)
+    for q in (o, r):
+        q.add_argument("--seed", type=int, default=None)
+        q.add_argument("--json", default=None, help="also write the result here")
+    args = p.parse_args(argv)
+    if args.what == "overhead":
+        res = overhead(
+            args.preset, args.paths, args.batch_size, args.steps, args.seed or 0, args.threads
+        )
+    else:
+        res = ranking(
+            args.supernet,
+            args.archs,
+            args.finetune_steps,
+            args.lr,
+            1 if args.seed is None else args.seed,
+            args.store,
+            args.eval_subset,
+            args.threads,
+        )
+    text = json.dumps(res, indent=2)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

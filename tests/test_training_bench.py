@@ -1,0 +1,46 @@
+"""The supernet benchmarks run end to end on the tiny preset and report what they measure."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from budgetnas.bench.supernet import overhead, ranking
+from budgetnas.store import Store
+from budgetnas.training import SupernetTrainer, TrainConfig
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """The benchmarks set torch to one thread; put the setting back afterwards."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_overhead_reports_ratio_per_path():
+    res = overhead("tiny", paths=2, batch_size=8, steps=1)
+    assert len(res["paths"]) == 2 and res["median_ratio"] > 0
+    for row in res["paths"]:
+        assert row["ratio"] == pytest.approx(row["supernet_s"] / row["standalone_s"])
+
+
+def test_ranking_is_resumable(tmp_path):
+    cfg = TrainConfig(
+        data="synthetic",
+        preset="tiny",
+        epochs_a=1,
+        epochs_b=0,
+        batch_size=16,
+        max_steps=2,
+        bn_batches=1,
+    )
+    SupernetTrainer(replace(cfg), tmp_path, progress=False).run()
+    store = tmp_path / "r.sqlite"
+    res = ranking(str(tmp_path / "supernet.pt"), archs=3, finetune_steps=1, store=str(store))
+    assert len(res["rows"]) == 3 and -1.0 <= res["kendall_tau"] <= 1.0
+    assert len(list(Store(store).items("supernet-ranking"))) == 3
+    again = ranking(str(tmp_path / "supernet.pt"), archs=3, finetune_steps=1, store=str(store))
+    assert again["rows"] == res["rows"]  # read back, not recomputed

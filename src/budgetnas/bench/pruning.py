@@ -1,0 +1,153 @@
+"""Benchmark: knapsack + Taylor + inner distillation vs torch-pruning's magnitude pruner.
+
+Both methods get the same parent, the same FLOPs budget (``flops_ratio<=r``, counted on the pruned
+network), the same training images and the same number of fine-tuning epochs with the same
+optimizer; the baseline fine-tunes with cross-entropy (torch-pruning's recipe), ours with inner
+distillation. The torch-pruning ratio is found by bisection so its FLOPs meet the same budget.
+
+    python -m budgetnas.bench.pruning --model runs/bench_pruning/base/resnet20_fashion-mnist.pt \
+        --data fashion-mnist --ratios 0.5,0.3 --epochs 2 --subset 10000 --eval-subset 2000 \
+        --json runs/bench_pruning/bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from budgetnas.data import get_dataset, make_loader
+from budgetnas.models.checkpoint import load_network
+from budgetnas.models.train import evaluate
+from budgetnas.pruning.counting import count, torch_flops
+from budgetnas.pruning.distill import finetune
+from budgetnas.pruning.groups import PruningGraph, find_output_layers
+from budgetnas.pruning.importance import IMPORTANCES
+from budgetnas.pruning.pipeline import prune_to_budget
+from budgetnas.pruning.plan import measure_latency_ms
+from budgetnas.units import parse_budget
+
+
+def tp_magnitude_prune(
+    parent: nn.Module, example: torch.Tensor, ratio: float, steps: int = 20
+) -> nn.Module:
+    """torch-pruning MetaPruner + MagnitudeImportance (L2, uniform per-layer ratio), with the
+    pruning ratio bisected so that counted FLOPs <= ``ratio`` x the parent's."""
+    import torch_pruning as tp
+
+    full = count(parent, example).macs
+    lo, hi, best = 0.0, 0.99, None
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        net = copy.deepcopy(parent)
+        pruner = tp.pruner.MetaPruner(
+            net,
+            example[:1],
+            importance=tp.importance.MagnitudeImportance(p=2),
+            pruning_ratio=mid,
+            ignored_layers=[dict(net.named_modules())[n] for n in find_output_layers(net, example)],
+        )
+        pruner.step()
+        if count(net, example).macs <= ratio * full:
+            best, hi = net, mid
+        else:
+            lo = mid
+    if best is None:
+        raise RuntimeError("torch-pruning could not reach the budget")
+    return best
+
+
+def describe(net: nn.Module, example: torch.Tensor, parent_macs: int) -> dict:
+    c = count(net, example)
+    assert 2 * c.macs == torch_flops(net, example)
+    return {
+        "flops_m": c.flops / 1e6,
+        "flops_ratio": c.macs / parent_macs,
+        "params_m": c.params / 1e6,
+        "latency_ms": measure_latency_ms(net, example, runs=200, warmup=20),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", default="fashion-mnist")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--ratios", default="0.5,0.3")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--subset", type=int, default=10000)
+    p.add_argument("--eval-subset", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--gamma", type=float, default=1.0)
+    p.add_argument("--variants", default="ours,tp_magnitude", help="also: ours_no_distill")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", required=True)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    parent, _ = load_network(args.model)
+    parent.eval()
+    train = get_dataset(
+        args.data, "train", args.data_dir, augment=True, subset=args.subset, seed=args.seed
+    )
+    plain = get_dataset(args.data, "train", args.data_dir, subset=args.subset, seed=args.seed)
+    test = get_dataset(args.data, "test", args.data_dir, subset=args.eval_subset, seed=args.seed)
+    test_loader = make_loader(test, 256, shuffle=False)
+    example = torch.stack([test[0][0], test[1][0]])
+    parent_macs = count(parent, example).macs
+    rows = [
+        {"method": "parent", "ratio": 1.0, "accuracy": evaluate(parent, test_loader)}
+        | describe(parent, example, parent_macs)
+    ]
+    print(rows[-1], flush=True)
+    graph = PruningGraph(parent, example)
+    taylor = IMPORTANCES.get("taylor")(
+        parent,
+        graph,
+        make_loader(plain, args.batch_size, shuffle=True, seed=args.seed),
+        num_batches=16,
+    )
+    variants = args.variants.split(",")
+    for ratio in [float(r) for r in args.ratios.split(",")]:
+        budget = parse_budget(f"flops_ratio<={ratio}")
+        for variant in variants:
+            t0 = time.time()
+            torch.manual_seed(args.seed)
+            if variant in ("ours", "ours_no_distill"):
+                net = prune_to_budget(parent, example, budget, taylor, graph).model
+                teacher, gamma = (parent, args.gamma) if variant == "ours" else (None, 0.0)
+            elif variant == "tp_magnitude":
+                net, teacher, gamma = tp_magnitude_prune(parent, example, ratio), None, 0.0
+            else:
+                raise ValueError(f"unknown variant {variant}")
+            acc0 = evaluate(net, test_loader)
+            finetune(
+                net,
+                make_loader(train, args.batch_size, shuffle=True, seed=args.seed),
+                args.epochs,
+                parent=teacher,
+                gamma=gamma,
+                lr=args.lr,
+            )
+            row = {
+                "method": variant,
+                "ratio": ratio,
+                "accuracy_before_finetune": acc0,
+                "accuracy": evaluate(net, test_loader),
+                "seconds": round(time.time() - t0, 1),
+            } | describe(net, example, parent_macs)
+            assert row["flops_ratio"] <= ratio + 1e-12
+            rows.append(row)
+            print(row, flush=True)
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

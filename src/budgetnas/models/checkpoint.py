@@ -1,0 +1,109 @@
+"""Save and load networks: budgetnas checkpoints, a user's class plus weights, pickled modules.
+
+A budgetnas checkpoint is a dict saved with ``torch.save``::
+
+    {"format": "budgetnas-checkpoint", "model": "resnet20", "kwargs": {...},
+     "state_dict": {...}, "meta": {...}}
+
+and rebuilds with ``build_model(model, **kwargs)``. ``load_network`` also accepts a fully pickled
+``nn.Module`` (``torch.save(model)``, what ``budgetnas prune`` writes) and, with
+``model_class="package.module:Class"``, a plain state dict (or a dict holding ``"state_dict"``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+FORMAT = "budgetnas-checkpoint"
+
+
+def save_checkpoint(
+    path: str | Path, model: nn.Module, name: str, kwargs: dict[str, Any], meta: dict | None = None
+) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "format": FORMAT,
+            "model": name,
+            "kwargs": dict(kwargs),
+            "state_dict": model.state_dict(),
+            "meta": dict(meta or {}),
+        },
+        path,
+    )
+    return path
+
+
+def import_class(spec: str):
+    """``"package.module:Class"`` -> the class."""
+    module, sep, attr = spec.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"--model-class must look like package.module:Class, got {spec!r}")
+    try:
+        obj = importlib.import_module(module)
+    except ImportError as err:
+        raise ValueError(f"cannot import {module!r} for --model-class: {err}") from err
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"{module!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def is_torchscript(path: str | Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def load_network(
+    path: str | Path,
+    model_class: str | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a network for pruning; returns ``(module, description)``.
+
+    The description holds ``model`` and ``kwargs`` when the network can be rebuilt by name.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    if is_torchscript(path):
+        raise ValueError(
+            f"{path} is a TorchScript file: its compiled graph hides the layer structure that "
+            "channel pruning needs (torch-pruning finds no prunable groups in it). Pass the "
+            "Python class with --model-class package.module:Class and a state dict instead"
+        )
+    obj = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(obj, nn.Module):
+        return obj, {"model": None, "class": f"{type(obj).__module__}:{type(obj).__qualname__}"}
+    if isinstance(obj, dict) and obj.get("format") == FORMAT and model_class is None:
+        from budgetnas.models import build_model
+
+        net = build_model(obj["model"], **obj["kwargs"])
+        net.load_state_dict(obj["state_dict"])
+        return net, {"model": obj["model"], "kwargs": obj["kwargs"], "meta": obj.get("meta", {})}
+    if model_class is None:
+        raise ValueError(
+            f"{path} holds a {type(obj).__name__}, not a budgetnas checkpoint or a pickled "
+            "nn.Module: give its class with --model-class package.module:Class"
+        )
+    cls = import_class(model_class)
+    net = cls(**(model_kwargs or {}))
+    if not isinstance(net, nn.Module):
+        raise ValueError(f"{model_class} did not build an nn.Module")
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"the weights in {path} do not fit {model_class}: {err}") from err
+    return net, {"model": None, "class": model_class, "kwargs": dict(model_kwargs or {})}

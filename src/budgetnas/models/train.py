@@ -1,0 +1,68 @@
+"""Plain supervised training and evaluation loops for the benchmark networks.
+
+(Kept beside the models because ``budgetnas.training`` belongs to the supernet work; the loops are
+small and generic and can move there.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+
+def evaluate(model: nn.Module, loader: Iterable) -> float:
+    """Top-1 accuracy of ``model`` on ``loader`` (eval mode, no grad)."""
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in loader:
+            correct += int((model(x).argmax(1) == y).sum())
+            total += int(y.numel())
+    model.train(was_training)
+    return correct / max(total, 1)
+
+
+def make_optimizer(
+    params, lr: float, epochs: int, steps_per_epoch: int, weight_decay: float = 5e-4
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """SGD with Nesterov momentum and a per-step cosine schedule to zero."""
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    total = max(1, epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+    )
+    return opt, sched
+
+
+def train_classifier(
+    model: nn.Module,
+    loader,
+    epochs: int,
+    lr: float = 0.05,
+    weight_decay: float = 5e-4,
+    loss_fn: Callable | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[float]:
+    """Train with cross-entropy; returns the mean training loss of each epoch."""
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    opt, sched = make_optimizer(model.parameters(), lr, epochs, len(loader), weight_decay)
+    losses = []
+    model.train()
+    for epoch in range(epochs):
+        total, n = 0.0, 0
+        for x, y in loader:
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(y)
+            n += len(y)
+        losses.append(total / max(n, 1))
+        if log:
+            log(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}")
+    return losses

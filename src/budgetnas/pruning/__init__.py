@@ -1,0 +1,41 @@
+"""Knapsack channel pruning with inner distillation (ALGORITHMS.md section 6).
+
+Pipeline: :class:`~budgetnas.pruning.groups.PruningGraph` (channel groups from torch-pruning's
+dependency graph and an exact width model of FLOPs/params) -> importance per channel
+(:mod:`~budgetnas.pruning.importance`) -> knapsack choice of kept channels under the budget
+(:mod:`~budgetnas.pruning.plan`, :mod:`~budgetnas.pruning.knapsack`) -> real removal
+(:mod:`~budgetnas.pruning.apply`) -> fine-tuning with inner distillation
+(:mod:`~budgetnas.pruning.distill`). :func:`prune_to_budget` runs the middle three and checks the
+budget on the pruned network itself, tightening and re-solving if it is violated.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = [
+    "PruneOutcome",
+    "PruningError",
+    "PruningGraph",
+    "apply_keep",
+    "finetune",
+    "prune_to_budget",
+    "solve_knapsack",
+]
+
+_LAZY = {
+    "PruneOutcome": "budgetnas.pruning.pipeline",
+    "prune_to_budget": "budgetnas.pruning.pipeline",
+    "PruningError": "budgetnas.pruning.groups",
+    "PruningGraph": "budgetnas.pruning.groups",
+    "apply_keep": "budgetnas.pruning.apply",
+    "finetune": "budgetnas.pruning.distill",
+    "solve_knapsack": "budgetnas.pruning.knapsack",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'budgetnas.pruning' has no attribute {name!r}")

@@ -1,0 +1,138 @@
+import json
+
+import onnxruntime as ort
+import pytest
+import torch
+
+from budgetnas.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    out = tmp_path_factory.mktemp("base")
+    rc = main(
+        [
+            "train-baseline",
+            "--data",
+            "synthetic",
+            "--model",
+            "resnet8",
+            "--width",
+            "8",
+            "--epochs",
+            "1",
+            "--subset",
+            "128",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    return out / "resnet8_synthetic.pt"
+
+
+def test_prune_end_to_end_with_one_epoch_of_distillation(baseline, tmp_path):
+    rc = main(
+        [
+            "prune",
+            "--model",
+            str(baseline),
+            "--budget",
+            "flops_ratio<=0.5",
+            "--data",
+            "synthetic",
+            "--epochs",
+            "1",
+            "--subset",
+            "128",
+            "--batches",
+            "2",
+            "--kl",
+            "0.5",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert rc == 0
+    res = json.loads((tmp_path / "result.json").read_text())
+    assert res["budget"]["feasible"] and res["budget"]["value"] <= 0.5
+    before, after = res["counts"]["before"], res["counts"]["after"]
+    assert after["flops_m"] <= 0.5 * before["flops_m"]
+    assert after["flops_m"] == pytest.approx(after["flops_torch_m"])
+    assert after["params_m"] < before["params_m"]
+    assert set(res["accuracy"]) >= {"parent", "pruned_before_finetune", "pruned_after_finetune"}
+    assert len(res["method"]["finetune_losses"]) == 1
+    assert res["not_pruned"] == ["fc"]
+    x = torch.randn(3, 3, 16, 16)
+    net = torch.load(tmp_path / "pruned.pt", weights_only=False).eval()
+    ts = torch.jit.load(str(tmp_path / "pruned.ts"))
+    sess = ort.InferenceSession(str(tmp_path / "pruned.onnx"))
+    ref = net(x).detach()
+    assert ref.shape == (3, 4)
+    assert torch.allclose(ts(x), ref, atol=1e-5)
+    assert torch.allclose(torch.from_numpy(sess.run(None, {"input": x.numpy()})[0]), ref, atol=1e-4)
+
+
+def test_params_budget_and_clear_errors(baseline, tmp_path, capsys):
+    rc = main(
+        [
+            "prune",
+            "--model",
+            str(baseline),
+            "--budget",
+            "params_m<=0.02",
+            "--data",
+            "synthetic",
+            "--epochs",
+            "0",
+            "--subset",
+            "64",
+            "--batches",
+            "1",
+            "--solver",
+            "greedy",
+            "--out",
+            str(tmp_path / "p"),
+        ]
+    )
+    assert rc == 0
+    assert (
+        json.loads((tmp_path / "p" / "result.json").read_text())["counts"]["after"]["params_m"]
+        <= 0.02
+    )
+    assert (
+        main(
+            [
+                "prune",
+                "--model",
+                str(baseline),
+                "--budget",
+                "flops<=0.5",
+                "--data",
+                "synthetic",
+                "--out",
+                str(tmp_path / "e"),
+            ]
+        )
+        == 2
+    )
+    assert "no unit" in capsys.readouterr().err
+    # a TorchScript file cannot be pruned: said plainly
+    torch.jit.save(torch.jit.load(str(tmp_path / "p" / "pruned.ts")), str(tmp_path / "m.ts"))
+    assert (
+        main(
+            [
+                "prune",
+                "--model",
+                str(tmp_path / "m.ts"),
+                "--budget",
+                "flops_ratio<=0.5",
+                "--data",
+                "synthetic",
+                "--out",
+                str(tmp_path / "e"),
+            ]
+        )
+        == 2
+    )
+    assert "TorchScript" in capsys.readouterr().err

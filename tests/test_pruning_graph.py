@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from budgetnas.models import build_model
+from budgetnas.pruning.apply import apply_keep
+from budgetnas.pruning.counting import count, torch_flops
+from budgetnas.pruning.groups import PruningError, PruningGraph
+from budgetnas.pruning.importance import magnitude_importance, taylor_importance
+
+X = torch.randn(2, 1, 16, 16)
+
+
+def small(name):
+    torch.manual_seed(0)
+    kw = {"width": 8} if name.startswith("resnet") else {"width_mult": 0.5}
+    return build_model(name, in_channels=1, num_classes=4, **kw)
+
+
+@pytest.mark.parametrize("name", ["resnet8", "mobilenetv2_se"])
+def test_width_model_equals_count_on_really_pruned_net(name):
+    net = small(name)
+    graph = PruningGraph(net, X)
+    assert graph.unprunable == [("fc" if name == "resnet8" else "classifier")]
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        keep = [
+            np.sort(rng.choice(g.size, rng.integers(1, g.size + 1), replace=False))
+            for g in graph.groups
+        ]
+        counts = np.array([len(k) for k in keep], dtype=float)
+        pruned = apply_keep(net, graph, keep)
+        c = count(pruned, X)
+        assert c.macs == graph.macs(counts)
+        assert c.params == graph.params(counts)
+        assert 2 * c.macs == torch_flops(pruned, X)
+        assert pruned(X).shape == (2, 4)
+    # the parent is untouched
+    assert count(net, X).macs == graph.full_macs
+
+
+def test_skip_connection_group_is_pruned_consistently():
+    net = small("resnet8")
+    graph = PruningGraph(net, X)
+    # the stage-1 residual group ties the stem, block 0's conv2 and block 1's shortcut input
+    stage1 = next(g for g in graph.groups if g.root == "stem.0")
+    outs, ins = set(stage1.layers("out")), set(stage1.layers("in"))
+    assert {"stem.0", "blocks.0.conv2", "blocks.0.bn2"} <= outs
+    assert {"blocks.0.conv1", "blocks.1.conv1", "blocks.1.shortcut.0"} <= ins
+    keep = [np.arange(g.size) for g in graph.groups]
+    keep[stage1.index] = np.array([0, 3, 5])
+    pruned = apply_keep(net, graph, keep)
+    m = dict(pruned.named_modules())
+    assert m["stem.0"].out_channels == m["blocks.0.conv2"].out_channels == 3
+    assert m["blocks.0.conv1"].in_channels == m["blocks.1.shortcut.0"].in_channels == 3
+    # kept channels are the chosen ones, with their weights
+    assert torch.equal(m["stem.0"].weight, net.stem[0].weight[[0, 3, 5]])
+    assert pruned(X).shape == (2, 4)
+
+
+def test_depthwise_and_se_are_tied():
+    net = small("mobilenetv2_se")
+    graph = PruningGraph(net, X)
+    g = next(g for g in graph.groups if "blocks.3.body.3" in g.layers("out"))  # depthwise conv
+    layers = set(g.layers("out")) | set(g.layers("in"))
+    assert {
+        "blocks.3.body.0",
+        "blocks.3.body.6.expand",
+        "blocks.3.body.6.reduce",
+        "blocks.3.body.7",
+    } <= layers
+
+
+def test_importances_cover_every_channel():
+    net = small("resnet8")
+    graph = PruningGraph(net, X)
+    data = [(torch.randn(8, 1, 16, 16), torch.randint(0, 4, (8,))) for _ in range(2)]
+    for values in (
+        taylor_importance(net, graph, data, num_batches=2),
+        magnitude_importance(net, graph),
+    ):
+        assert [v.shape[0] for v in values] == [g.size for g in graph.groups]
+        assert all(np.all(v > 0) for v in values)
+
+
+def test_unsupported_graphs_give_clear_errors():
+    class NoLayers(nn.Module):
+        def forward(self, x):
+            return x.mean((2, 3))
+
+    with pytest.raises(PruningError, match="no convolution or linear"):
+        PruningGraph(NoLayers(), X)
+    with pytest.raises(PruningError, match="no such layers"):
+        PruningGraph(small("resnet8"), X, ignored=["nope"])
+
+
+def test_ignored_layers_are_left_alone_and_listed():
+    net = small("resnet8")
+    graph = PruningGraph(net, X, ignored=["blocks.1.conv1"])
+    assert "blocks.1.conv1" in graph.unprunable
+    assert all("blocks.1.conv1" not in g.layers("out") for g in graph.groups)

@@ -34,7 +34,7 @@ from budgetnas.units import parse_budget
 
 
 def tp_magnitude_prune(
-    parent: nn.Module, example: torch.Tensor, ratio: float, steps: int = 20
+    parent: nn.Module, example: torch.Tensor, ratio: float, steps: int = 12
 ) -> nn.Module:
     """torch-pruning MetaPruner + MagnitudeImportance (L2, uniform per-layer ratio), with the
     pruning ratio bisected so that counted FLOPs <= ``ratio`` x the parent's."""

@@ -96,8 +96,6 @@ class InnerDistillLoss(nn.Module):
                     else nn.Linear(s.shape[1], t.shape[1], bias=False)
                 )
                 self.proj[key] = layer
-        for p in parent.parameters():
-            p.requires_grad_(False)
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -123,7 +123,9 @@ def ranking(
     kw = _data_kwargs(cfg, space.config)
     common = {"data_dir": cfg.data_dir, **kw}
     recal = get_dataset(cfg.data, "search-train", subset=cfg.subset, seed=cfg.seed, **common)
-    train = get_dataset(cfg.data, "search-train", augment=cfg.augment, subset=cfg.subset, **common)
+    train = get_dataset(
+        cfg.data, "search-train", augment=cfg.augment, subset=cfg.subset, seed=cfg.seed, **common
+    )
     held = get_dataset(cfg.data, "heldout", subset=eval_subset, **common)
     db = Store(store or Path(supernet).with_name("ranking.sqlite"))
     rng = np.random.default_rng(seed)

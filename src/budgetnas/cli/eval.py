@@ -55,7 +55,9 @@ def evaluate_path(
         arch = space.from_string(arch_text)
     kw = _data_kwargs(cfg, space.config)
     data_dir = data_dir if data_dir is not None else cfg.data_dir
-    recal = get_dataset(cfg.data, "search-train", data_dir=data_dir, subset=cfg.subset, **kw)
+    recal = get_dataset(
+        cfg.data, "search-train", data_dir=data_dir, subset=cfg.subset, seed=cfg.seed, **kw
+    )
     evald = get_dataset(cfg.data, split, data_dir=data_dir, subset=subset, **kw)
     nb = cfg.bn_batches if bn_batches is None else bn_batches
     acc = one_shot_accuracy(

@@ -75,7 +75,13 @@ def test_high_importance_channels_are_kept(setup):
 
 
 @pytest.mark.slow
-def test_latency_budget_is_met_as_measured(setup):
-    net, graph, values = setup
-    out = prune_to_budget(net, X, parse_budget("latency_ratio<=0.7"), values, graph)
-    assert out.value <= 0.7
+def test_latency_budget_is_met_as_measured():
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, 28, 28)
+    net = build_model("resnet8", in_channels=1, num_classes=4)
+    graph = PruningGraph(net, x)
+    out = prune_to_budget(
+        net, x, parse_budget("latency_ratio<=0.8"), magnitude_importance(net, graph), graph
+    )
+    assert out.value <= 0.8  # measured on the pruned network (median of 100 runs)
+    assert count(out.model, x).macs < count(net, x).macs

@@ -11,7 +11,14 @@ from torch import nn
 from budgetnas.pruning.apply import apply_keep
 from budgetnas.pruning.counting import count, torch_flops
 from budgetnas.pruning.groups import PruningError, PruningGraph
-from budgetnas.pruning.plan import Plan, cost_function, measure_latency_ms, plan_keep, scale_limit
+from budgetnas.pruning.plan import (
+    LatencyModel,
+    Plan,
+    cost_function,
+    measure_latency_ms,
+    plan_keep,
+    scale_limit,
+)
 from budgetnas.units import Budget
 
 
@@ -72,7 +79,17 @@ def prune_to_budget(
     last = None
     for attempt in range(1, max_attempts + 1):
         limits.append(limit)
-        plan = plan_keep(graph, values, cost, limit, method, min_keep_ratio)
+        try:
+            plan = plan_keep(graph, values, cost, limit, method, min_keep_ratio)
+        except PruningError as err:
+            if isinstance(cost, LatencyModel):
+                raise PruningError(
+                    f"{err}. Latency here is measured on this CPU (batch 1, 1 thread): the parent "
+                    f"takes {cost.total_ms:.3g} ms, of which about {cost.overhead_ms:.3g} ms is "
+                    "spent in layers whose time does not shrink with pruning (activations, "
+                    "pooling, per-op overhead)"
+                ) from err
+            raise
         net = apply_keep(model, graph, plan.keep)
         value = measure(budget, net, example)
         if relative:

@@ -59,21 +59,25 @@ def measure_latency_ms(
 
 
 class LatencyModel:
-    """Latency (ms, CPU, batch 1, 1 thread) as ``overhead + sum_l t_l * macs_l(keep) / macs_l``.
+    """Latency (ms, CPU, batch 1, 1 thread) of kept-channel counts, from per-layer measurements.
 
-    ``t_l`` is the measured median time of conv/linear layer ``l`` in the parent (forward
-    hooks), so each channel's latency cost is its layer's measured time per MAC times the MACs
-    it carries. Everything else (norms, activations, adds, Python overhead) is the constant
-    ``overhead`` and is not assumed to shrink, which errs on the safe side.
+    Every leaf module of the parent is timed with forward hooks (median over ``runs`` passes).
+    A conv/linear layer's time scales with its MACs under the width model, a norm layer's with
+    its group's kept fraction, everything else stays. On a busy machine the per-module medians
+    do not add up to the measured end-to-end median (pre-emptions land between modules), so all
+    module times are scaled by ``total / sum`` to match the end-to-end latency: the unexplained
+    time is assumed to be spread like the explained. The budget is then checked by measuring the
+    pruned network itself (:func:`budgetnas.pruning.pipeline.prune_to_budget`).
     """
 
     def __init__(self, model: nn.Module, graph: PruningGraph, runs: int = 50):
         self.graph = graph
         modules = dict(model.named_modules())
+        leaves = [n for n, m in modules.items() if n and not any(True for _ in m.children())]
         starts: dict[str, float] = {}
-        spent: dict[str, list[float]] = {n: [] for n in graph.layers}
+        spent: dict[str, list[float]] = {n: [] for n in leaves}
         hooks = []
-        for n in graph.layers:
+        for n in leaves:
             m = modules[n]
             hooks.append(
                 m.register_forward_pre_hook(
@@ -90,18 +94,36 @@ class LatencyModel:
         finally:
             for h in hooks:
                 h.remove()
-        self.layer_ms = {n: float(np.median(v[-runs:]) * 1e3) for n, v in spent.items() if v}
+        med = {n: float(np.median(v[-runs:]) * 1e3) for n, v in spent.items() if v}
         self.total_ms = measure_latency_ms(model, graph.example, runs=runs)
-        self.overhead_ms = max(0.0, self.total_ms - sum(self.layer_ms.values()))
+        scale = self.total_ms / max(sum(med.values()), 1e-12)
+        self.layer_ms = {n: t * scale for n, t in med.items() if n in graph.layers}
+        self.norm_ms = {
+            n: t * scale
+            for n, t in med.items()
+            if n in graph.norms and graph.norms[n][1] is not None
+        }
+        self.fixed_ms = (
+            sum(t for n, t in med.items() if n not in self.layer_ms and n not in self.norm_ms)
+            * scale
+        )
+        #: the part of the parent's latency that pruning cannot reduce, in this model
+        self.overhead_ms = self.fixed_ms
         self.full_layer_macs = graph.layer_macs(graph.full_keep())
+        self.sizes = graph.full_keep()
 
     def __call__(self, counts: np.ndarray) -> float:
         macs = self.graph.layer_macs(counts)
-        return self.overhead_ms + sum(
+        conv = sum(
             t * macs[n] / self.full_layer_macs[n]
             for n, t in self.layer_ms.items()
             if self.full_layer_macs[n] > 0
         )
+        norm = sum(
+            t * counts[self.graph.norms[n][1]] / self.sizes[self.graph.norms[n][1]]
+            for n, t in self.norm_ms.items()
+        )
+        return self.fixed_ms + conv + norm
 
 
 def cost_function(

@@ -30,6 +30,10 @@ class InfeasibleBudgetError(ValueError):
         self.cheapest = cheapest or {}
 
 
+class SearchExhausted(Exception):
+    """Raised by ``ask`` when a solver has nothing new to propose; the search ends normally."""
+
+
 class SolverFailedError(RuntimeError):
     """A solver ended without a feasible architecture although one exists (e.g. a time limit)."""
 
@@ -256,12 +260,22 @@ class QuerySolver(Solver):
         self.start(problem, rng)
         seen: dict[Architecture, float] = {}
         infeasible: set[Architecture] = set()
-        proposals = 0
+        proposals = since_new = 0
         limit = self.max_proposals or 200 * self.n_queries + 10_000
+        patience = 500 + 10 * self.n_queries
         history = []
-        while len(seen) < self.n_queries and proposals < limit:
-            arch = problem.space.canonicalize(self.ask())
+        status = "query_budget"
+        while len(seen) < self.n_queries:
+            if proposals >= limit or since_new >= patience:
+                status = "stalled"  # nothing new for a long time: likely all feasible seen
+                break
+            try:
+                arch = problem.space.canonicalize(self.ask())
+            except SearchExhausted:
+                status = "exhausted"
+                break
             proposals += 1
+            since_new += 1
             if arch in seen:
                 self.tell(arch, seen[arch])
                 continue
@@ -270,6 +284,7 @@ class QuerySolver(Solver):
                 self.tell(arch, None)
                 continue
             value = problem.score(arch)
+            since_new = 0
             seen[arch] = value
             history.append({"query": len(seen), "arch": str(arch), "value": value})
             self.tell(arch, value)
@@ -281,6 +296,6 @@ class QuerySolver(Solver):
         return best, {
             "objective": seen[best],
             "queries": len(seen),
-            "status": "query_budget" if len(seen) >= self.n_queries else "proposal_limit",
+            "status": status,
             "history": history,
         }

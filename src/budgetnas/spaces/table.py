@@ -135,10 +135,20 @@ class TableCost(CostModel):
 
     def quadratic_form(self) -> QuadraticForm:
         if self._form is None:
-            self._form = self._fit()
+            self._form, self._residual = self._fit()
         return self._form
 
-    def _fit(self) -> QuadraticForm:
+    @property  # the bounds are known once the form is fitted
+    def residual_min(self) -> float:  # type: ignore[override]
+        self.quadratic_form()
+        return self._residual[0]
+
+    @property
+    def residual_max(self) -> float:  # type: ignore[override]
+        self.quadratic_form()
+        return self._residual[1]
+
+    def _fit(self) -> tuple[QuadraticForm, tuple[float, float]]:
         space = self.table.space
         X = space.encode_many(self.table.archs)
         y = self._values
@@ -149,13 +159,12 @@ class TableCost(CostModel):
         if self._pairwise and np.abs(resid).max() > 1e-9 * max(1.0, np.abs(y).max()):
             pi, pj = pair_indices(space)
             feats = np.column_stack([lin, X[:, pi] * X[:, pj]])
-            coef = np.linalg.lstsq(feats, y, rcond=None)[0]
+            gram = feats.T @ feats  # normal equations: the bounds below use the fitted form
+            coef = np.linalg.solve(gram + 1e-8 * np.eye(gram.shape[0]), feats.T @ y)
             n = space.n_binaries
             form = QuadraticForm(coef[0], coef[1 : n + 1], pi, pj, coef[n + 1 :])
             resid = y - form.values(X)
         scale = 1e-9 * max(1.0, float(np.abs(y).max()))
         lo, hi = float(resid.min()), float(resid.max())
         # exactly additive columns get exact bounds; otherwise pad by a rounding margin
-        self.residual_min = 0.0 if abs(lo) <= scale else lo - scale
-        self.residual_max = 0.0 if abs(hi) <= scale else hi + scale
-        return form
+        return form, (0.0 if abs(lo) <= scale else lo - scale, 0.0 if abs(hi) <= scale else hi + scale)

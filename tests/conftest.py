@@ -1,0 +1,25 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_root() -> Path | None:
+    env = os.environ.get("BUDGETNAS_DATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(ROOT.parent / "shared" / "data")
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return None
+
+
+@pytest.fixture
+def nb201_csv() -> Path:
+    root = data_root()
+    path = root / "nb201" / "nb201_cifar10.csv" if root else None
+    if path is None or not path.is_file():
+        pytest.skip("NAS-Bench-201 table not present (set BUDGETNAS_DATA)")
+    return path

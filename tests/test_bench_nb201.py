@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import pytest
+
+from budgetnas.cli.main import main
+from budgetnas.spaces import get_space
+
+
+@pytest.fixture
+def synthetic_table(tmp_path):
+    """A complete synthetic NAS-Bench-201-like table with a non-additive latency column."""
+    space = get_space("nb201")
+    archs = space.all_archs()
+    X = space.encode_many(archs)
+    rng = np.random.default_rng(0)
+    acc = 80 + X @ rng.normal(size=30) + rng.normal(scale=0.5, size=len(archs))
+    lat = 1 + X @ rng.uniform(0, 1, size=30) + rng.uniform(0, 0.5, size=len(archs))
+    path = tmp_path / "table.csv"
+    with path.open("w") as fh:
+        fh.write("index,arch_str,valid_acc,test_acc,lat_dev_ms,note\n")
+        for k, a in enumerate(archs):
+            fh.write(f"{k},{a},{acc[k]:.4f},{acc[k] - 0.3:.4f},{lat[k]:.5f},x\n")
+    return path
+
+
+def test_bench_end_to_end_on_synthetic_table(synthetic_table, tmp_path, capsys):
+    out = tmp_path / "out" / "bench.json"
+    argv = ["bench", "nb201", "--table", str(synthetic_table), "--cost", "lat_dev_ms",
+            "--budget-quantiles", "0.1,0.5", "--solvers", "iqnas,random,evolution",
+            "--queries", "25", "--seeds", "2", "--json", str(out), "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "mean regret" in printed and "iqnas" in printed
+    data = json.loads(out.read_text())
+    records = data["records"]
+    assert len(records) == 2 * 3 * 2
+    keys = {"solver", "cost", "budget", "quantile", "queries", "seed", "arch", "objective", "report",
+            "oracle_objective", "oracle_report", "regret", "feasible", "wall_s"}
+    for r in records:
+        assert keys <= set(r)
+        assert r["feasible"] and r["cost_value"] <= r["budget"]
+        assert r["regret"] == pytest.approx(r["oracle_objective"] - r["objective"])
+        assert r["regret"] >= -1e-9  # the oracle is the best feasible cell
+        assert r["queries"] == 25
+    assert (out.with_suffix(".png")).stat().st_size > 1000
+    # resume: a second run reads every record from the store instead of recomputing
+    assert main(argv) == 0
+    again = json.loads(out.read_text())["records"]
+    assert [r["wall_s"] for r in again] == [r["wall_s"] for r in records]
+
+
+def test_bench_errors(synthetic_table, tmp_path, capsys):
+    base = ["bench", "nb201", "--table", str(synthetic_table), "--json", str(tmp_path / "b.json"),
+            "--seeds", "1", "--queries", "5", "--no-progress"]
+    assert main([*base, "--cost", "lat_pixel3_ms"]) == 2
+    assert "no numeric column 'lat_pixel3_ms'" in capsys.readouterr().err
+    assert main([*base, "--cost", "lat_dev_ms", "--solvers", "milp"]) == 2
+    assert "query-based" in capsys.readouterr().err
+    assert main([*base, "--cost", "lat_dev_ms", "--budget-quantiles", "1.5"]) == 2
+    assert main(["bench", "nb201", "--table", str(tmp_path / "nope.csv"), "--no-progress"]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_bench_on_real_nb201(nb201_csv, tmp_path):
+    out = tmp_path / "real.json"
+    assert main(["bench", "nb201", "--table", str(nb201_csv), "--cost", "lat_raspi4_ms,lat_fpga_ms",
+                 "--budget-quantiles", "0.25", "--solvers", "iqnas,random", "--queries", "30",
+                 "--seeds", "1", "--json", str(out), "--no-progress"]) == 0
+    records = json.loads(out.read_text())["records"]
+    assert len(records) == 4 and all(r["feasible"] for r in records)
+    assert all(r["oracle_objective"] <= 91.61 + 1e-6 for r in records)

@@ -1,0 +1,20 @@
+"""Every registered solver must pass the reusable suite (budgetnas.testing.pytest_solvers)."""
+
+import pytest
+
+from budgetnas.search import create_solver, list_solvers
+from budgetnas.testing.pytest_solvers import ALL_CHECKS
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+@pytest.mark.parametrize("name", list_solvers())
+def test_registered_solver(name, check):
+    check(name)
+
+
+def test_expected_solvers_are_registered():
+    assert {"milp", "frank-wolfe", "evolution", "optuna", "random", "iqnas", "exhaustive"} <= set(
+        list_solvers()
+    )
+    with pytest.raises(KeyError, match="Did you mean 'milp'"):
+        create_solver("mlip")

@@ -100,3 +100,26 @@ def test_ignored_layers_are_left_alone_and_listed():
     graph = PruningGraph(net, X, ignored=["blocks.1.conv1"])
     assert "blocks.1.conv1" in graph.unprunable
     assert all("blocks.1.conv1" not in g.layers("out") for g in graph.groups)
+
+
+def test_taylor_estimates_the_loss_change_of_removing_a_channel():
+    from budgetnas.pruning.importance import consumer_scores
+
+    torch.manual_seed(3)
+    net = small("resnet8").eval()
+    graph = PruningGraph(net, X)
+    x, y = torch.randn(32, 1, 16, 16), torch.randint(0, 4, (32,))
+    loss = torch.nn.functional.cross_entropy(net(x), y)
+    loss.backward()
+    wg = {n: p * p.grad for n, p in net.named_parameters()}
+    g = next(g for g in graph.groups if g.root == "blocks.0.conv1")
+    predicted = -consumer_scores(net, graph, wg)[g.index]
+    actual = []
+    for c in range(g.size):
+        keep = [np.arange(h.size) for h in graph.groups]
+        keep[g.index] = np.delete(np.arange(g.size), c)
+        pruned = apply_keep(net, graph, keep).eval()
+        with torch.no_grad():
+            actual.append(float(torch.nn.functional.cross_entropy(pruned(x), y) - loss))
+    corr = np.corrcoef(predicted, actual)[0, 1]
+    assert corr > 0.8, (predicted, actual)

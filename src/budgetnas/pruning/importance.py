@@ -1,8 +1,9 @@
 """Channel importance per group: first-order Taylor (``|w * dL/dw|`` over data) or magnitude.
 
-Each group's score for root channel ``j`` is the sum over every member layer dimension tied to it
-(conv/linear weights and biases, norm scales and shifts) of the per-parameter score, so coupled
-channels (residual adds, depthwise convs, SE gates) are valued as one item.
+Coupled channels (residual adds, depthwise convs, SE gates) are valued as one item: magnitude sums
+``|w|`` over every member layer dimension tied to the channel; Taylor sums ``w * dL/dw`` over the
+weights that read the channel (the first-order loss change of removing it) per batch and
+accumulates the absolute value over batches.
 """
 
 from __future__ import annotations
@@ -61,6 +62,36 @@ def group_scores(
     return out
 
 
+def consumer_scores(
+    model: nn.Module, graph: PruningGraph, param_score: dict[str, torch.Tensor]
+) -> list[np.ndarray]:
+    """Per group channel, the sum of a (signed) per-parameter score over the input slices of the
+    layers that consume the channel (the group's ``"in"`` members). Removing a channel is exactly
+    zeroing those slices, so with ``w * dL/dw`` as the score this is the first-order change of
+    the loss. Groups without consumers (outputs) fall back to their producers."""
+    modules = dict(model.named_modules())
+    out = []
+    for g in graph.groups:
+        value = np.zeros(g.size)
+        members = [m for m in g.members if m.kind == "in" and _consumes(modules[m.module])]
+        for mem in members or g.members:
+            module = modules[mem.module]
+            local = {
+                n: param_score[f"{mem.module}.{n}"]
+                for n, _ in module.named_parameters(recurse=False)
+                if f"{mem.module}.{n}" in param_score
+            }
+            ch = _per_channel(module, mem.kind, local) if local else None
+            if ch is not None:
+                np.add.at(value, mem.root, ch.detach().cpu().numpy()[mem.idxs])
+        out.append(value)
+    return out
+
+
+def _consumes(module: nn.Module) -> bool:
+    return isinstance(module, nn.Linear) or (isinstance(module, CONV) and module.groups == 1)
+
+
 @IMPORTANCES.register("taylor")
 def taylor_importance(
     model: nn.Module,
@@ -69,13 +100,14 @@ def taylor_importance(
     num_batches: int = 16,
     loss_fn=None,
 ) -> list[np.ndarray]:
-    """First-order Taylor importance ``sum over batches of |w * dL/dw|`` per group channel.
-
-    Batch-norm statistics are not updated (the model runs in eval mode).
+    """First-order Taylor importance of each group channel, accumulated over batches:
+    ``sum_b |sum_{w in channel} w * dL_b/dw|`` where the inner sum runs over the weights that
+    read the channel (see :func:`consumer_scores`), so coupled channels are valued by the loss
+    change of removing them together. Batch-norm statistics are not updated (eval mode).
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     params = dict(model.named_parameters())
-    acc = {n: torch.zeros_like(p) for n, p in params.items()}
+    acc = [np.zeros(g.size) for g in graph.groups]
     was_training = model.training
     model.eval()
     seen = 0
@@ -88,16 +120,16 @@ def taylor_importance(
             loss = loss_fn(model(x.to(device)), y.to(device))
             loss.backward()
             with torch.no_grad():
-                for n, p in params.items():
-                    if p.grad is not None:
-                        acc[n] += (p * p.grad).abs()
+                wg = {n: p * p.grad for n, p in params.items() if p.grad is not None}
+            for a, v in zip(acc, consumer_scores(model, graph, wg), strict=True):
+                a += np.abs(v)
             seen += 1
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)
     if seen == 0:
         raise ValueError("Taylor importance needs at least one batch of data")
-    return group_scores(model, graph, acc)
+    return acc
 
 
 @IMPORTANCES.register("magnitude")

@@ -32,6 +32,7 @@ class Plan:
     counts: np.ndarray
     value: float
     cost: float  # predicted by the cost model, in the budget's unit
+    take: np.ndarray | None = None  # the knapsack's choice over the optional channels
 
 
 def measure_latency_ms(
@@ -232,7 +233,7 @@ def plan_keep(
     assert best is not None
     keep = []
     for g, (o, m) in enumerate(zip(order, mandatory, strict=True)):
-        extra = item_chan[(item_group == g) & best._take]  # type: ignore[attr-defined]
+        extra = item_chan[(item_group == g) & best.take]
         keep.append(np.sort(np.concatenate([o[:m], extra])))
     return Plan(keep, best.counts, best.value, best.cost)
 
@@ -241,9 +242,7 @@ def _better(best, take, counts, item_value, cost, limit):
     value = float(item_value[take].sum())
     if best is not None and best.value >= value:
         return best
-    plan = Plan([], counts.astype(float), value, cost(counts.astype(float)))
-    plan._take = take.copy()  # type: ignore[attr-defined]
-    return plan
+    return Plan([], counts.astype(float), value, cost(counts.astype(float)), take.copy())
 
 
 def scale_limit(limit: float, measured: float, target: float) -> float:

@@ -117,6 +117,23 @@ def test_params_budget_and_clear_errors(baseline, tmp_path, capsys):
         == 2
     )
     assert "no unit" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "prune",
+                "--model",
+                str(baseline),
+                "--budget",
+                "energy_mj<=1",
+                "--data",
+                "synthetic",
+                "--out",
+                str(tmp_path / "e"),
+            ]
+        )
+        == 2
+    )
+    assert "supports budgets on flops" in capsys.readouterr().err
     # a TorchScript file cannot be pruned: said plainly
     torch.jit.save(torch.jit.load(str(tmp_path / "p" / "pruned.ts")), str(tmp_path / "m.ts"))
     assert (

@@ -86,6 +86,11 @@ def run(args: argparse.Namespace) -> int:
     from budgetnas.units import parse_budget
 
     budget = parse_budget(args.budget)
+    if budget.quantity not in ("flops", "macs", "params", "latency", "lat"):
+        raise ValueError(
+            f"pruning supports budgets on flops, macs, params and latency (CPU, batch 1, "
+            f"1 thread), e.g. 'flops_ratio<=0.5'; got {budget.metric!r}"
+        )
     try:
         model_kwargs = json.loads(args.model_kwargs)
     except json.JSONDecodeError as err:

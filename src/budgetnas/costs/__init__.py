@@ -1,5 +1,20 @@
-"""Cost models: exact costs of architectures and their bilinear forms."""
+"""Cost models: exact costs of architectures and their bilinear forms.
+
+Every cost is resolved by name through :func:`resolve_cost` (``latency_ms``, ``energy_mj``,
+``params_m``, ``macs_m``, ``flops_m``, ``peak_kb``); see :mod:`budgetnas.costs.registry`.
+"""
 
 from budgetnas.costs._base import Constraint, CostModel, FormCost, FunctionCost, QuadraticForm
+from budgetnas.costs.registry import constraint, list_costs, register_cost, resolve_cost
 
-__all__ = ["Constraint", "CostModel", "FormCost", "FunctionCost", "QuadraticForm"]
+__all__ = [
+    "Constraint",
+    "CostModel",
+    "FormCost",
+    "FunctionCost",
+    "QuadraticForm",
+    "constraint",
+    "list_costs",
+    "register_cost",
+    "resolve_cost",
+]

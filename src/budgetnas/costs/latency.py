@@ -1,0 +1,216 @@
+"""Latency measurement on CPU: PyTorch eager and ONNX Runtime, warm-up, interleaved repeats, medians.
+
+A *runner* is a no-argument callable doing one inference of one module on a fixed input.
+:func:`measure` times many runners together: after warm-up, each of ``repeats`` rounds times every
+runner once (``number`` calls, averaged), in a shuffled order, so slow drifts of a shared machine
+(another process starting, frequency changes) spread over all runners instead of biasing the ones
+measured last. The result per runner keeps the median and the spread (quartiles, min, max) in ms.
+
+Example:
+    >>> import torch
+    >>> net = torch.nn.Conv2d(1, 4, 3)
+    >>> r = make_runner(net, (1, 1, 8, 8), backend="torch-cpu", threads=1)
+    >>> m = measure({"conv": r}, repeats=3, warmup=1)["conv"]
+    >>> m.median > 0 and m.q1 <= m.median <= m.q3
+    True
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+BACKENDS = ("torch-cpu", "onnxruntime")
+CLOCKS = ("wall", "thread")
+
+
+def resolve_clock(clock: str, threads: int) -> str:
+    """``auto`` is the thread's CPU time with one thread, wall-clock time otherwise.
+
+    With one intra-op thread all the work runs on the calling thread, so its CPU time is the
+    latency the network would have on an otherwise idle core; unlike wall-clock time it does not
+    count the time other processes of a shared machine hold the core. With several threads only
+    wall-clock time measures latency.
+    """
+    if clock == "auto":
+        return "thread" if int(threads) == 1 else "wall"
+    if clock not in CLOCKS:
+        raise ValueError(f"unknown clock {clock!r}; choose auto, {', '.join(CLOCKS)}")
+    if clock == "thread" and int(threads) != 1:
+        raise ValueError("the thread CPU-time clock measures latency only with --threads 1")
+    return clock
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Median and spread of repeated timings (or energies), in the unit of the table (ms, mJ)."""
+
+    median: float
+    q1: float
+    q3: float
+    min: float
+    max: float
+    n: int
+    number: int = 1
+
+    @classmethod
+    def from_samples(cls, samples, number: int = 1) -> Measurement:
+        a = np.asarray(samples, dtype=float)
+        if a.size == 0:
+            raise ValueError("no samples")
+        q1, med, q3 = np.percentile(a, [25, 50, 75])
+        return cls(
+            float(med), float(q1), float(q3), float(a.min()), float(a.max()), int(a.size), number
+        )
+
+    @property
+    def rel_iqr(self) -> float:
+        """Inter-quartile range relative to the median (a noise indicator)."""
+        return (self.q3 - self.q1) / self.median if self.median > 0 else float("nan")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Measurement:
+        return cls(**data)
+
+
+def check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    return backend
+
+
+@contextmanager
+def torch_threads(threads: int):
+    """Run with ``threads`` intra-op threads (restored afterwards) and denormals flushed."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def make_runner(
+    module,
+    input_shape: tuple[int, ...],
+    backend: str = "torch-cpu",
+    threads: int = 1,
+    seed: int = 0,
+) -> Callable[[], object]:
+    """One inference of ``module`` (put in eval mode) on a fixed random input of ``input_shape``.
+
+    ``torch-cpu`` runs eager PyTorch under ``torch.inference_mode``; ``onnxruntime`` exports the
+    module to ONNX in memory and runs it on the CPU execution provider with ``threads`` intra-op
+    threads (graph optimizations on, so BatchNorm is fused as in deployment).
+    """
+    import torch
+
+    check_backend(backend)
+    module = module.eval()
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(*input_shape, generator=gen)
+    if backend == "torch-cpu":
+
+        def run_torch():
+            with torch.inference_mode():
+                return module(x)
+
+        return run_torch
+    import onnxruntime as ort
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (x,),
+            buf,
+            dynamo=False,
+            opset_version=17,
+            input_names=["input"],
+            output_names=["output"],
+        )
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+    feed = {"input": x.numpy()}
+
+    def run_ort():
+        return session.run(None, feed)
+
+    return run_ort
+
+
+def calibrate_number(
+    runner: Callable[[], object], min_time_s: float = 5e-4, max_number: int = 50
+) -> int:
+    """Calls per timed repeat so that one repeat lasts at least ``min_time_s``."""
+    t = time.perf_counter()
+    runner()
+    dt = max(time.perf_counter() - t, 1e-7)
+    return int(min(max_number, max(1, np.ceil(min_time_s / dt))))
+
+
+def measure(
+    runners: dict[str, Callable[[], object]],
+    repeats: int = 30,
+    warmup: int = 5,
+    number: int | None = None,
+    threads: int = 1,
+    seed: int = 0,
+    clock: str = "auto",
+) -> dict[str, Measurement]:
+    """Time every runner ``repeats`` times, interleaved in shuffled order; returns ms per call.
+
+    ``number`` calls are averaged per repeat (chosen per runner from a single call when None);
+    ``clock`` is ``wall``, ``thread`` (CPU time of this thread) or ``auto`` (:func:`resolve_clock`).
+    """
+    if repeats < 1:
+        raise ValueError("repeats must be >= 1")
+    timer = time.thread_time if resolve_clock(clock, threads) == "thread" else time.perf_counter
+    keys = list(runners)
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {k: [] for k in keys}
+    with torch_threads(threads):
+        for k in keys:
+            for _ in range(max(0, warmup)):
+                runners[k]()
+        numbers = {k: number or calibrate_number(runners[k]) for k in keys}
+        for _ in range(repeats):
+            for i in rng.permutation(len(keys)):
+                k = keys[i]
+                f, n = runners[k], numbers[k]
+                t = timer()
+                for _ in range(n):
+                    f()
+                samples[k].append((timer() - t) * 1e3 / n)
+    return {k: Measurement.from_samples(samples[k], numbers[k]) for k in keys}
+
+
+__all__ = [
+    "BACKENDS",
+    "CLOCKS",
+    "Measurement",
+    "calibrate_number",
+    "check_backend",
+    "make_runner",
+    "measure",
+    "resolve_clock",
+    "torch_threads",
+]

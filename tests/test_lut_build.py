@@ -77,6 +77,7 @@ def test_validate_end_to_end_cli(space, tmp_path, capsys):
         "--json",
         str(out),
         "--fit-correction",
+        "--paired",
     ]
     assert main(args) == 0
     data = json.loads(out.read_text())
@@ -85,6 +86,10 @@ def test_validate_end_to_end_cli(space, tmp_path, capsys):
         assert 0.0 <= data[k] <= 1.0
     assert data["max_abs_error_pct"] >= abs(data["bias_pct"]) >= 0
     assert data["within_5pct"] <= data["within_10pct"]
+    assert data["paired"]["samples"] == 4
+    assert all(
+        r["paired_measured_ms"] > 0 and r["paired_predicted_ms"] > 0 for r in data["records"]
+    )
     assert out.with_suffix(".png").stat().st_size > 1000
     table = load_table(Store(store), space)
     assert table.correction is not None and table.correction["slope"] == data["fit"]["slope"]

@@ -105,11 +105,16 @@ def validate_table(
     store: Store | None = None,
     corrected: bool = False,
     progress: Callable[[str], None] | None = None,
+    paired: bool = False,
 ) -> tuple[dict, list[dict]]:
     """Measure ``samples`` random whole networks and compare with ``table``.
 
     Returns the summary (:func:`summarize`, plus the fitted correction and the noise of the
-    measurements) and one record per network.
+    measurements) and one record per network. With ``paired``, the networks are measured again
+    interleaved with fresh measurements of every block and of ``T0`` in the same rounds, and
+    ``summary["paired"]`` compares each network with the sum of its fresh block measurements: the
+    error of summing blocks (fusion, cache effects between blocks) without the drift of a shared
+    machine's speed between the time the table was built and the time it is validated.
     """
     fp = table.fingerprint
     archs = sample_archs(space, samples, seed)
@@ -151,7 +156,60 @@ def validate_table(
     summary["table"] = table.id
     summary["fingerprint"] = fp
     summary["seed"] = seed
+    if paired:
+        fresh, nets = measure_paired(space, archs, fp, repeats, warmup, progress, table.stat)
+        pp = [fresh.predict(space, a) for a in archs]
+        pm = [nets[space.to_string(a)][table.stat] for a in archs]
+        summary["paired"] = summarize(pp, pm)
+        for r, x, y in zip(records, pp, pm, strict=True):
+            r["paired_predicted_ms"], r["paired_measured_ms"] = x, y
     return summary, records
+
+
+def measure_paired(
+    space: MobileNetSpace,
+    archs: list,
+    fingerprint: dict,
+    repeats: int = 30,
+    warmup: int = 5,
+    progress: Callable[[str], None] | None = None,
+    stat: str = "median",
+) -> tuple[CostTable, dict[str, dict]]:
+    """A fresh table and whole networks, all measured interleaved in the same rounds."""
+    from budgetnas.costs.latency import make_runner, measure
+    from budgetnas.costs.lut import _block_module, distinct_descriptors
+    from budgetnas.supernet.standalone import Head, Stem, build_network
+
+    cfg = space.config
+    backend, threads, batch = fingerprint["backend"], fingerprint["threads"], fingerprint["batch"]
+    runners = {}
+    for k, d in distinct_descriptors(space).items():
+        shape = (batch, d.c_in, d.resolution, d.resolution)
+        runners[f"block/{k}"] = make_runner(_block_module(d), shape, backend, threads)
+    last = cfg.resolutions()[-1]
+    image = (batch, cfg.in_channels, cfg.image_size, cfg.image_size)
+    runners["t0/stem"] = make_runner(Stem(cfg), image, backend, threads)
+    runners["t0/head"] = make_runner(
+        Head(cfg), (batch, cfg.stage_out[-1], last, last), backend, threads
+    )
+    for a in archs:
+        runners[f"net/{space.to_string(a)}"] = make_runner(
+            build_network(space, a), image, backend, threads
+        )
+    if progress:
+        progress(f"paired: measuring {len(runners)} runners interleaved")
+    got = measure(runners, repeats, warmup, threads=threads, clock=fingerprint.get("clock", "wall"))
+    entries = {k[6:]: m for k, m in got.items() if k.startswith("block/")}
+    parts = {k[3:]: m for k, m in got.items() if k.startswith("t0/")}
+    fresh = CostTable(
+        dict(fingerprint),
+        entries,
+        t0=float(sum(m.median for m in parts.values())),
+        t0_parts=parts,
+        stat=stat,
+    )
+    nets = {k[4:]: m.to_dict() for k, m in got.items() if k.startswith("net/")}
+    return fresh, nets
 
 
 def plot_scatter(records: list[dict], summary: dict, path: str | Path) -> Path:
@@ -169,7 +227,12 @@ def plot_scatter(records: list[dict], summary: dict, path: str | Path) -> Path:
     hi = np.array([r["measured_q3_ms"] for r in records])
     fig, ax = plt.subplots(figsize=(5, 5))
     xerr = [np.clip(m - lo, 0, None), np.clip(hi - m, 0, None)]
-    ax.errorbar(m, p, xerr=xerr, fmt="o", ms=3, alpha=0.7, elinewidth=0.5)
+    ax.errorbar(m, p, xerr=xerr, fmt="o", ms=3, alpha=0.7, elinewidth=0.5, label="stored table")
+    if all("paired_measured_ms" in r for r in records):
+        pm = np.array([r["paired_measured_ms"] for r in records])
+        pp = np.array([r["paired_predicted_ms"] for r in records])
+        ax.plot(pm, pp, "s", ms=3, alpha=0.6, color="tab:orange", label="paired (same rounds)")
+        m, p = np.concatenate([m, pm]), np.concatenate([p, pp])
     span = np.array([min(m.min(), p.min()) * 0.9, max(m.max(), p.max()) * 1.1])
     ax.plot(span, span, "k-", lw=0.8, label="y = x")
     ax.fill_between(span, span * 0.9, span * 1.1, color="gray", alpha=0.2, label="+-10%")

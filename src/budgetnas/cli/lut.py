@@ -68,6 +68,12 @@ def register(subparsers) -> None:
         help="store the fitted (slope, intercept) beside the table",
     )
     v.add_argument("--corrected", action="store_true", help="apply the stored correction")
+    v.add_argument(
+        "--paired",
+        action="store_true",
+        help="also re-measure the blocks interleaved with the networks (error of summing "
+        "blocks, free of machine drift since the build)",
+    )
     v.add_argument("--table-id", default=None, help="validate this stored table")
     v.add_argument("--force", action="store_true", help="use a table of another fingerprint")
     v.set_defaults(func=run_validate)
@@ -212,6 +218,7 @@ def run_validate(args) -> int:
         store,
         args.corrected,
         progress=_say,
+        paired=args.paired,
     )
     if args.fit_correction and "fit" in summary:
         fit = summary["fit"]
@@ -223,9 +230,10 @@ def run_validate(args) -> int:
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
     plot_scatter(records, summary, plot)
     keys = ("samples", "within_5pct", "within_10pct", "max_abs_error_pct", "bias_pct")
-    print(
-        json.dumps({k: summary[k] for k in keys} | {"json": str(out), "plot": str(plot)}, indent=1)
-    )
+    shown = {k: summary[k] for k in keys} | {"json": str(out), "plot": str(plot)}
+    if "paired" in summary:
+        shown["paired"] = {k: summary["paired"][k] for k in keys}
+    print(json.dumps(shown, indent=1))
     return 0
 
 

@@ -8,7 +8,9 @@ block's simplices and budgets, then moves ``x <- x + gamma (v - x)``: both ends 
 every iterate is. Budgets use ``form + r_max <= B``, which implies the exact cost is within budget.
 Discretization fixes one group at a time to its best option among those that keep every budget
 satisfied with the rest still relaxed (with one budget such an option always exists: the cheapest
-option costs no more than the current mixture).
+option costs no more than the current mixture). With several budgets this can get stuck; then the
+best architecture inside the support of the relaxed point is found by the exact MILP (and the
+result's status says so).
 """
 
 from __future__ import annotations
@@ -97,7 +99,8 @@ class FrankWolfeSolver(Solver):
                 history.append({"step": t, "objective": f.value(x),
                                 "budgets": [form.value(x) for form, _ in budgets]})
         arch = self._discretize(space, f, budgets, x)
-        return arch, {"status": "converged" if self.steps else "start", "history": history}
+        return arch, {"status": f"relaxed {self.steps} steps, rounding: {self.rounding_}",
+                      "history": history}
 
     # -- pieces -------------------------------------------------------------------------------
     def _feasible(self, budgets, x) -> bool:
@@ -154,6 +157,8 @@ class FrankWolfeSolver(Solver):
         return np.clip(res.x, 0.0, 1.0)
 
     def _discretize(self, space, f, budgets, x) -> Architecture:
+        support = x > 1e-6
+        self.rounding_ = "greedy"
         x = x.copy()
         order = sorted(range(space.n_groups), key=lambda g: -x[space.group_slice(g)].max())
         for g in order:
@@ -174,8 +179,23 @@ class FrankWolfeSolver(Solver):
             x[idx] = 0.0
             x[idx[c]] = 1.0
         arch = space.decode(x)
-        if not self._feasible(budgets, space.encode(arch)):
-            raise SolverFailedError(
-                "frank-wolfe: rounding could not keep every budget at once; try milp"
-            )
-        return arch
+        if self._feasible(budgets, space.encode(arch)):
+            return arch
+        return self._round_by_milp(space, f, budgets, support)
+
+    def _round_by_milp(self, space, f, budgets, support) -> Architecture:
+        """With several budgets, one-group-at-a-time rounding can get stuck (each budget alone
+        has a feasible option, not all at once). Then the best architecture inside the support
+        of the relaxed solution is found exactly; failing that, in the whole space."""
+        from budgetnas.search.milp import _Program
+
+        program = _Program(space, [f] + [b for b, _ in budgets])
+        rows = [(program.row(b), lim - b.const) for b, lim in budgets]
+        outside = np.zeros(program.n + program.m)
+        outside[: space.n_binaries] = ~support
+        for extra in ([(outside, 0.0)], []):
+            res = program.solve(-program.row(f), rows + extra, [], 60.0, 1e-6)
+            if res.x is not None:
+                self.rounding_ = "milp-support" if extra else "milp-full"
+                return program.decode(res.x)
+        raise SolverFailedError("frank-wolfe: no architecture meets every budget with margins")

@@ -193,11 +193,12 @@ def plot(rows: Sequence[dict[str, Any]], path: str | Path, objective: str) -> No
                         key=lambda r: r["budget"])
             if rs:
                 ax.errorbar([r["budget"] for r in rs], [r["mean_regret"] for r in rs],
-                            yerr=[r["std_regret"] for r in rs], marker="o", capsize=3, label=solver)
+                            yerr=[r["std_regret"] / np.sqrt(r["runs"]) for r in rs],
+                            marker="o", capsize=3, label=solver)
         ax.set_title(cost)
         ax.set_xlabel(f"budget ({cost.rpartition('_')[2]})")
-        ax.set_ylabel(f"regret ({objective}, points)")
-        ax.set_yscale("symlog", linthresh=0.1)
+        ax.set_ylabel(f"mean regret ({objective}, points) ± s.e.")
+        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()

@@ -59,6 +59,17 @@ def register(subparsers) -> None:
     ml.add_argument("--json", dest="json_out", default=None)
     ml.set_defaults(func=run_milp_cmd)
 
+    pr = sub.add_parser("pruning", add_help=False,
+                        help="knapsack pruning vs torch-pruning's magnitude pruner (see docs/bench/pruning.md)")
+    pr.add_argument("args", nargs=argparse.REMAINDER, help="options of budgetnas.bench.pruning (--help)")
+    pr.set_defaults(func=run_pruning_cmd)
+
+
+def run_pruning_cmd(args) -> int:
+    from budgetnas.bench.pruning import main as pruning_main
+
+    return int(pruning_main(args.args) or 0)
+
 
 def _need_table(args) -> str:
     if not args.table:

@@ -62,7 +62,7 @@ def register(subparsers) -> None:
     pr = sub.add_parser("pruning", add_help=False,
                         help="knapsack pruning vs torch-pruning's magnitude pruner (see docs/bench/pruning.md)")
     pr.add_argument("args", nargs=argparse.REMAINDER, help="options of budgetnas.bench.pruning (--help)")
-    pr.set_defaults(func=run_pruning_cmd)
+    pr.set_defaults(func=run_pruning_cmd, passthrough=True)
 
 
 def run_pruning_cmd(args) -> int:

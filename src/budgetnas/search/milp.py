@@ -70,28 +70,18 @@ class _Program:
         # and its LP relaxation is far tighter than z <= x_i, z <= x_j, z >= x_i + x_j - 1.
         for g, h in sorted(touched):
             sg, sh = space.group_slice(g), space.group_slice(h)
-            for i in range(sg.start, sg.stop):
-                rows.append(r)
-                cols.append(i)
-                vals.append(-1.0)
-                for j in range(sh.start, sh.stop):
+            for fixed, other, key in ((sg, sh, lambda a, b: (a, b)), (sh, sg, lambda a, b: (b, a))):
+                for i in range(fixed.start, fixed.stop):  # sum_j z_ij - x_i = 0
                     rows.append(r)
-                    cols.append(n + pairs[(i, j)])
-                    vals.append(1.0)
-                lo.append(0.0)
-                hi.append(0.0)
-                r += 1
-            for j in range(sh.start, sh.stop):
-                rows.append(r)
-                cols.append(j)
-                vals.append(-1.0)
-                for i in range(sg.start, sg.stop):
-                    rows.append(r)
-                    cols.append(n + pairs[(i, j)])
-                    vals.append(1.0)
-                lo.append(0.0)
-                hi.append(0.0)
-                r += 1
+                    cols.append(i)
+                    vals.append(-1.0)
+                    for j in range(other.start, other.stop):
+                        rows.append(r)
+                        cols.append(n + pairs[key(i, j)])
+                        vals.append(1.0)
+                    lo.append(0.0)
+                    hi.append(0.0)
+                    r += 1
         self.base = sparse.csr_array((vals, (rows, cols)), shape=(r, n + self.m))
         self.base_lo = np.array(lo)
         self.base_hi = np.array(hi)

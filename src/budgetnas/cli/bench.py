@@ -64,6 +64,17 @@ def register(subparsers) -> None:
     pr.add_argument("args", nargs=argparse.REMAINDER, help="options of budgetnas.bench.pruning (--help)")
     pr.set_defaults(func=run_pruning_cmd, passthrough=True)
 
+    sn = sub.add_parser("supernet", add_help=False,
+                        help="supernet overhead and one-shot ranking (see docs/bench/supernet.md)")
+    sn.add_argument("args", nargs=argparse.REMAINDER, help="overhead|ranking and their options")
+    sn.set_defaults(func=run_supernet_cmd, passthrough=True)
+
+
+def run_supernet_cmd(args) -> int:
+    from budgetnas.bench.supernet import main as supernet_main
+
+    return int(supernet_main(args.args) or 0)
+
 
 def run_pruning_cmd(args) -> int:
     from budgetnas.bench.pruning import main as pruning_main

@@ -1,0 +1,292 @@
+"""The BINAS beyond-average predictor measured on a trained supernet (ALGORITHMS.md section 3).
+
+``A0`` is the held-out accuracy of the supernet with every decision uniformly random (a fresh
+random path per batch, averaged over ``passes`` passes over the held-out batches). For each of the
+255 decisions the decision is forced and every other decision stays uniform; its coefficient is
+``E[acc | decision] - A0``. For blocks 3 and 4 of a stage the depth is fixed at the depth where that
+block is the last one (depth 3 for block 3, depth 4 for block 4).
+
+Each sampled path has its BatchNorm statistics re-estimated on ``bn_batches`` training batches
+before it classifies its held-out batch, as the training code does before evaluating a path
+(shared BatchNorms hold statistics of one path only, so they cannot be shared across paths).
+
+Sampling is deterministic: the distribution with key ``k`` (``"A0"``, ``"g<group>c<option>"``)
+draws its paths from ``numpy.random.default_rng([seed, stable_hash(k)])``
+(see :func:`distribution_rng`), one path per held-out batch, pass after pass.
+
+The result is a :class:`~budgetnas.costs._base.QuadraticForm` with the sparsity of the cost forms:
+blocks 1-2 and depths are linear; block ``b`` in {3, 4} of stage ``s`` in option ``c`` is a pair
+term ``alpha[s,b,c] * beta[s,d]`` for each depth ``d >= b`` (weight ``d[s,b,c]``).
+
+Every expectation is written to a :class:`~budgetnas.store.Store` as soon as it is measured, so an
+interrupted fit resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+
+from budgetnas.arch import Architecture
+from budgetnas.costs._base import QuadraticForm
+from budgetnas.spaces.mobilenet import (
+    DEPTHS,
+    MAX_DEPTH,
+    N_BLOCK_OPTIONS,
+    N_STAGES,
+    MobileNetSpace,
+)
+
+STORE_KIND = "binas"
+SUBNET_KIND = "oneshot"
+
+
+def stable_hash(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+def distribution_rng(seed: int, key: str) -> np.random.Generator:
+    """The generator the distribution ``key`` draws its paths from."""
+    return np.random.default_rng([int(seed), stable_hash(key)])
+
+
+def decisions(space: MobileNetSpace) -> list[tuple[str, dict[int, int]]]:
+    """The 255 forced decisions as ``(key, {group: option})``, in binary-index order.
+
+    Blocks 3 and 4 of a stage also fix the stage depth at which that block is the last one.
+    """
+    out = []
+    for g, size in enumerate(space.group_sizes):
+        for c in range(size):
+            fixed = {g: c}
+            if g < N_STAGES * MAX_DEPTH:
+                s, b = divmod(g, MAX_DEPTH)
+                if b + 1 > min(DEPTHS):  # block 3 or 4: the depth where it is the last block
+                    fixed[space.depth_group(s)] = DEPTHS.index(b + 1)
+            out.append((f"g{g}c{c}", fixed))
+    return out
+
+
+def sample_path(
+    space: MobileNetSpace, fixed: dict[int, int], rng: np.random.Generator
+) -> Architecture:
+    """A path with the ``fixed`` groups set and every other decision uniform."""
+    choices = [int(rng.integers(s)) for s in space.group_sizes]
+    for g, c in fixed.items():
+        choices[g] = c
+    return space.arch(choices)
+
+
+class SupernetEvaluator:
+    """Expected held-out accuracy of a supernet under a path distribution.
+
+    ``recal_batches`` and ``eval_batches`` are re-iterable collections of ``(inputs, labels)``
+    (lists or deterministic loaders). ``passes`` repeats the held-out batches with fresh paths.
+    """
+
+    def __init__(
+        self,
+        supernet,
+        recal_batches: Iterable,
+        eval_batches: Iterable,
+        bn_batches: int = 20,
+        passes: int = 1,
+        seed: int = 0,
+    ):
+        self.supernet = supernet
+        self.recal_batches = recal_batches
+        self.eval_batches = eval_batches
+        self.bn_batches = int(bn_batches)
+        self.passes = int(passes)
+        self.seed = int(seed)
+        self.space = supernet.space
+
+    def fingerprint(self) -> str:
+        """Identifies the weights and the settings: stored records are reused only on a match."""
+        import torch
+
+        h = hashlib.sha256()
+        for name, t in sorted(self.supernet.state_dict().items()):
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        settings = {"bn": self.bn_batches, "passes": self.passes, "seed": self.seed}
+        h.update(json.dumps(settings, sort_keys=True).encode())
+        h.update(str(torch.__version__).encode())
+        return h.hexdigest()[:16]
+
+    def expected_accuracy(self, fixed: dict[int, int], key: str) -> float:
+        """``E[acc]`` with the ``fixed`` decisions forced and the rest uniform (see module doc)."""
+        import torch
+
+        from budgetnas.supernet.bn import recalibrate_bn
+
+        net, space = self.supernet, self.space
+        rng = distribution_rng(self.seed, key)
+        device = next(net.parameters()).device
+        correct = total = 0
+        with torch.no_grad():
+            for _ in range(self.passes):
+                for x, y in self.eval_batches:
+                    net.set_active(sample_path(space, fixed, rng))
+                    recalibrate_bn(net, self.recal_batches, self.bn_batches)
+                    pred = net(x.to(device)).argmax(1).cpu()
+                    correct += int((pred == y).sum())
+                    total += len(y)
+        if total == 0:
+            raise ValueError("no held-out data to evaluate on")
+        return correct / total
+
+    def one_shot_accuracy(self, arch: Architecture) -> float:
+        """Accuracy of one fixed path (BatchNorm recalibrated on that path)."""
+        from budgetnas.training.evaluate import one_shot_accuracy
+
+        return one_shot_accuracy(
+            self.supernet, arch, self.recal_batches, self.eval_batches, self.bn_batches
+        )
+
+
+def coefficient_table(
+    space: MobileNetSpace, a0: float, acc: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(block table (5, 4, 12), depth table (5, 3))`` of ``E[acc | decision] - A0``."""
+    blocks = np.zeros((N_STAGES, MAX_DEPTH, N_BLOCK_OPTIONS))
+    depth = np.zeros((N_STAGES, len(DEPTHS)))
+    for g, size in enumerate(space.group_sizes):
+        for c in range(size):
+            d = acc[f"g{g}c{c}"] - a0
+            if g < N_STAGES * MAX_DEPTH:
+                s, b = divmod(g, MAX_DEPTH)
+                blocks[s, b, c] = d
+            else:
+                depth[g - N_STAGES * MAX_DEPTH, c] = d
+    return blocks, depth
+
+
+def binas_form(
+    space: MobileNetSpace, a0: float, blocks: np.ndarray, depth: np.ndarray
+) -> QuadraticForm:
+    """``A0 + sum_s [ d[s,1..2] alpha + sum_d beta[s,d] (e[s,d] + sum_{b=3..d} d[s,b] alpha) ]``."""
+    from budgetnas.costs.counting import block_form
+
+    form = block_form(space, blocks, const=a0)
+    linear = form.linear.copy()
+    for s in range(N_STAGES):
+        off = space.offsets[space.depth_group(s)]
+        linear[off : off + len(DEPTHS)] += depth[s]
+    return QuadraticForm(form.const, linear, form.pair_i, form.pair_j, form.pair_w)
+
+
+class BinasPredictor:
+    """The beyond-average predictor of a supernet (fitted attributes end in ``_``).
+
+    ``fit(evaluator)`` runs (or resumes, with ``store``) the 1 + 255 expectations.
+    ``evaluator`` needs ``expected_accuracy(fixed, key)`` and ``fingerprint()``.
+    """
+
+    def __init__(self, store=None, progress: Callable[[int, int], None] | None = None):
+        self.store = store
+        self.progress = progress
+
+    def fit(self, evaluator) -> BinasPredictor:
+        space = evaluator.space
+        fp = evaluator.fingerprint()
+        todo = [("A0", {}), *decisions(space)]
+        acc: dict[str, float] = {}
+        measured = 0
+        for n, (key, fixed) in enumerate(todo):
+            rec = None if self.store is None else self.store.get(STORE_KIND, f"{fp}/{key}")
+            if rec is None:
+                value = float(evaluator.expected_accuracy(fixed, key))
+                measured += 1
+                if self.store is not None:
+                    self.store.put(STORE_KIND, f"{fp}/{key}", {"acc": value, "fixed": fixed})
+            else:
+                value = float(rec["acc"])
+            acc[key] = value
+            if self.progress is not None:
+                self.progress(n + 1, len(todo))
+        self.space_ = space
+        self.fingerprint_ = fp
+        self.intercept_ = acc.pop("A0")
+        self.accuracies_ = acc
+        self.n_measured_ = measured
+        self.block_coef_, self.depth_coef_ = coefficient_table(space, self.intercept_, acc)
+        return self
+
+    def quadratic_form(self) -> QuadraticForm:
+        if not hasattr(self, "intercept_"):
+            raise RuntimeError("BinasPredictor is not fitted; call fit(evaluator) first")
+        return binas_form(self.space_, self.intercept_, self.block_coef_, self.depth_coef_)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.quadratic_form().values(X)
+
+    def predict_archs(self, archs: Sequence[Architecture]) -> np.ndarray:
+        return self.predict(self.space_.encode_many(archs))
+
+    def interpretation(self) -> dict:
+        """Which stages gain most from depth and from width (coefficient spreads)."""
+        out = {}
+        for s in range(N_STAGES):
+            e = self.depth_coef_[s]
+            width = self.block_coef_[s, :2].reshape(2, 3, 4).mean(axis=(0, 2))  # by expansion
+            out[f"stage{s + 1}"] = {
+                "depth_gain": float(e[-1] - e[0]),
+                "width_gain": float(width[-1] - width[0]),
+            }
+        return out
+
+
+def random_subnet_accuracies(
+    evaluator, n: int, seed: int = 1, store=None
+) -> tuple[list[Architecture], np.ndarray]:
+    """One-shot accuracies of ``n`` uniformly random subnets (cached in ``store``)."""
+    space = evaluator.space
+    rng = np.random.default_rng([int(seed), stable_hash("subnets")])
+    archs = [space.sample(rng) for _ in range(n)]
+    fp = evaluator.fingerprint()
+    accs = []
+    for arch in archs:
+        key = f"{fp}/{space.to_string(arch)}"
+        rec = None if store is None else store.get(SUBNET_KIND, key)
+        if rec is None:
+            value = float(evaluator.one_shot_accuracy(arch))
+            if store is not None:
+                store.put(SUBNET_KIND, key, {"acc": value})
+        else:
+            value = float(rec["acc"])
+        accs.append(value)
+    return archs, np.asarray(accs)
+
+
+def quality_report(predicted: Sequence[float], measured: Sequence[float]) -> dict:
+    """Kendall tau, Spearman, Pearson and RMSE of predictions against measured accuracies."""
+    from scipy import stats
+
+    p = np.asarray(predicted, dtype=float)
+    m = np.asarray(measured, dtype=float)
+    if p.shape != m.shape or p.size < 2:
+        raise ValueError("need two equally long sequences of at least 2 values")
+    return {
+        "n": int(p.size),
+        "kendall_tau": float(stats.kendalltau(p, m).statistic),
+        "spearman": float(stats.spearmanr(p, m).statistic),
+        "pearson": float(stats.pearsonr(p, m).statistic),
+        "rmse": float(np.sqrt(np.mean((p - m) ** 2))),
+    }
+
+
+__all__ = [
+    "BinasPredictor",
+    "SupernetEvaluator",
+    "binas_form",
+    "coefficient_table",
+    "decisions",
+    "distribution_rng",
+    "quality_report",
+    "random_subnet_accuracies",
+    "sample_path",
+]

@@ -1,0 +1,175 @@
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from budgetnas.data import get_dataset, make_loader  # noqa: E402
+from budgetnas.predictors.supernet import (  # noqa: E402
+    BinasPredictor,
+    SupernetEvaluator,
+    decisions,
+    distribution_rng,
+    quality_report,
+    random_subnet_accuracies,
+    sample_path,
+)
+from budgetnas.spaces.mobilenet import DEPTHS, MobileNetSpace  # noqa: E402
+from budgetnas.store import Store  # noqa: E402
+from budgetnas.supernet import MobileNetSupernet  # noqa: E402
+from budgetnas.training.evaluate import one_shot_accuracy  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    space = MobileNetSpace(preset="tiny")
+    net = MobileNetSupernet(space)
+    # a few steps on random paths so that decisions change the accuracy
+    train = make_loader(get_dataset("synthetic", "search-train", subset=128), 32, True)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    rng = np.random.default_rng(0)
+    net.train()
+    for _ in range(3):
+        for x, y in train:
+            net.set_active(space.sample(rng))
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+    net.eval()
+    recal = list(make_loader(get_dataset("synthetic", "search-train", subset=32), 16, False))
+    held = list(make_loader(get_dataset("synthetic", "heldout", subset=32), 16, False))
+    return SupernetEvaluator(net, recal, held, bn_batches=1, passes=1, seed=3)
+
+
+def _by_hand(ev, fixed, key):
+    """E[acc | fixed] written out from the definition: a fresh path per held-out batch, its
+    BatchNorm statistics re-estimated before it classifies the batch."""
+    net, space = ev.supernet, ev.space
+    rng = distribution_rng(ev.seed, key)
+    correct = total = 0
+    for x, y in ev.eval_batches:
+        arch = sample_path(space, fixed, rng)
+        assert all(arch.choices[g] == c for g, c in fixed.items())
+        acc = one_shot_accuracy(net, arch, ev.recal_batches, [(x, y)], ev.bn_batches)
+        correct += round(acc * len(y))
+        total += len(y)
+    return correct / total
+
+
+class FakeEvaluator:
+    """A known additive accuracy: every forced decision shifts the expectation by a fixed amount."""
+
+    def __init__(self, space, fail_after=None):
+        self.space = space
+        self.calls = 0
+        self.fail_after = fail_after
+        rng = np.random.default_rng(0)
+        self.shift = rng.normal(0, 0.01, size=space.n_binaries)
+
+    def fingerprint(self):
+        return "fake"
+
+    def expected_accuracy(self, fixed, key):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        if key == "A0":
+            return 0.5
+        g, c = next(iter(fixed.items()))
+        return 0.5 + self.shift[self.space.offsets[g] + c]
+
+
+def test_decisions_fix_depth_for_blocks_3_and_4():
+    space = MobileNetSpace(preset="tiny")
+    ds = dict(decisions(space))
+    assert len(ds) == 255
+    assert ds["g0c5"] == {0: 5}
+    assert ds["g2c7"] == {2: 7, space.depth_group(0): DEPTHS.index(3)}
+    assert ds["g7c0"] == {7: 0, space.depth_group(1): DEPTHS.index(4)}
+    assert ds["g20c2"] == {20: 2}
+
+
+def test_coefficients_are_forced_minus_uniform(evaluator):
+    space = evaluator.space
+    pred = BinasPredictor().fit(evaluator)
+    assert pred.n_measured_ == 256
+    assert np.ptp(list(pred.accuracies_.values())) > 0  # decisions do change the accuracy
+    a0 = _by_hand(evaluator, {}, "A0")
+    assert pred.intercept_ == pytest.approx(a0)
+    form = pred.quadratic_form()
+    off = space.offsets
+    # block 1 of stage 2 in option 11: a linear term
+    key, fixed = "g4c11", {4: 11}
+    assert form.linear[off[4] + 11] == pytest.approx(_by_hand(evaluator, fixed, key) - a0)
+    # depth 3 of stage 1: a linear term on beta
+    dg = space.depth_group(0)
+    assert form.linear[off[dg] + 1] == pytest.approx(_by_hand(evaluator, {dg: 1}, f"g{dg}c1") - a0)
+    # block 3 of stage 1 in option 3: forced with depth 3, a pair term with depths 3 and 4 only
+    d = _by_hand(evaluator, {2: 3, dg: 1}, "g2c3") - a0
+    assert pred.block_coef_[0, 2, 3] == pytest.approx(d)
+    pairs = {(i, j): w for i, j, w in zip(form.pair_i, form.pair_j, form.pair_w, strict=True)}
+    i = off[2] + 3
+    assert (i, off[dg] + 0) not in pairs
+    if d != 0:
+        assert pairs[(i, off[dg] + 1)] == pytest.approx(d)
+        assert pairs[(i, off[dg] + 2)] == pytest.approx(d)
+    # the form on an architecture is A0 plus the coefficients of its active decisions
+    arch = space.sample(5)
+    expected = pred.intercept_
+    for s, blocks in enumerate(space.stage_blocks(arch)):
+        expected += pred.depth_coef_[s, DEPTHS.index(len(blocks))]
+        for b, cfg in enumerate(blocks):
+            expected += pred.block_coef_[s, b, cfg.index]
+    assert form.value(space.encode(arch)) == pytest.approx(expected)
+
+
+def test_fake_evaluator_structure_and_resume(tmp_path):
+    space = MobileNetSpace(preset="tiny")
+    store = Store(tmp_path / "s.sqlite")
+    ev = FakeEvaluator(space, fail_after=100)
+    with pytest.raises(KeyboardInterrupt):
+        BinasPredictor(store=store).fit(ev)
+    assert ev.calls == 100
+    ev.fail_after = None
+    pred = BinasPredictor(store=store).fit(ev)
+    assert ev.calls == 256  # only the 156 missing ones were measured on resume
+    assert pred.n_measured_ == 156
+    again = BinasPredictor(store=store).fit(ev)
+    assert again.n_measured_ == 0 and ev.calls == 256
+    form = pred.quadratic_form()
+    # linear coefficients for blocks 1-2 and depths are exactly the shifts; pairs for 3/4
+    for s in range(5):
+        for b in range(2):
+            sl = space.group_slice(space.block_group(s, b))
+            np.testing.assert_allclose(form.linear[sl], ev.shift[sl], atol=1e-12)
+        sl = space.group_slice(space.depth_group(s))
+        np.testing.assert_allclose(form.linear[sl], ev.shift[sl], atol=1e-12)
+    # a depth-4 arch: value = A0 + all active shifts
+    arch = space.heaviest()
+    x = space.encode(arch)
+    assert form.value(x) == pytest.approx(0.5 + ev.shift @ x)
+    # a depth-2 arch ignores blocks 3 and 4 entirely
+    arch = space.smallest()
+    x = space.encode(arch)
+    active = x.copy()
+    for s in range(5):
+        for b in (2, 3):
+            active[space.group_slice(space.block_group(s, b))] = 0
+    assert form.value(x) == pytest.approx(0.5 + ev.shift @ active)
+    assert set(pred.interpretation()) == {f"stage{s}" for s in range(1, 6)}
+
+
+def test_quality_report_and_random_subnets(evaluator, tmp_path):
+    rep = quality_report([1, 2, 3, 4], [1, 2, 4, 3])
+    assert rep["kendall_tau"] == pytest.approx(2 / 3)
+    assert rep["spearman"] == pytest.approx(0.8)
+    assert rep["rmse"] == pytest.approx(np.sqrt(0.5))
+    assert rep["n"] == 4
+    store = Store(tmp_path / "s.sqlite")
+    archs, accs = random_subnet_accuracies(evaluator, 3, store=store)
+    assert len(archs) == 3 and np.all((accs >= 0) & (accs <= 1))
+    assert accs[0] == pytest.approx(evaluator.one_shot_accuracy(archs[0]))
+    assert len(list(store.items("oneshot"))) == 3
+    with pytest.raises(ValueError):
+        quality_report([1.0], [1.0])

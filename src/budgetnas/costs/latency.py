@@ -90,7 +90,8 @@ def check_backend(backend: str) -> str:
 
 @contextmanager
 def torch_threads(threads: int):
-    """Run with ``threads`` intra-op threads (restored afterwards) and denormals flushed."""
+    """Run with ``threads`` intra-op threads and denormals flushed; both restored afterwards
+    (flushing is process-wide CPU state: left on, it breaks other code's float handling)."""
     import torch
 
     old = torch.get_num_threads()
@@ -100,6 +101,7 @@ def torch_threads(threads: int):
         yield
     finally:
         torch.set_num_threads(old)
+        torch.set_flush_denormal(False)  # PyTorch's default; there is no getter to save it
 
 
 def make_runner(

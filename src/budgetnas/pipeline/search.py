@@ -1,0 +1,253 @@
+"""Search under hard budgets, then the closed loop on the device (ALGORITHMS.md section 4).
+
+:func:`search` resolves budget strings (``"latency_ms<=2.0"``) to constraints with
+:mod:`budgetnas.costs.registry` and runs one solver on a predictor form.
+
+:func:`closed_loop` then checks the found architecture on the device: for every budget that has a
+*measurer* (a function ``arch -> measured cost``; by default the latency of the extracted network on
+the table's backend, see :func:`latency_measurer`), the measured cost is compared with the budget.
+When a measurement breaks its budget, that budget's limit for the solver is tightened by the
+observed ratio, ``limit <- limit * predicted / measured`` (strictly below the found architecture's
+predicted cost, so it cannot come back), and the solver runs again, ``max_rounds`` rounds at most.
+The result records the predicted and measured cost of every budget. If the budgets still fail after
+the last round (or tightening makes the problem infeasible), :class:`BudgetNotMetError` is raised
+with the whole record attached; with ``raise_on_failure=False`` the result says ``ok=False`` and
+why. Never an over-budget network without an explicit failure message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from budgetnas.arch import Architecture
+from budgetnas.costs._base import Constraint, QuadraticForm
+from budgetnas.units import Budget, parse_budgets
+
+Measurer = Callable[[Architecture], float]
+MEASURED_METRICS = ("latency_ms", "energy_mj")
+
+
+class BudgetNotMetError(ValueError):
+    """The closed loop could not find a network whose measured cost meets every budget."""
+
+    def __init__(self, message: str, result: LoopResult):
+        super().__init__(message)
+        self.result = result
+
+
+def resolve_budgets(budgets: Sequence[str | Budget]) -> list[Budget]:
+    texts = [b for b in budgets if isinstance(b, str)]
+    parsed = parse_budgets(texts) if texts else []
+    out = [b for b in budgets if isinstance(b, Budget)] + parsed
+    if len({b.metric for b in out}) != len(out):
+        raise ValueError("one budget per metric")
+    if not out:
+        raise ValueError("give at least one budget, e.g. 'params_m<=0.5'")
+    return out
+
+
+def build_constraints(space, budgets: Sequence[str | Budget], **ctx) -> list[Constraint]:
+    """One :class:`Constraint` per budget, cost models from :func:`costs.registry.constraint`."""
+    from budgetnas.costs.registry import constraint
+
+    return [constraint(b, space, **ctx) for b in resolve_budgets(budgets)]
+
+
+def search(
+    space,
+    objective: QuadraticForm,
+    budgets: Sequence[str | Budget] | None = None,
+    solver: str = "milp",
+    solver_kwargs: dict | None = None,
+    constraints: Sequence[Constraint] | None = None,
+    **ctx,
+):
+    """Maximize ``objective`` under every budget with solver ``solver``; a verified SearchResult.
+
+    Raises :class:`~budgetnas.search.InfeasibleBudgetError` when no architecture fits.
+    """
+    from budgetnas.search import Problem, create_solver
+
+    if constraints is None:
+        constraints = build_constraints(space, budgets or [], **ctx)
+    problem = Problem(space, constraints, objective=objective)
+    return create_solver(solver, **(solver_kwargs or {})).solve(problem)
+
+
+@dataclass
+class LoopResult:
+    """The outcome of :func:`closed_loop`."""
+
+    ok: bool
+    message: str
+    result: Any  # the last SearchResult (None when the last round found nothing)
+    budgets: list[dict[str, Any]]  # metric, limit, solver_limit, predicted, measured, slack, ok
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def arch(self) -> Architecture | None:
+        return None if self.result is None else self.result.arch
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "message": self.message,
+            "arch": None if self.result is None else str(self.result.arch),
+            "search": None if self.result is None else self.result.to_dict(),
+            "budgets": self.budgets,
+            "rounds": self.rounds,
+            "wall_s": self.wall_s,
+        }
+
+
+def _budget_rows(constraints, solver_limits, arch, measured: dict[str, float]) -> list[dict]:
+    rows = []
+    for c in constraints:
+        m = c.budget.metric
+        predicted = float(c.value(arch))
+        value = measured.get(m, predicted)
+        rows.append(
+            {
+                "metric": m,
+                "limit": c.budget.limit,
+                "solver_limit": solver_limits[m],
+                "predicted": predicted,
+                "measured": measured.get(m),
+                "slack": c.budget.slack(value),
+                "ok": bool(c.budget.feasible(predicted) and c.budget.feasible(value)),
+            }
+        )
+    return rows
+
+
+def closed_loop(
+    space,
+    objective: QuadraticForm,
+    budgets: Sequence[str | Budget] | None = None,
+    solver: str = "milp",
+    measurers: dict[str, Measurer] | None = None,
+    max_rounds: int = 3,
+    raise_on_failure: bool = True,
+    solver_kwargs: dict | None = None,
+    constraints: Sequence[Constraint] | None = None,
+    **ctx,
+) -> LoopResult:
+    """Search, measure every budget that has a measurer, tighten and search again (module doc)."""
+    from budgetnas.search import InfeasibleBudgetError
+
+    if max_rounds < 1:
+        raise ValueError("max_rounds must be >= 1")
+    start = time.perf_counter()
+    if constraints is None:
+        constraints = build_constraints(space, budgets or [], **ctx)
+    constraints = list(constraints)
+    measurers = dict(measurers or {})
+    unknown = set(measurers) - {c.budget.metric for c in constraints}
+    if unknown:
+        raise ValueError(f"measurers for metrics without a budget: {sorted(unknown)}")
+    limits = {c.budget.metric: c.budget.limit for c in constraints}
+    rounds: list[dict] = []
+    result = None
+    rows: list[dict] = []
+    message = ""
+    for r in range(max_rounds):
+        current = [
+            Constraint(Budget(c.budget.metric, limits[c.budget.metric], c.budget.text), c.cost)
+            for c in constraints
+        ]
+        try:
+            result = search(
+                space, objective, solver=solver, solver_kwargs=solver_kwargs, constraints=current
+            )
+        except InfeasibleBudgetError as exc:
+            if r == 0:
+                raise
+            message = (
+                f"round {r + 1}: after tightening to {_fmt(limits)} no architecture fits ({exc}); "
+                "the measured costs break the budget: no network returned"
+            )
+            result = None
+            break
+        arch = result.arch
+        measured = {m: float(f(arch)) for m, f in measurers.items()}
+        rows = _budget_rows(constraints, limits, arch, measured)
+        rounds.append(
+            {
+                "round": r + 1,
+                "arch": str(arch),
+                "solver_limits": dict(limits),
+                "predicted_objective": result.predicted,
+                "budgets": rows,
+                "solver_wall_s": result.wall_s,
+            }
+        )
+        broken = [row for row in rows if not row["ok"]]
+        if not broken:
+            wall = time.perf_counter() - start
+            msg = "all budgets met" + (
+                f" after {r + 1} rounds (tightened: {_fmt(limits)})" if r else ""
+            )
+            return LoopResult(True, msg, result, rows, rounds, wall)
+        for row in broken:
+            m = row["metric"]
+            if row["measured"] is None or row["predicted"] <= 0:
+                continue
+            ratio = row["measured"] / row["predicted"]
+            limits[m] = limits[m] / ratio
+        message = "; ".join(
+            f"{row['metric']} measured {row['measured']:.4g} > limit {row['limit']:.4g} "
+            f"(predicted {row['predicted']:.4g})"
+            for row in broken
+            if row["measured"] is not None
+        )
+        message = f"budget not met after {r + 1} round(s): {message}"
+    loop = LoopResult(False, message, result, rows, rounds, time.perf_counter() - start)
+    if raise_on_failure:
+        raise BudgetNotMetError(message, loop)
+    return loop
+
+
+def _fmt(limits: dict[str, float]) -> str:
+    return ", ".join(f"{m}<={v:.4g}" for m, v in limits.items())
+
+
+def latency_measurer(
+    supernet,
+    fingerprint: dict,
+    repeats: int = 30,
+    warmup: int = 5,
+    seed: int = 0,
+) -> Measurer:
+    """Latency (ms) of the extracted network on the backend, threads, batch and clock of a
+    table's ``fingerprint`` (median of interleaved repeats, as the table was measured)."""
+
+    def measure_arch(arch: Architecture) -> float:
+        from budgetnas.costs.latency import make_runner, measure
+        from budgetnas.supernet import extract
+
+        cfg = supernet.space.config
+        net = extract(supernet, arch).eval()
+        threads = int(fingerprint.get("threads", 1))
+        shape = (int(fingerprint.get("batch", 1)), cfg.in_channels, cfg.image_size, cfg.image_size)
+        backend = fingerprint.get("backend", "torch-cpu")
+        runner = make_runner(net, shape, backend=backend, threads=threads, seed=seed)
+        clock = fingerprint.get("clock", "auto")
+        m = measure({"net": runner}, repeats=repeats, warmup=warmup, threads=threads, clock=clock)
+        return float(m["net"].median)
+
+    return measure_arch
+
+
+__all__ = [
+    "BudgetNotMetError",
+    "LoopResult",
+    "build_constraints",
+    "closed_loop",
+    "latency_measurer",
+    "resolve_budgets",
+    "search",
+]

@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+
+from budgetnas.costs._base import Constraint, FormCost, QuadraticForm
+from budgetnas.costs.counting import CountCost
+from budgetnas.pipeline import BudgetNotMetError, closed_loop, search
+from budgetnas.spaces.mobilenet import MobileNetSpace
+from budgetnas.units import parse_budget
+
+
+@pytest.fixture(scope="module")
+def space():
+    return MobileNetSpace(preset="tiny")
+
+
+@pytest.fixture(scope="module")
+def objective(space):
+    # bigger is better, with noise: the budgets bind
+    params = CountCost(space, "params_m").quadratic_form()
+    rng = np.random.default_rng(0)
+    noise = QuadraticForm(0.0, rng.normal(0, 1e-3, size=space.n_binaries))
+    return params + noise
+
+
+def _latency(space, scale=10.0):
+    """A stand-in latency table: 10 ms per million parameters (an exact form)."""
+    form = CountCost(space, "params_m").quadratic_form().scaled(scale)
+    return FormCost("latency_ms", form, space)
+
+
+def test_search_respects_every_budget(space, objective):
+    heavy = space.count_params(space.heaviest()) / 1e6
+    limit = 0.6 * heavy
+    res = search(space, objective, [f"params_m<={limit}", "flops_m<=1000"], solver="milp")
+    assert res.feasible
+    assert space.count_params(res.arch) / 1e6 <= limit + 1e-12
+    assert {b["metric"] for b in res.budgets} == {"params_m", "flops_m"}
+
+
+def test_closed_loop_tightens_when_measurement_exceeds(space, objective):
+    cost = _latency(space)
+    limit = 0.6 * cost.evaluate(space.heaviest())
+    con = Constraint(parse_budget(f"latency_ms<={limit}"), cost)
+    calls = []
+
+    def slow_device(arch):  # the device is 30% slower than the table says
+        calls.append(arch)
+        return 1.3 * cost.evaluate(arch)
+
+    loop = closed_loop(space, objective, constraints=[con], measurers={"latency_ms": slow_device})
+    assert loop.ok, loop.message
+    assert len(loop.rounds) >= 2 and len(calls) == len(loop.rounds)
+    first = loop.rounds[0]["budgets"][0]
+    assert first["measured"] > limit and not first["ok"]  # round 1 broke the budget on the device
+    tightened = loop.rounds[1]["solver_limits"]["latency_ms"]
+    assert tightened == pytest.approx(limit * first["predicted"] / first["measured"])
+    final = loop.budgets[0]
+    assert final["measured"] <= limit and final["predicted"] <= tightened + 1e-9
+    assert final["slack"] == pytest.approx(limit - final["measured"])
+    assert loop.to_dict()["ok"] is True
+
+
+def test_closed_loop_never_returns_over_budget_silently(space, objective):
+    cost = _latency(space)
+    limit = 0.6 * cost.evaluate(space.heaviest())
+    con = Constraint(parse_budget(f"latency_ms<={limit}"), cost)
+
+    def always_over(arch):
+        return 2 * limit
+
+    with pytest.raises(BudgetNotMetError) as info:
+        closed_loop(
+            space, objective, constraints=[con], measurers={"latency_ms": always_over}, max_rounds=2
+        )
+    assert "latency_ms" in str(info.value)
+    assert info.value.result.ok is False
+    loop = closed_loop(
+        space,
+        objective,
+        constraints=[con],
+        measurers={"latency_ms": always_over},
+        max_rounds=2,
+        raise_on_failure=False,
+    )
+    assert not loop.ok and loop.message and len(loop.rounds) == 2
+    assert all(not r["budgets"][0]["ok"] for r in loop.rounds)
+
+
+def test_closed_loop_without_measurer_is_one_round(space, objective):
+    heavy = space.count_params(space.heaviest()) / 1e6
+    loop = closed_loop(space, objective, [f"params_m<={0.5 * heavy}"])
+    assert loop.ok and len(loop.rounds) == 1
+    row = loop.budgets[0]
+    assert row["measured"] is None and row["predicted"] <= 0.5 * heavy
+    with pytest.raises(ValueError, match="without a budget"):
+        closed_loop(space, objective, [f"params_m<={heavy}"], measurers={"latency_ms": len})
+
+
+def test_latency_measurer_times_the_extracted_network(space):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from budgetnas.pipeline import latency_measurer
+    from budgetnas.supernet import MobileNetSupernet
+
+    net = MobileNetSupernet(space)
+    fp = {"backend": "torch-cpu", "threads": 1, "batch": 1, "clock": "auto"}
+    ms = latency_measurer(net, fp, repeats=3, warmup=1)(space.smallest())
+    assert 0 < ms < 1000

@@ -1,0 +1,372 @@
+"""``budgetnas run``: the whole pipeline in one run directory, resumable stage by stage.
+
+Stages (each one reused when its output is already in the run directory):
+
+1. ``supernet/``: one-shot supernet training (:class:`~budgetnas.training.SupernetTrainer`,
+   resumed from its checkpoint when interrupted);
+2. the latency table (only when a ``latency_ms`` budget is given), built into ``store.sqlite``;
+3. the BINAS predictor (1 + 255 expectations cached in ``store.sqlite``), saved as
+   ``predictor.json``;
+4. search (``milp`` by default) and the closed loop on the table's backend for latency budgets;
+5. fine-tuning of the extracted network with KL distillation from the heaviest path
+   (``finetuned.pt``), test accuracy;
+6. export: ``model.pt`` (TorchScript, loads with ``torch.jit.load`` alone), ``model.onnx``
+   (checked with onnxruntime), ``arch.txt`` and ``result.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+PRESETS: dict[str, dict] = {
+    # a few minutes on one CPU core: small space, a data subset, one epoch per stage
+    "quick": {
+        "space_preset": "fmnist-small",
+        "subset": 3000,
+        "epochs_a": 1,
+        "epochs_b": 1,
+        "predictor_subset": 500,
+        "predictor_batch": 250,
+        "bn_batches": 2,
+        "finetune_epochs": 1,
+        "finetune_subset": 3000,
+        "lut_repeats": 10,
+    },
+    # tests: the tiny space on synthetic data
+    "tiny": {
+        "space_preset": "tiny",
+        "subset": 64,
+        "epochs_a": 1,
+        "epochs_b": 1,
+        "max_steps": 2,
+        "batch_size": 32,
+        "predictor_subset": 32,
+        "predictor_batch": 32,
+        "bn_batches": 1,
+        "finetune_epochs": 1,
+        "finetune_subset": 64,
+        "lut_repeats": 2,
+        "oneshot_subnets": 0,
+    },
+}
+
+
+@dataclass
+class RunConfig:
+    data: str = "fashion-mnist"
+    preset: str = "quick"
+    budgets: list[str] = field(default_factory=list)
+    solver: str = "milp"
+    data_dir: str | None = None
+    space_preset: str = "fmnist-small"
+    subset: int | None = None
+    epochs_a: int = 1
+    epochs_b: int = 1
+    batch_size: int = 128
+    max_steps: int | None = None
+    predictor_subset: int | None = 500
+    predictor_batch: int = 250
+    bn_batches: int = 2
+    passes: int = 1
+    finetune_epochs: int = 1
+    finetune_subset: int | None = None
+    finetune_lr: float = 0.01
+    lut_repeats: int = 10
+    max_rounds: int = 3
+    oneshot_subnets: int = 0  # random subnets for the predictor quality report (0: skip)
+    seed: int = 0
+    threads: int = 1
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides) -> RunConfig:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown run preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown run settings: {sorted(unknown)}")
+        return cls(preset=preset, **values)
+
+
+def _train_config(cfg: RunConfig):
+    from budgetnas.training.config import TrainConfig
+
+    return TrainConfig(
+        data=cfg.data,
+        preset=cfg.space_preset,
+        data_dir=cfg.data_dir,
+        subset=cfg.subset,
+        epochs_a=cfg.epochs_a,
+        epochs_b=cfg.epochs_b,
+        batch_size=cfg.batch_size,
+        bn_batches=cfg.bn_batches,
+        eval_subset=cfg.predictor_subset,
+        max_steps=cfg.max_steps,
+        seed=cfg.seed,
+        threads=cfg.threads,
+    )
+
+
+class Pipeline:
+    def __init__(self, cfg: RunConfig, out: str | Path, log=None):
+        self.cfg = cfg
+        self.out = Path(out)
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.times: dict[str, float] = {}
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _data(self, split: str, subset=None, augment=False):
+        from budgetnas.data import get_dataset
+        from budgetnas.training.supernet import _data_kwargs
+
+        kw = _data_kwargs(self._train_cfg, self.space.config)
+        return get_dataset(
+            self.cfg.data,
+            split,
+            data_dir=self.cfg.data_dir,
+            augment=augment,
+            subset=subset,
+            seed=self.cfg.seed,
+            **kw,
+        )
+
+    def _batches(self, split, subset, batch, shuffle=False, seed=0):
+        from budgetnas.data import make_loader
+
+        return list(make_loader(self._data(split, subset), batch, shuffle=shuffle, seed=seed))
+
+    def _timed(self, name, fn):
+        t = time.perf_counter()
+        value = fn()
+        self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - t
+        return value
+
+    # ---- stages ---------------------------------------------------------------------------
+    def run(self) -> dict:
+        import torch
+
+        from budgetnas.store import Store
+        from budgetnas.units import parse_budgets
+
+        cfg = self.cfg
+        torch.set_num_threads(cfg.threads)
+        parse_budgets(cfg.budgets)  # fail early on a malformed budget
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "run_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        self._train_cfg = _train_config(cfg)
+        self.store = Store(self.out / "store.sqlite")
+        supernet = self._timed("supernet_s", self._supernet)
+        self.space = supernet.space
+        self.supernet = supernet
+        ctx = self._timed("table_s", self._table)
+        predictor = self._timed("predictor_s", self._predictor)
+        loop = self._timed("search_s", lambda: self._search(predictor.quadratic_form(), ctx))
+        arch = loop.result.arch
+        child, accs = self._timed("finetune_s", lambda: self._finetune(arch))
+        export = self._timed("export_s", lambda: self._export(child))
+        result = {
+            "arch": str(arch),
+            "space_preset": self.space.config.name,
+            "data": cfg.data,
+            "solver": cfg.solver,
+            "budgets": loop.budgets,
+            "closed_loop": {"ok": loop.ok, "message": loop.message, "rounds": loop.rounds},
+            "predicted_accuracy": loop.result.predicted,
+            **accs,
+            "predictor": self.predictor_info,
+            "export": export,
+            "wall_s": self.times,
+        }
+        (self.out / "arch.txt").write_text(str(arch) + "\n")
+        (self.out / "result.json").write_text(json.dumps(result, indent=2, default=float))
+        return result
+
+    def _supernet(self):
+        from budgetnas.training.supernet import CHECKPOINT, SupernetTrainer, load_supernet
+
+        sdir = self.out / "supernet"
+        ckpt = sdir / CHECKPOINT
+        if ckpt.is_file():
+            net, state = load_supernet(ckpt)
+            if "result" in state:
+                self.log(f"reusing the trained supernet in {sdir}")
+                return net.eval()
+        trainer = SupernetTrainer(self._train_cfg, sdir, progress=False)
+        self.log(f"training the supernet into {sdir}")
+        trainer.run(resume=ckpt.is_file())
+        net, _ = load_supernet(ckpt)
+        return net.eval()
+
+    def _table(self) -> dict:
+        from budgetnas.costs.lut import build_table
+        from budgetnas.units import parse_budgets
+
+        metrics = {b.metric for b in parse_budgets(self.cfg.budgets)}
+        if "latency_ms" not in metrics:
+            return {}
+        self.log("building (or reusing) the latency table")
+        table = build_table(
+            self.space, self.store, threads=self.cfg.threads, repeats=self.cfg.lut_repeats
+        )
+        self.table = table
+        return {"table": table}
+
+    def _evaluator(self):
+        from budgetnas.predictors.supernet import SupernetEvaluator
+
+        cfg = self.cfg
+        recal = self._batches("search-train", cfg.subset, cfg.batch_size, True, cfg.seed)
+        held = self._batches("heldout", cfg.predictor_subset, cfg.predictor_batch)
+        return SupernetEvaluator(
+            self.supernet, recal, held, cfg.bn_batches, cfg.passes, seed=cfg.seed
+        )
+
+    def _predictor(self):
+        from budgetnas.predictors.supernet import (
+            BinasPredictor,
+            quality_report,
+            random_subnet_accuracies,
+        )
+
+        ev = self._evaluator()
+        self.evaluator = ev
+
+        def progress(i, n):
+            if i % 32 == 0 or i == n:
+                self.log(f"predictor: {i}/{n} expectations")
+
+        pred = BinasPredictor(store=self.store, progress=progress).fit(ev)
+        info = {
+            "A0": pred.intercept_,
+            "measured_now": pred.n_measured_,
+            "fingerprint": pred.fingerprint_,
+            "interpretation": pred.interpretation(),
+        }
+        if self.cfg.oneshot_subnets > 0:
+            archs, accs = random_subnet_accuracies(ev, self.cfg.oneshot_subnets, store=self.store)
+            info["quality"] = quality_report(pred.predict_archs(archs), accs)
+        form = pred.quadratic_form()
+        (self.out / "predictor.json").write_text(
+            json.dumps(
+                {
+                    **info,
+                    "const": form.const,
+                    "linear": form.linear.tolist(),
+                    "pair_i": form.pair_i.tolist(),
+                    "pair_j": form.pair_j.tolist(),
+                    "pair_w": form.pair_w.tolist(),
+                },
+                default=float,
+            )
+        )
+        self.predictor_info = info
+        return pred
+
+    def _search(self, form, ctx):
+        from budgetnas.pipeline.search import closed_loop, latency_measurer
+
+        measurers = {}
+        if "table" in ctx:
+            measurers["latency_ms"] = latency_measurer(
+                self.supernet, ctx["table"].fingerprint, repeats=self.cfg.lut_repeats
+            )
+        loop = closed_loop(
+            self.space,
+            form,
+            self.cfg.budgets,
+            solver=self.cfg.solver,
+            measurers=measurers,
+            max_rounds=self.cfg.max_rounds,
+            **ctx,
+        )
+        self.log(f"found {loop.result.arch} ({loop.message})")
+        return loop
+
+    def _finetune(self, arch):
+        import torch
+        import torch.nn.functional as F
+
+        from budgetnas.data import make_loader
+        from budgetnas.supernet import extract
+        from budgetnas.training.distill import kl_teacher_student
+        from budgetnas.training.evaluate import accuracy, one_shot_accuracy
+
+        cfg = self.cfg
+        net = self.supernet
+        ev = self.evaluator
+        test = self._batches("test", None, cfg.predictor_batch)
+        key = hashlib.sha256(f"{arch}/{asdict(cfg)}".encode()).hexdigest()[:12]
+        path = self.out / f"finetuned-{key}.pt"
+        oneshot = one_shot_accuracy(net, arch, ev.recal_batches, ev.eval_batches, cfg.bn_batches)
+        child = extract(net, arch).eval()
+        if path.is_file():
+            self.log(f"reusing the fine-tuned network {path.name}")
+            saved = torch.load(path, map_location="cpu", weights_only=False)
+            child.load_state_dict(saved["model"])
+            child.eval()
+            return child, saved["accs"]
+        teacher = copy.deepcopy(net)
+        teacher.set_active(self.space.heaviest())
+        from budgetnas.supernet.bn import recalibrate_bn
+
+        recalibrate_bn(teacher, ev.recal_batches, cfg.bn_batches)
+        teacher.eval()
+        train = self._data("search-train", cfg.finetune_subset, augment=True)
+        steps = max(1, cfg.finetune_epochs * -(-len(train) // cfg.batch_size))
+        opt = torch.optim.SGD(child.parameters(), lr=cfg.finetune_lr, momentum=0.9)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+        torch.manual_seed(cfg.seed)
+        for ep in range(cfg.finetune_epochs):
+            child.train()
+            for i, (x, y) in enumerate(
+                make_loader(train, cfg.batch_size, True, seed=cfg.seed + ep)
+            ):
+                if cfg.max_steps is not None and i >= cfg.max_steps:
+                    break
+                with torch.no_grad():
+                    t_logits = teacher(x)
+                logits = child(x)
+                loss = F.cross_entropy(logits, y) + kl_teacher_student(logits, t_logits)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+        child.eval()
+        accs = {
+            "oneshot_heldout_acc": oneshot,
+            "finetuned_heldout_acc": accuracy(child, ev.eval_batches),
+            "test_acc": accuracy(child, test),
+        }
+        torch.save({"model": child.state_dict(), "accs": accs}, path)
+        return child, accs
+
+    def _export(self, child) -> dict:
+        import torch
+
+        from budgetnas.export.onnx import export_onnx
+
+        c = self.space.config
+        example = torch.randn(2, c.in_channels, c.image_size, c.image_size)
+        child = child.eval()
+        with torch.no_grad():
+            traced = torch.jit.trace(child, example, check_trace=False)
+        traced.save(str(self.out / "model.pt"))
+        reloaded = torch.jit.load(str(self.out / "model.pt"))
+        with torch.no_grad():
+            diff_pt = float((reloaded(example) - child(example)).abs().max())
+        onnx = export_onnx(child, example, self.out / "model.onnx")
+        return {"torchscript_max_abs_diff": diff_pt, **onnx, "input_shape": list(example.shape)}
+
+
+def run_pipeline(cfg: RunConfig, out: str | Path, log=None) -> dict:
+    return Pipeline(cfg, out, log).run()
+
+
+__all__ = ["PRESETS", "Pipeline", "RunConfig", "run_pipeline"]

@@ -1,0 +1,76 @@
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+
+@pytest.mark.slow
+def test_run_end_to_end_tiny_synthetic(tmp_path, capsys):
+    from budgetnas.cli.main import main
+    from budgetnas.spaces.mobilenet import MobileNetSpace
+
+    torch.set_num_threads(1)
+    space = MobileNetSpace(preset="tiny")
+    limit = 0.5 * space.count_params(space.heaviest()) / 1e6
+    out = tmp_path / "run"
+    argv = [
+        "run",
+        "--data",
+        "synthetic",
+        "--preset",
+        "tiny",
+        "--budget",
+        f"params_m<={limit}",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for name in ("result.json", "arch.txt", "model.pt", "model.onnx", "predictor.json"):
+        assert (out / name).is_file(), name
+    result = json.loads((out / "result.json").read_text())
+    arch = space.from_string((out / "arch.txt").read_text())
+    assert result["arch"] == summary["arch"] == str(arch)
+    row = result["budgets"][0]
+    assert row["metric"] == "params_m" and row["ok"]
+    assert space.count_params(arch) / 1e6 == pytest.approx(row["predicted"])
+    assert row["predicted"] <= limit and row["slack"] == pytest.approx(limit - row["predicted"])
+    for k in ("oneshot_heldout_acc", "finetuned_heldout_acc", "test_acc"):
+        assert 0.0 <= result[k] <= 1.0
+    assert set(result["wall_s"]) >= {"supernet_s", "predictor_s", "search_s", "finetune_s"}
+    # model.pt reloads with plain torch and agrees with the ONNX model
+    import onnxruntime as ort
+
+    model = torch.jit.load(str(out / "model.pt"))
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        y = model(x).numpy()
+    sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(sess.run(None, {"input": x.numpy()})[0], y, atol=1e-4, rtol=1e-3)
+    # a second run reuses every stage: no supernet training, no new predictor evaluations
+    mtime = (out / "supernet" / "supernet.pt").stat().st_mtime
+    assert main(argv) == 0
+    assert (out / "supernet" / "supernet.pt").stat().st_mtime == mtime
+    again = json.loads((out / "result.json").read_text())
+    assert again["predictor"]["measured_now"] == 0
+    assert again["arch"] == result["arch"] and again["test_acc"] == result["test_acc"]
+
+
+def test_run_rejects_bad_budget(tmp_path):
+    from budgetnas.cli.main import main
+
+    argv = [
+        "run",
+        "--data",
+        "synthetic",
+        "--preset",
+        "tiny",
+        "--budget",
+        "params<=3",
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    assert main(argv) != 0

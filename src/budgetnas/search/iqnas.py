@@ -10,7 +10,6 @@ import numpy as np
 from scipy.stats import norm, rankdata
 
 from budgetnas.arch import Architecture
-from budgetnas.costs._base import QuadraticForm
 from budgetnas.predictors import ContributionPredictor, RidgePredictor
 from budgetnas.predictors._base import Predictor
 from budgetnas.search import register_solver
@@ -97,7 +96,6 @@ class IQNASSolver(QuerySolver):
 
             self._milp = MILPSolver(time_limit=30.0)
         self._model: Predictor | None = None
-        self.fits_: list[QuadraticForm] = []
 
     def ask(self) -> Architecture:
         if len(self._evaluated) < min(self.n_init, max(1, self.n_queries // 2)):

@@ -57,6 +57,13 @@ def test_run_end_to_end_tiny_synthetic(tmp_path, capsys):
     again = json.loads((out / "result.json").read_text())
     assert again["predictor"]["measured_now"] == 0
     assert again["arch"] == result["arch"] and again["test_acc"] == result["test_acc"]
+    # pareto reuses the run's predictor: one solver call per budget
+    capsys.readouterr()
+    assert main(["pareto", "--run", str(out), "--budgets", f"params_m={limit},{2 * limit}"]) == 0
+    rows = json.loads((out / "pareto.json").read_text())
+    assert [r["limit"] for r in rows] == [limit, 2 * limit]
+    assert rows[0]["arch"] == result["arch"]  # same predictor, same budget, exact solver
+    assert rows[1]["predicted_accuracy"] >= rows[0]["predicted_accuracy"]
 
 
 def test_run_rejects_bad_budget(tmp_path):

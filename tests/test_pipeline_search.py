@@ -106,3 +106,23 @@ def test_latency_measurer_times_the_extracted_network(space):
     fp = {"backend": "torch-cpu", "threads": 1, "batch": 1, "clock": "auto"}
     ms = latency_measurer(net, fp, repeats=3, warmup=1)(space.smallest())
     assert 0 < ms < 1000
+
+
+def test_pareto_one_solver_call_per_budget(space, objective):
+    from budgetnas.pipeline.pareto import pareto, parse_sweep
+
+    assert parse_sweep("latency_us=1000,1500") == ("latency_ms", [1.0, 1.5])
+    with pytest.raises(ValueError):
+        parse_sweep("latency_ms")
+    heavy = space.count_params(space.heaviest()) / 1e6
+    small = space.count_params(space.smallest()) / 1e6
+    limits = [0.5 * small, 0.4 * heavy, 0.7 * heavy, heavy]
+    rows = pareto(space, objective, "params_m", limits, fixed=["flops_m<=1000"])
+    assert "error" in rows[0]  # below the smallest network
+    values = []
+    for row, limit in zip(rows[1:], limits[1:], strict=True):
+        arch = space.from_string(row["arch"])
+        assert space.count_params(arch) / 1e6 <= limit + 1e-12
+        assert {b["metric"] for b in row["budgets"]} == {"params_m", "flops_m"}
+        values.append(row["predicted_accuracy"])
+    assert values == sorted(values)  # a looser budget never predicts worse (exact solver)

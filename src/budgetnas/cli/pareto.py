@@ -1,0 +1,61 @@
+"""``budgetnas pareto``: the best network for each of several budgets, reusing the predictor and
+the cost tables of a ``budgetnas run`` directory (one solver call per budget)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "pareto",
+        help="best network per budget from a run directory's predictor (one solver call each)",
+        description="Reads RUN/run_config.json, RUN/predictor.json and, for latency, the table in "
+        "RUN/store.sqlite; writes RUN/pareto.json.",
+    )
+    p.add_argument("--run", required=True, help="a `budgetnas run` directory")
+    p.add_argument("--budgets", required=True, help="METRIC=V1,V2,... e.g. latency_ms=1.0,1.5,2.0")
+    p.add_argument("--budget", action="append", default=[], help="a fixed extra budget")
+    p.add_argument("--solver", default="milp")
+    p.set_defaults(func=run)
+
+
+def load_run(run_dir: str | Path):
+    """``(space, predictor form, run config dict)`` of a run directory."""
+    from budgetnas.costs._base import QuadraticForm
+    from budgetnas.spaces.mobilenet import MobileNetSpace
+
+    run_dir = Path(run_dir)
+    cfg_path, pred_path = run_dir / "run_config.json", run_dir / "predictor.json"
+    for path in (cfg_path, pred_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: run `budgetnas run --out {run_dir}` first")
+    cfg = json.loads(cfg_path.read_text())
+    pred = json.loads(pred_path.read_text())
+    form = QuadraticForm(
+        pred["const"], pred["linear"], pred["pair_i"], pred["pair_j"], pred["pair_w"]
+    )
+    return MobileNetSpace(preset=cfg["space_preset"]), form, cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from budgetnas.pipeline.pareto import pareto, parse_sweep
+
+    metric, limits = parse_sweep(args.budgets)
+    space, form, cfg = load_run(args.run)
+    ctx = {"store": str(Path(args.run) / "store.sqlite"), "threads": cfg.get("threads", 1)}
+    rows = pareto(space, form, metric, limits, solver=args.solver, fixed=args.budget, **ctx)
+    (Path(args.run) / "pareto.json").write_text(json.dumps(rows, indent=2, default=float))
+    for row in rows:
+        if "error" in row:
+            print(f"{metric}<={row['limit']:g}: infeasible ({row['error']})", file=sys.stdout)
+        else:
+            print(
+                f"{metric}<={row['limit']:g}: predicted acc {row['predicted_accuracy']:.4f} "
+                f"{row['arch']} ({row['solver_wall_s'] * 1e3:.0f} ms)",
+                file=sys.stdout,
+            )
+    return 0

@@ -25,17 +25,17 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 PRESETS: dict[str, dict] = {
-    # a few minutes on one CPU core: small space, a data subset, one epoch per stage
+    # under 15 minutes on one CPU core: small space, a data subset, 2 + 1 epochs
     "quick": {
         "space_preset": "fmnist-small",
-        "subset": 3000,
-        "epochs_a": 1,
+        "subset": 6000,
+        "epochs_a": 2,
         "epochs_b": 1,
         "predictor_subset": 500,
         "predictor_batch": 250,
         "bn_batches": 2,
         "finetune_epochs": 1,
-        "finetune_subset": 3000,
+        "finetune_subset": 6000,
         "lut_repeats": 10,
     },
     # tests: the tiny space on synthetic data
@@ -195,6 +195,11 @@ class Pipeline:
         ckpt = sdir / CHECKPOINT
         if ckpt.is_file():
             net, state = load_supernet(ckpt)
+            if state.get("train") != asdict(self._train_cfg):
+                raise ValueError(
+                    f"{ckpt} was trained with other settings than this run asks for; "
+                    "use another --out directory (or delete the supernet/ folder to retrain)"
+                )
             if "result" in state:
                 self.log(f"reusing the trained supernet in {sdir}")
                 return net.eval()

@@ -84,3 +84,43 @@ def test_run_rejects_bad_budget(tmp_path):
         str(tmp_path / "r"),
     ]
     assert main(argv) != 0
+
+
+@pytest.mark.slow
+def test_run_with_latency_budget_measures_on_the_table_backend(tmp_path, capsys):
+    from budgetnas.cli.main import main
+    from budgetnas.costs.lut import TABLE_KIND, CostTable
+    from budgetnas.spaces.mobilenet import MobileNetSpace
+    from budgetnas.store import Store
+
+    torch.set_num_threads(1)
+    space = MobileNetSpace(preset="tiny")
+    params = 0.8 * space.count_params(space.heaviest()) / 1e6
+    out = tmp_path / "run"
+    argv = [
+        "run",
+        "--data",
+        "synthetic",
+        "--preset",
+        "tiny",
+        "--out",
+        str(out),
+        "--budget",
+        "latency_ms<=1000",
+        "--budget",
+        f"params_m<={params}",
+    ]
+    assert main(argv) == 0
+    result = json.loads((out / "result.json").read_text())
+    rows = {r["metric"]: r for r in result["budgets"]}
+    lat = rows["latency_ms"]
+    assert lat["measured"] is not None and 0 < lat["measured"] <= 1000 and lat["ok"]
+    assert rows["params_m"]["measured"] is None and rows["params_m"]["ok"]
+    # the predicted latency is the table's sum for the found architecture
+    store = Store(out / "store.sqlite")
+    tables = [k for k, _ in store.items(TABLE_KIND)]
+    assert len(tables) == 1
+    table = CostTable.from_store(store, tables[0])
+    arch = space.from_string(result["arch"])
+    assert lat["predicted"] == pytest.approx(table.cost_model(space).evaluate(arch))
+    assert result["closed_loop"]["ok"] and len(result["closed_loop"]["rounds"]) == 1

@@ -1,0 +1,136 @@
+"""``budgetnas predictor fit``: the BINAS predictor of a trained supernet, its quality against the
+one-shot accuracy of random subnets, and a ridge-regression predictor for comparison."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("predictor", help="accuracy predictors on a trained supernet")
+    sub = p.add_subparsers(dest="predictor_cmd", required=True)
+    f = sub.add_parser(
+        "fit",
+        help="fit the BINAS predictor (1 + 255 expectations, resumable) and report its quality",
+        description="Writes OUT/predictor.json (form, report), OUT/store.sqlite (every "
+        "evaluation, so an interrupted fit resumes) and OUT/predictor_scatter.png.",
+    )
+    f.add_argument("--supernet", required=True, help="supernet.pt from `budgetnas train`")
+    f.add_argument("--out", required=True, help="output folder")
+    f.add_argument("--heldout", type=int, default=None, help="held-out images used (all)")
+    f.add_argument("--batch-size", type=int, default=250, help="held-out batch (one path each)")
+    f.add_argument("--bn-batches", type=int, default=None, help="(the training setting)")
+    f.add_argument("--passes", type=int, default=1)
+    f.add_argument("--subnets", type=int, default=100, help="random subnets for the report")
+    f.add_argument("--ridge-subnets", type=int, default=0, help="subnets to fit a ridge model on")
+    f.add_argument("--data-dir", default=None)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--threads", type=int, default=1)
+    f.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from budgetnas.data import get_dataset, make_loader
+    from budgetnas.predictors import RidgePredictor
+    from budgetnas.predictors.supernet import (
+        BinasPredictor,
+        SupernetEvaluator,
+        quality_report,
+        random_subnet_accuracies,
+    )
+    from budgetnas.store import Store
+    from budgetnas.training.config import TrainConfig
+    from budgetnas.training.supernet import _data_kwargs, load_supernet
+
+    torch.set_num_threads(args.threads)
+    net, ckpt = load_supernet(args.supernet)
+    net.eval()
+    tcfg = TrainConfig.from_dict(ckpt["train"])
+    space = net.space
+    kw = {
+        "data_dir": args.data_dir or tcfg.data_dir,
+        "seed": tcfg.seed,
+        **_data_kwargs(tcfg, space.config),
+    }
+    recal_ds = get_dataset(tcfg.data, "search-train", subset=tcfg.subset, **kw)
+    held_ds = get_dataset(tcfg.data, "heldout", subset=args.heldout, **kw)
+    recal = list(make_loader(recal_ds, tcfg.batch_size, shuffle=True, seed=tcfg.seed))
+    held = list(make_loader(held_ds, args.batch_size, shuffle=False))
+    bn = tcfg.bn_batches if args.bn_batches is None else args.bn_batches
+    ev = SupernetEvaluator(net, recal, held, bn, args.passes, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    store = Store(out / "store.sqlite")
+
+    def progress(i, n):
+        if i % 32 == 0 or i == n:
+            print(f"predictor: {i}/{n} expectations", file=sys.stderr)
+
+    pred = BinasPredictor(store=store, progress=progress).fit(ev)
+    report: dict = {"A0": pred.intercept_, "interpretation": pred.interpretation()}
+    if args.subnets > 1:
+        archs, accs = random_subnet_accuracies(ev, args.subnets, seed=1, store=store)
+        binas = pred.predict_archs(archs)
+        report["binas"] = quality_report(binas, accs)
+        series = {"binas": binas}
+        if args.ridge_subnets > 1:
+            tr_archs, tr_accs = random_subnet_accuracies(
+                ev, args.ridge_subnets, seed=2, store=store
+            )
+            ridge = RidgePredictor(alpha=1.0).fit(space.encode_many(tr_archs), tr_accs)
+            series["ridge"] = ridge.predict(space.encode_many(archs))
+            report["ridge"] = quality_report(series["ridge"], accs)
+        _scatter(out / "predictor_scatter.png", accs, series)
+    form = pred.quadratic_form()
+    payload = {
+        **report,
+        "const": form.const,
+        "linear": form.linear.tolist(),
+        "pair_i": form.pair_i.tolist(),
+        "pair_j": form.pair_j.tolist(),
+        "pair_w": form.pair_w.tolist(),
+    }
+    (out / "predictor.json").write_text(json.dumps(payload, default=float))
+    for name in ("binas", "ridge"):
+        if name in report:
+            r = report[name]
+            print(
+                f"{name}: Kendall tau {r['kendall_tau']:.3f}, Spearman {r['spearman']:.3f}, "
+                f"Pearson {r['pearson']:.3f}, RMSE {r['rmse']:.4f} on {r['n']} random subnets"
+            )
+    inter = report["interpretation"]
+    by_depth = sorted(inter, key=lambda s: -inter[s]["depth_gain"])
+    by_width = sorted(inter, key=lambda s: -inter[s]["width_gain"])
+    print(
+        f"A0 {pred.intercept_:.4f}; gain from depth 2->4, most first: "
+        + ", ".join(f"{s} {inter[s]['depth_gain']:+.4f}" for s in by_depth)
+    )
+    print(
+        "gain from expansion 3->6 (blocks 1-2), most first: "
+        + ", ".join(f"{s} {inter[s]['width_gain']:+.4f}" for s in by_width)
+    )
+    return 0
+
+
+def _scatter(path: Path, measured, series: dict) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # the plot is optional
+        return
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for name, values in series.items():
+        ax.scatter(measured, values, s=10, label=name)
+    ax.set_xlabel("one-shot accuracy (held-out)")
+    ax.set_ylabel("predicted accuracy")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

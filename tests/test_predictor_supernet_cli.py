@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.slow
+def test_predictor_fit_cli_reports_quality_and_resumes(tmp_path, capsys):
+    from budgetnas.cli.main import main
+    from budgetnas.training import SupernetTrainer, TrainConfig
+
+    torch.set_num_threads(1)
+    cfg = TrainConfig(
+        data="synthetic",
+        preset="tiny",
+        epochs_a=1,
+        epochs_b=1,
+        batch_size=16,
+        max_steps=2,
+        bn_batches=1,
+        eval_subset=16,
+        subset=64,
+    )
+    SupernetTrainer(cfg, tmp_path / "sn", progress=False).run()
+    out = tmp_path / "pred"
+    argv = [
+        "predictor",
+        "fit",
+        "--supernet",
+        str(tmp_path / "sn" / "supernet.pt"),
+        "--out",
+        str(out),
+        "--heldout",
+        "16",
+        "--batch-size",
+        "16",
+        "--subnets",
+        "6",
+        "--ridge-subnets",
+        "6",
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "binas: Kendall tau" in printed and "ridge: Kendall tau" in printed
+    assert "gain from depth" in printed
+    rep = json.loads((out / "predictor.json").read_text())
+    for name in ("binas", "ridge"):
+        assert rep[name]["n"] == 6 and set(rep[name]) >= {"kendall_tau", "spearman", "rmse"}
+    assert len(rep["linear"]) == 255
+    assert (out / "predictor_scatter.png").is_file()
+    # every evaluation is in the store: a second fit measures nothing new and agrees
+    from budgetnas.store import Store
+
+    n_binas = len(list(Store(out / "store.sqlite").items("binas")))
+    assert n_binas == 256
+    assert main(argv) == 0
+    again = json.loads((out / "predictor.json").read_text())
+    assert again["linear"] == rep["linear"] and again["binas"] == rep["binas"]

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DATA ?= $(firstword $(wildcard ../shared/data) $(wildcard data))
 NB201 ?= $(DATA)/nb201/nb201_cifar10.csv
 
-.PHONY: setup demo test test-slow lint bench-nb201 clean
+.PHONY: setup demo pipeline test test-slow lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: setup
 	$(VENV)/bin/budgetnas bench nb201 --table $(NB201) --cost lat_pixel3_ms \
 		--budget-quantiles 0.1,0.25,0.5 --solvers iqnas,evolution,optuna,random \
 		--queries 100 --seeds 2 --json runs/demo/nb201.json --plot runs/demo/nb201.png
+
+# the whole supernet pipeline on Fashion-MNIST, quick preset (about 10 minutes on 2 cores)
+pipeline: setup
+	BUDGETNAS_DATA=$(abspath $(DATA)) $(VENV)/bin/budgetnas run --data fashion-mnist --preset quick \
+		--budget 'params_m<=0.3' --out runs/pipeline
 
 test: setup
 	$(VENV)/bin/ruff check src tests

@@ -123,8 +123,11 @@ def solve_knapsack(
         if capacity == 0:
             return (costs == 0) & (values > 0)
         scale = resolution / capacity
-        icosts = np.ceil(costs * scale - 1e-9).astype(np.int64)
-        return knapsack_dp(values, icosts, math.floor(capacity * scale + 1e-9))
+        icap = math.floor(capacity * scale + 1e-9)
+        # an item costlier than the capacity can never be taken: clip before the integer cast,
+        # so a tiny capacity (huge scale) cannot overflow int64 into negative costs
+        icosts = np.minimum(np.ceil(costs * scale - 1e-9), icap + 1).astype(np.int64)
+        return knapsack_dp(values, icosts, icap)
     if method == "milp":
         return knapsack_milp(values, costs, capacity)
     if method == "greedy":

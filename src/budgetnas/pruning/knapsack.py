@@ -120,9 +120,9 @@ def solve_knapsack(
     if capacity < 0:
         return np.zeros(values.size, dtype=bool)
     if method == "dp":
-        if capacity == 0:
+        scale = resolution / capacity if capacity > 0 else math.inf
+        if not math.isfinite(scale):  # zero (or subnormal) capacity: only free items fit
             return (costs == 0) & (values > 0)
-        scale = resolution / capacity
         icap = math.floor(capacity * scale + 1e-9)
         # an item costlier than the capacity can never be taken: clip before the integer cast,
         # so a tiny capacity (huge scale) cannot overflow int64 into negative costs

@@ -2,7 +2,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from budgetnas.pruning.knapsack import knapsack_dp, knapsack_greedy, knapsack_milp, solve_knapsack
@@ -49,6 +49,8 @@ def test_milp_equals_brute_force_on_real_costs(pairs, capacity):
     st.floats(0.0, 15.0),
     st.sampled_from(["dp", "greedy", "milp"]),
 )
+@example([(0.0, 1.0)], 2.1667915855050104e-171, "dp")  # huge scale overflowed int64
+@example([(0.0, 0.0)], 1.1125369292536007e-308, "dp")  # scale overflowed to inf
 def test_every_method_is_feasible_and_dp_near_optimal(pairs, capacity, method):
     values = np.array([p[0] for p in pairs])
     costs = np.array([p[1] for p in pairs])

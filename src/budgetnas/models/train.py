@@ -38,6 +38,38 @@ def make_optimizer(
     return opt, sched
 
 
+def fit_epochs(
+    model: nn.Module,
+    params,
+    loader,
+    epochs: int,
+    batch_loss: Callable,
+    lr: float,
+    weight_decay: float,
+    log: Callable[[str], None] | None = None,
+    label: str = "epoch",
+) -> list[float]:
+    """The shared training loop: SGD + cosine schedule on ``params``, ``batch_loss(x, y)`` per
+    batch; returns the mean loss of each epoch."""
+    opt, sched = make_optimizer(params, lr, epochs, len(loader), weight_decay)
+    losses = []
+    model.train()
+    for epoch in range(epochs):
+        total, n = 0.0, 0
+        for x, y in loader:
+            opt.zero_grad(set_to_none=True)
+            loss = batch_loss(x, y)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(y)
+            n += len(y)
+        losses.append(total / max(n, 1))
+        if log:
+            log(f"{label} {epoch + 1}/{epochs}: loss {losses[-1]:.4f}")
+    return losses
+
+
 def train_classifier(
     model: nn.Module,
     loader,
@@ -49,20 +81,13 @@ def train_classifier(
 ) -> list[float]:
     """Train with cross-entropy; returns the mean training loss of each epoch."""
     loss_fn = loss_fn or nn.CrossEntropyLoss()
-    opt, sched = make_optimizer(model.parameters(), lr, epochs, len(loader), weight_decay)
-    losses = []
-    model.train()
-    for epoch in range(epochs):
-        total, n = 0.0, 0
-        for x, y in loader:
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(y)
-            n += len(y)
-        losses.append(total / max(n, 1))
-        if log:
-            log(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}")
-    return losses
+    return fit_epochs(
+        model,
+        model.parameters(),
+        loader,
+        epochs,
+        lambda x, y: loss_fn(model(x), y),
+        lr,
+        weight_decay,
+        log,
+    )

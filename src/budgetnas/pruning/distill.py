@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from budgetnas.models.train import make_optimizer
+from budgetnas.models.train import fit_epochs
 
 
 def default_points(model: nn.Module, example: torch.Tensor) -> list[str]:
@@ -148,25 +148,15 @@ def finetune(
         pts = default_points(parent, example) if points is None else points
         crit = InnerDistillLoss(student, parent, pts, example, gamma, kl, temperature)
         params += list(crit.proj.parameters())
-    opt, sched = make_optimizer(params, lr, epochs, len(loader), weight_decay)
-    losses = []
-    student.train()
+
+    def batch_loss(x, y):
+        logits = student(x)
+        return crit(logits, y, x) if crit is not None else F.cross_entropy(logits, y)
+
     try:
-        for epoch in range(epochs):
-            total, n = 0.0, 0
-            for x, y in loader:
-                opt.zero_grad(set_to_none=True)
-                logits = student(x)
-                loss = crit(logits, y, x) if crit is not None else F.cross_entropy(logits, y)
-                loss.backward()
-                opt.step()
-                sched.step()
-                total += loss.item() * len(y)
-                n += len(y)
-            losses.append(total / max(n, 1))
-            if log:
-                log(f"fine-tune epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}")
+        return fit_epochs(
+            student, params, loader, epochs, batch_loss, lr, weight_decay, log, "fine-tune epoch"
+        )
     finally:
         if crit is not None:
             crit.close()
-    return losses

@@ -136,8 +136,14 @@ class Budget:
     def slack(self, value: float) -> float:
         return self.limit - float(value)
 
-    def feasible(self, value: float, tol: float = 1e-9) -> bool:
-        return self.evaluate(value) <= tol * max(1.0, abs(self.limit))
+    @property
+    def tolerance(self) -> float:
+        """Rounding allowance of the feasibility test, the same everywhere (vectorized code
+        compares ``value <= limit + tolerance``)."""
+        return 1e-9 * max(1.0, abs(self.limit))
+
+    def feasible(self, value: float) -> bool:
+        return self.evaluate(value) <= self.tolerance
 
     def with_limit(self, limit: float) -> Budget:
         return Budget(self.metric, float(limit), f"{self.metric}<={limit:g}")

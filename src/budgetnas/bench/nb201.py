@@ -128,7 +128,7 @@ def run_nb201(
             "oracle_objective": table.value(cfg.objective, oracle.arch),
             "oracle_report": table.value(cfg.report, oracle.arch),
             "regret": table.value(cfg.objective, oracle.arch) - value,
-            "feasible": bool(table.value(cost, result.arch) <= limit * (1 + 1e-9)),
+            "feasible": budget.feasible(table.value(cost, result.arch)),
             "cost_value": table.value(cost, result.arch),
             "wall_s": wall,
         }

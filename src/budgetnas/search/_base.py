@@ -190,8 +190,8 @@ def check_achievable(problem: Problem) -> None:
     if space.size <= ENUMERATION_LIMIT:
         archs = list(space.all_archs())
         costs = np.stack([cost_vector(c, space, archs) for c in problem.constraints])
-        limits = np.array([c.budget.limit for c in problem.constraints])[:, None]
-        ok = costs <= limits * (1 + 1e-9)
+        limits = np.array([c.budget.limit + c.budget.tolerance for c in problem.constraints])
+        ok = costs <= limits[:, None]
         for c, row in zip(problem.constraints, costs, strict=True):
             cheapest[c.budget.metric] = float(row.min())
         _raise_if_none(problem, cheapest, bool(ok.all(axis=0).any()), exact=True)
@@ -210,7 +210,7 @@ def check_achievable(problem: Problem) -> None:
 def _raise_if_none(problem: Problem, cheapest: dict[str, float], any_ok: bool, exact: bool) -> None:
     single = [
         c for c in problem.constraints
-        if c.budget.metric in cheapest and cheapest[c.budget.metric] > c.budget.limit * (1 + 1e-9)
+        if c.budget.metric in cheapest and not c.budget.feasible(cheapest[c.budget.metric])
     ]
     if single:
         parts = [

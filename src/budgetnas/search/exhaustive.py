@@ -20,7 +20,7 @@ from budgetnas.search._base import Problem, Solver, SolverFailedError, cost_vect
 def feasible_mask(problem: Problem, archs: list[Architecture]) -> np.ndarray:
     ok = np.ones(len(archs), dtype=bool)
     for c in problem.constraints:
-        ok &= cost_vector(c, problem.space, archs) <= c.budget.limit * (1 + 1e-9)
+        ok &= cost_vector(c, problem.space, archs) <= c.budget.limit + c.budget.tolerance
     return ok
 
 

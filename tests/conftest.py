@@ -30,3 +30,14 @@ def nb201_csv() -> Path:
     if path is None or not path.is_file():
         pytest.skip("NAS-Bench-201 table not present (set BUDGETNAS_DATA)")
     return path
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: the suite runs beside other jobs on 2 shared cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

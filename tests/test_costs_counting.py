@@ -23,13 +23,7 @@ from budgetnas.search import Problem, create_solver
 from budgetnas.spaces.mobilenet import MobileNetSpace
 from budgetnas.supernet import MobileNetSupernet, extract
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ from budgetnas.spaces.mobilenet import MobileNetSpace
 from budgetnas.supernet import MobileNetSupernet, build_network, extract, recalibrate_bn
 from budgetnas.supernet.layers import sliced_bn
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _randomize(net: torch.nn.Module, seed: int = 0) -> None:
     """Non-trivial BN statistics and affine terms, so equivalence is not a coincidence."""
@@ -24,15 +26,6 @@ def _randomize(net: torch.nn.Module, seed: int = 0) -> None:
                 m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.2)
             elif isinstance(m, torch.nn.Conv2d) and m.bias is not None:
                 m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: the tests run beside other jobs on 2 shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

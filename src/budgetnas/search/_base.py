@@ -194,7 +194,7 @@ def check_achievable(problem: Problem) -> None:
         ok = costs <= limits[:, None]
         for c, row in zip(problem.constraints, costs, strict=True):
             cheapest[c.budget.metric] = float(row.min())
-        _raise_if_none(problem, cheapest, bool(ok.all(axis=0).any()), exact=True)
+        _raise_if_none(problem, cheapest, bool(ok.all(axis=0).any()))
     else:
         from budgetnas.search.milp import minimum_of_form, relaxation_feasible
 
@@ -203,11 +203,11 @@ def check_achievable(problem: Problem) -> None:
             if form is None:
                 continue
             cheapest[c.budget.metric] = minimum_of_form(space, form) + c.cost.residual_min
-        _raise_if_none(problem, cheapest, relaxation_feasible(problem), exact=False)
+        _raise_if_none(problem, cheapest, relaxation_feasible(problem))
     problem._achievable_key = key  # type: ignore[attr-defined]
 
 
-def _raise_if_none(problem: Problem, cheapest: dict[str, float], any_ok: bool, exact: bool) -> None:
+def _raise_if_none(problem: Problem, cheapest: dict[str, float], any_ok: bool) -> None:
     single = [
         c for c in problem.constraints
         if c.budget.metric in cheapest and not c.budget.feasible(cheapest[c.budget.metric])

@@ -34,16 +34,23 @@ from budgetnas.spaces._base import SearchSpace
 class _Program:
     """The MILP matrices for one space and a set of forms (objective and budgets)."""
 
+    @staticmethod
+    def interacting_groups(space: SearchSpace, forms: list[QuadraticForm]) -> frozenset:
+        """The pairs of groups joined by a product term in some form: all the program depends on."""
+        group_of = space.group_of
+        touched = set()
+        for form in forms:
+            g, h = group_of[form.pair_i], group_of[form.pair_j]
+            cross = g != h
+            touched.update(
+                zip(np.minimum(g, h)[cross].tolist(), np.maximum(g, h)[cross].tolist(), strict=True)
+            )
+        return frozenset(touched)
+
     def __init__(self, space: SearchSpace, forms: list[QuadraticForm]):
         self.space = space
         n = space.n_binaries
-        group_of = space.group_of
-        touched: set[tuple[int, int]] = set()
-        for form in forms:
-            for i, j in zip(form.pair_i.tolist(), form.pair_j.tolist(), strict=True):
-                g, h = int(group_of[i]), int(group_of[j])
-                if g != h:
-                    touched.add((min(g, h), max(g, h)))
+        touched = self.interacting_groups(space, forms)
         # one z per option pair of every interacting pair of groups; products inside a group are
         # always 0 for one-hot x and need no variable
         pairs: dict[tuple[int, int], int] = {}
@@ -91,7 +98,9 @@ class _Program:
         c = np.zeros(self.n + self.m)
         c[: self.n] = form.linear
         group_of = self.space.group_of
-        for i, j, w in zip(form.pair_i.tolist(), form.pair_j.tolist(), form.pair_w.tolist(), strict=True):
+        for i, j, w in zip(
+            form.pair_i.tolist(), form.pair_j.tolist(), form.pair_w.tolist(), strict=True
+        ):
             if group_of[i] != group_of[j]:  # a product inside a group is 0 for one-hot x
                 c[self.n + self.pairs[(i, j)]] += w
         return c
@@ -128,11 +137,17 @@ class _Program:
         integrality = np.concatenate([np.ones(self.n), np.zeros(self.m)])
         return milp(
             objective,
-            constraints=LinearConstraint(sparse.vstack(A).tocsr(), np.concatenate(lo), np.concatenate(hi)),
+            constraints=LinearConstraint(
+                sparse.vstack(A).tocsr(), np.concatenate(lo), np.concatenate(hi)
+            ),
             integrality=integrality,
             bounds=Bounds(0.0, 1.0),
-            options={"time_limit": float(time_limit), "mip_rel_gap": float(gap), "disp": False,
-                     "presolve": bool(presolve)},
+            options={
+                "time_limit": float(time_limit),
+                "mip_rel_gap": float(gap),
+                "disp": False,
+                "presolve": bool(presolve),
+            },
         )
 
     def decode(self, sol: np.ndarray) -> Architecture:
@@ -168,7 +183,7 @@ class MILPSolver(Solver):
         self.mip_rel_gap = mip_rel_gap
         self.exclude: set[Architecture] = set(exclude)
         self.max_lazy_rounds = max_lazy_rounds
-        self._over_budget: dict[tuple, set[Architecture]] = {}
+        self._over_budget: dict[tuple, tuple[tuple, set[Architecture]]] = {}
         self._programs: dict[tuple, _Program] = {}
 
     def _solve(self, problem: Problem) -> tuple[Architecture, dict[str, Any]]:
@@ -185,7 +200,9 @@ class MILPSolver(Solver):
                 )
             forms.append(form)
             rows_spec.append((form, c.budget.limit - form.const - c.cost.residual_min))
-        key = (space.name, tuple(id(f) for f in forms))
+        # keyed by structure, not by the forms' ids: a refitted predictor (iqnas) reuses the
+        # program, and a freed form's id reused by another form cannot select a wrong one
+        key = (space.name, space.n_binaries, _Program.interacting_groups(space, forms))
         program = self._programs.get(key)
         if program is None:
             program = self._programs[key] = _Program(space, forms)
@@ -193,8 +210,13 @@ class MILPSolver(Solver):
                 self._programs.pop(next(iter(self._programs)))
         objective = -program.row(problem.objective)
         budget_rows = [(program.row(f), u) for f, u in rows_spec]
-        budget_key = tuple((c.budget.metric, c.budget.limit, id(c.cost)) for c in problem.constraints)
-        over = self._over_budget.setdefault(budget_key, set())
+        budget_key = tuple(
+            (c.budget.metric, c.budget.limit, id(c.cost)) for c in problem.constraints
+        )
+        # the entry keeps the cost models alive, so their ids in the key cannot be reused
+        _, over = self._over_budget.setdefault(
+            budget_key, (tuple(c.cost for c in problem.constraints), set())
+        )
         start = time.perf_counter()
         for rounds in range(self.max_lazy_rounds):
             remaining = self.time_limit - (time.perf_counter() - start)
@@ -248,6 +270,10 @@ def relaxation_feasible(problem: Problem, time_limit: float = 60.0) -> bool:
         return True
     program = _Program(problem.space, forms)
     res = program.solve(
-        np.zeros(program.n + program.m), [(program.row(f), u) for f, u in rows], [], time_limit, 1e-6
+        np.zeros(program.n + program.m),
+        [(program.row(f), u) for f, u in rows],
+        [],
+        time_limit,
+        1e-6,
     )
     return res.x is not None

@@ -106,8 +106,12 @@ def test_coefficients_are_forced_minus_uniform(evaluator):
     dg = space.depth_group(0)
     assert form.linear[off[dg] + 1] == pytest.approx(_by_hand(evaluator, {dg: 1}, f"g{dg}c1") - a0)
     # block 3 of stage 1 in option 3: forced with depth 3, a pair term with depths 3 and 4 only
-    d = _by_hand(evaluator, {2: 3, dg: 1}, "g2c3") - a0
+    # relative to E[acc | depth = 3], the depth where block 3 is the last one
+    at_depth3 = _by_hand(evaluator, {dg: 1}, f"g{dg}c1")
+    d = _by_hand(evaluator, {2: 3, dg: 1}, "g2c3") - at_depth3
     assert pred.block_coef_[0, 2, 3] == pytest.approx(d)
+    literal = BinasPredictor(center="a0").fit(evaluator)
+    assert literal.block_coef_[0, 2, 3] == pytest.approx(d + at_depth3 - a0)
     pairs = {(i, j): w for i, j, w in zip(form.pair_i, form.pair_j, form.pair_w, strict=True)}
     i = off[2] + 3
     assert (i, off[dg] + 0) not in pairs
@@ -132,7 +136,9 @@ def test_fake_evaluator_structure_and_resume(tmp_path):
         BinasPredictor(store=store).fit(ev)
     assert ev.calls == 100
     ev.fail_after = None
-    pred = BinasPredictor(store=store).fit(ev)
+    # center="a0": this fake shifts E[acc] by a fixed amount per forced decision, which is the
+    # literal reading (every coefficient relative to A0)
+    pred = BinasPredictor(store=store, center="a0").fit(ev)
     assert ev.calls == 256  # only the 156 missing ones were measured on resume
     assert pred.n_measured_ == 156
     again = BinasPredictor(store=store).fit(ev)
@@ -173,3 +179,55 @@ def test_quality_report_and_random_subnets(evaluator, tmp_path):
     assert len(list(store.items("oneshot"))) == 3
     with pytest.raises(ValueError):
         quality_report([1.0], [1.0])
+
+
+class AdditiveEvaluator:
+    """Exact expectations of an additive accuracy under uniform paths: ``0.5`` plus a weight per
+    active block option and per stage depth (blocks beyond the depth contribute nothing)."""
+
+    def __init__(self, space, seed=0):
+        from budgetnas.spaces.mobilenet import MAX_DEPTH, N_BLOCK_OPTIONS, N_STAGES
+
+        self.space = space
+        rng = np.random.default_rng(seed)
+        self.w_block = rng.normal(0, 0.01, size=(N_STAGES, MAX_DEPTH, N_BLOCK_OPTIONS))
+        self.w_depth = rng.normal(0, 0.03, size=(N_STAGES, len(DEPTHS)))
+        self.max_depth = MAX_DEPTH
+
+    def fingerprint(self):
+        return "additive"
+
+    def accuracy(self, arch):
+        total = 0.5
+        for s, blocks in enumerate(self.space.stage_blocks(arch)):
+            total += self.w_depth[s, DEPTHS.index(len(blocks))]
+            total += sum(self.w_block[s, b, cfg.index] for b, cfg in enumerate(blocks))
+        return total
+
+    def expected_accuracy(self, fixed, key):
+        total = 0.5
+        for s in range(len(self.w_depth)):
+            dg = self.space.depth_group(s)
+            depths = [fixed[dg]] if dg in fixed else range(len(DEPTHS))
+            mean_block = [
+                self.w_block[s, b, fixed[g]]
+                if (g := s * self.max_depth + b) in fixed
+                else self.w_block[s, b].mean()
+                for b in range(self.max_depth)
+            ]
+            total += np.mean([self.w_depth[s, d] + sum(mean_block[: DEPTHS[d]]) for d in depths])
+        return total
+
+
+def test_depth_centering_reproduces_an_additive_accuracy():
+    space = MobileNetSpace(preset="tiny")
+    ev = AdditiveEvaluator(space)
+    archs = [space.sample(i) for i in range(50)]
+    truth = np.array([ev.accuracy(a) for a in archs])
+    pred = BinasPredictor().fit(ev)
+    np.testing.assert_allclose(pred.predict_archs(archs), truth, atol=1e-12)
+    # the literal reading (blocks 3-4 relative to A0) counts the depth effect again
+    literal = BinasPredictor(center="a0").fit(ev).predict_archs(archs)
+    assert np.max(np.abs(literal - truth)) > 0.01
+    with pytest.raises(ValueError, match="center"):
+        BinasPredictor(center="mean").fit(ev)

@@ -4,7 +4,9 @@
 random path per batch, averaged over ``passes`` passes over the held-out batches). For each of the
 255 decisions the decision is forced and every other decision stays uniform; its coefficient is
 ``E[acc | decision] - A0``. For blocks 3 and 4 of a stage the depth is fixed at the depth where that
-block is the last one (depth 3 for block 3, depth 4 for block 4).
+block is the last one (depth 3 for block 3, depth 4 for block 4), and their coefficient is taken
+relative to ``E[acc | depth]`` by default, so the depth effect is counted once (see
+:func:`coefficient_table`; ``center="a0"`` gives the literal ``- A0`` reading).
 
 Each sampled path has its BatchNorm statistics re-estimated on ``bn_batches`` training batches
 before it classifies its held-out batch, as the training code does before evaluating a path
@@ -148,20 +150,38 @@ class SupernetEvaluator:
         )
 
 
+CENTERS = ("depth", "a0")
+
+
 def coefficient_table(
-    space: MobileNetSpace, a0: float, acc: dict[str, float]
+    space: MobileNetSpace, a0: float, acc: dict[str, float], center: str = "depth"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(block table (5, 4, 12), depth table (5, 3))`` of ``E[acc | decision] - A0``."""
+    """``(block table (5, 4, 12), depth table (5, 3))`` of beyond-average contributions.
+
+    Blocks 1-2 and depths: ``E[acc | decision] - A0``. Blocks 3 and 4 are measured with the depth
+    fixed at ``b`` (the depth where block ``b`` is the last one). With ``center="depth"`` (the
+    default) their coefficient is ``E[acc | block b = c, depth = b] - E[acc | depth = b]``: the
+    contribution of the option *beyond the average at that depth*. The depth's own effect is in the
+    depth coefficient ``e[s, b]``, which a network of that depth collects once; with
+    ``center="a0"`` (``E[acc | block b = c, depth = b] - A0``, the literal reading of the formula)
+    every deep block would collect the depth effect again. For an additive accuracy the ``depth``
+    centering reproduces every architecture's accuracy exactly; ``a0`` is off by the depth effects.
+    """
+    if center not in CENTERS:
+        raise ValueError(f"unknown center {center!r}; choose one of {', '.join(CENTERS)}")
     blocks = np.zeros((N_STAGES, MAX_DEPTH, N_BLOCK_OPTIONS))
     depth = np.zeros((N_STAGES, len(DEPTHS)))
     for g, size in enumerate(space.group_sizes):
         for c in range(size):
-            d = acc[f"g{g}c{c}"] - a0
+            value = acc[f"g{g}c{c}"]
             if g < N_STAGES * MAX_DEPTH:
                 s, b = divmod(g, MAX_DEPTH)
-                blocks[s, b, c] = d
+                ref = a0
+                if center == "depth" and b + 1 > min(DEPTHS):
+                    ref = acc[f"g{space.depth_group(s)}c{DEPTHS.index(b + 1)}"]
+                blocks[s, b, c] = value - ref
             else:
-                depth[g - N_STAGES * MAX_DEPTH, c] = d
+                depth[g - N_STAGES * MAX_DEPTH, c] = value - a0
     return blocks, depth
 
 
@@ -186,9 +206,15 @@ class BinasPredictor:
     ``evaluator`` needs ``expected_accuracy(fixed, key)`` and ``fingerprint()``.
     """
 
-    def __init__(self, store=None, progress: Callable[[int, int], None] | None = None):
+    def __init__(
+        self,
+        store=None,
+        progress: Callable[[int, int], None] | None = None,
+        center: str = "depth",
+    ):
         self.store = store
         self.progress = progress
+        self.center = center
 
     def fit(self, evaluator) -> BinasPredictor:
         space = evaluator.space
@@ -213,7 +239,9 @@ class BinasPredictor:
         self.intercept_ = acc.pop("A0")
         self.accuracies_ = acc
         self.n_measured_ = measured
-        self.block_coef_, self.depth_coef_ = coefficient_table(space, self.intercept_, acc)
+        self.block_coef_, self.depth_coef_ = coefficient_table(
+            space, self.intercept_, acc, self.center
+        )
         return self
 
     def quadratic_form(self) -> QuadraticForm:

@@ -231,3 +231,18 @@ def test_depth_centering_reproduces_an_additive_accuracy():
     assert np.max(np.abs(literal - truth)) > 0.01
     with pytest.raises(ValueError, match="center"):
         BinasPredictor(center="mean").fit(ev)
+
+
+def test_fingerprint_ignores_recalibrated_statistics_but_not_data(evaluator):
+    before = evaluator.fingerprint()
+    evaluator.expected_accuracy({}, "A0")  # re-estimates BatchNorm statistics
+    assert evaluator.fingerprint() == before
+    fewer = SupernetEvaluator(
+        evaluator.supernet,
+        evaluator.recal_batches,
+        evaluator.eval_batches[:1],
+        evaluator.bn_batches,
+        evaluator.passes,
+        evaluator.seed,
+    )
+    assert fewer.fingerprint() != before

@@ -39,13 +39,15 @@ def test_predictor_fit_cli_reports_quality_and_resumes(tmp_path, capsys):
         "6",
         "--ridge-subnets",
         "6",
+        "--subnet-heldout",
+        "32",
     ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "binas: Kendall tau" in printed and "ridge: Kendall tau" in printed
     assert "gain from depth" in printed
     rep = json.loads((out / "predictor.json").read_text())
-    for name in ("binas", "ridge"):
+    for name in ("binas", "binas_center_a0", "ridge"):
         assert rep[name]["n"] == 6 and set(rep[name]) >= {"kendall_tau", "spearman", "rmse"}
     assert len(rep["linear"]) == 255
     assert (out / "predictor_scatter.png").is_file()

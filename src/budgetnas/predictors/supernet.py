@@ -111,11 +111,23 @@ class SupernetEvaluator:
         import torch
 
         h = hashlib.sha256()
+        # BatchNorm running statistics are left out: every path re-estimates them from scratch
+        # (and evaluating paths changes them), so they do not change any expectation
+        skip = ("running_mean", "running_var", "num_batches_tracked")
         for name, t in sorted(self.supernet.state_dict().items()):
+            if name.endswith(skip):
+                continue
             h.update(name.encode())
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
         settings = {"bn": self.bn_batches, "passes": self.passes, "seed": self.seed}
         h.update(json.dumps(settings, sort_keys=True).encode())
+        # the held-out data (another subset or batch size is another expectation) and the
+        # recalibration batches actually used
+        recal = [b for _, b in zip(range(self.bn_batches), self.recal_batches, strict=False)]
+        for x, y in [*self.eval_batches, *recal]:
+            h.update(str(tuple(x.shape)).encode())
+            h.update(x.detach().cpu().contiguous().numpy().tobytes())
+            h.update(y.detach().cpu().contiguous().numpy().tobytes())
         h.update(str(torch.__version__).encode())
         return h.hexdigest()[:16]
 
@@ -269,7 +281,11 @@ class BinasPredictor:
 
 
 def random_subnet_accuracies(
-    evaluator, n: int, seed: int = 1, store=None
+    evaluator,
+    n: int,
+    seed: int = 1,
+    store=None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Architecture], np.ndarray]:
     """One-shot accuracies of ``n`` uniformly random subnets (cached in ``store``)."""
     space = evaluator.space
@@ -287,6 +303,8 @@ def random_subnet_accuracies(
         else:
             value = float(rec["acc"])
         accs.append(value)
+        if progress is not None:
+            progress(len(accs), n)
     return archs, np.asarray(accs)
 
 

@@ -376,7 +376,8 @@ def load_table(
         raise FileNotFoundError(
             f"no {metric} table for {space.name}/{space.config.name} in {store.path}; build one with "
             f"`budgetnas lut build --space {space.name} --preset {space.config.name} "
-            f"--backend {backend} --threads {threads} --batch {batch}` or import one"
+            f"--backend {backend} --threads {threads} --batch {batch} --store {store.path}` or "
+            f"import one (`budgetnas lut import --store {store.path} TABLE.json`)"
         )
     best = min(candidates, key=lambda t: len(fingerprint_diff(candidates[t], want)))
     if not force:

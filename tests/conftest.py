@@ -41,3 +41,47 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished ``budgetnas run`` on the tiny preset with synthetic data, made once per session:
+    a params budget at half the heaviest network, predictor quality on 6 random subnets.
+
+    Returns a namespace: ``out`` (the run directory), ``argv`` (the command that made it),
+    ``limit`` (the params_m budget), ``space`` and ``stdout`` (what the command printed).
+    """
+    import contextlib
+    import io
+    from types import SimpleNamespace
+
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from budgetnas.cli.main import main
+    from budgetnas.spaces.mobilenet import MobileNetSpace
+
+    space = MobileNetSpace(preset="tiny")
+    limit = 0.5 * space.count_params(space.heaviest()) / 1e6
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    argv = [
+        "run",
+        "--data",
+        "synthetic",
+        "--preset",
+        "tiny",
+        "--budget",
+        f"params_m<={limit}",
+        "--oneshot-subnets",
+        "6",
+        "--out",
+        str(out),
+    ]
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            assert main(argv) == 0
+    finally:
+        torch.set_num_threads(before)
+    return SimpleNamespace(out=out, argv=argv, limit=limit, space=space, stdout=buf.getvalue())

@@ -8,27 +8,11 @@ pytest.importorskip("onnxruntime")
 
 
 @pytest.mark.slow
-def test_run_end_to_end_tiny_synthetic(tmp_path, capsys):
+def test_run_end_to_end_tiny_synthetic(tiny_run, capsys, one_thread):
     from budgetnas.cli.main import main
-    from budgetnas.spaces.mobilenet import MobileNetSpace
 
-    torch.set_num_threads(1)
-    space = MobileNetSpace(preset="tiny")
-    limit = 0.5 * space.count_params(space.heaviest()) / 1e6
-    out = tmp_path / "run"
-    argv = [
-        "run",
-        "--data",
-        "synthetic",
-        "--preset",
-        "tiny",
-        "--budget",
-        f"params_m<={limit}",
-        "--out",
-        str(out),
-    ]
-    assert main(argv) == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    space, limit, out, argv = tiny_run.space, tiny_run.limit, tiny_run.out, tiny_run.argv
+    summary = json.loads(tiny_run.stdout.strip().splitlines()[-1])
     for name in ("result.json", "arch.txt", "model.pt", "model.onnx", "predictor.json"):
         assert (out / name).is_file(), name
     result = json.loads((out / "result.json").read_text())

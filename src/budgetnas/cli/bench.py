@@ -1,4 +1,5 @@
-"""``budgetnas bench ...``: reproducible benchmarks (tabular NAS-Bench-201 search, MILP timing)."""
+"""``budgetnas bench ...``: reproducible benchmarks (tabular NAS-Bench-201 search, MILP timing,
+pruning, supernet, baselines of a run directory)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,22 @@ def register(subparsers) -> None:
                         help="supernet overhead and one-shot ranking (see docs/bench/supernet.md)")
     sn.add_argument("args", nargs=argparse.REMAINDER, help="overhead|ranking and their options")
     sn.set_defaults(func=run_supernet_cmd, passthrough=True)
+
+    bl = sub.add_parser(
+        "baselines",
+        add_help=False,
+        help="found networks vs uniform scaling vs best of random, fine-tuned alike",
+    )
+    bl.add_argument(
+        "args", nargs=argparse.REMAINDER, help="--run DIR --budgets METRIC=V1,V2,... (--help)"
+    )
+    bl.set_defaults(func=run_baselines_cmd, passthrough=True)
+
+
+def run_baselines_cmd(args) -> int:
+    from budgetnas.bench.baselines import main as baselines_main
+
+    return int(baselines_main(args.args) or 0)
 
 
 def run_supernet_cmd(args) -> int:

@@ -34,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         if not getattr(args, "passthrough", False):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.args = [*getattr(args, "args", []), *extra]
+        # argparse puts a leading option of the passed-through tokens into ``extra`` and the
+        # rest into ``args.args``; together they are the last tokens of the command line, in order
+        n = len(getattr(args, "args", [])) + len(extra)
+        raw = list(sys.argv[1:] if argv is None else argv)
+        args.args = raw[len(raw) - n :]
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -11,12 +11,12 @@ Stages (each one reused when its output is already in the run directory):
 5. fine-tuning of the extracted network with KL distillation from the heaviest path
    (``finetuned.pt``), test accuracy;
 6. export: ``model.pt`` (TorchScript, loads with ``torch.jit.load`` alone), ``model.onnx``
-   (checked with onnxruntime), ``arch.txt`` and ``result.json``.
+   (checked with onnxruntime), ``arch.txt`` and ``result.json``;
+7. report: ``summary.md`` and ``plots/`` (:mod:`budgetnas.pipeline.report`).
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import sys
@@ -120,6 +120,8 @@ class Pipeline:
         self.out = Path(out)
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.times: dict[str, float] = {}
+        self._test = None  # test batches and the distillation teacher, built once when needed
+        self._teacher = None
 
     # ---- helpers --------------------------------------------------------------------------
     def _data(self, split: str, subset=None, augment=False):
@@ -186,7 +188,36 @@ class Pipeline:
         }
         (self.out / "arch.txt").write_text(str(arch) + "\n")
         (self.out / "result.json").write_text(json.dumps(result, indent=2, default=float))
+        self._report(result)
         return result
+
+    def _report(self, result: dict) -> None:
+        """summary.md and plots/ (:mod:`budgetnas.pipeline.report`); a failure there is logged,
+        never raised: the network and result.json are already written."""
+        from budgetnas.pipeline.report import write_report
+
+        try:
+            write_report(self.out, result, log=self.log)
+        except Exception as exc:  # the report must not fail a finished run
+            self.log(f"summary.md not written: {type(exc).__name__}: {exc}")
+
+    def open(self) -> Pipeline:
+        """Reopen a finished run directory: store, trained supernet and held-out evaluator, so
+        that other tools (``budgetnas bench baselines``) reuse them. Trains nothing."""
+        from budgetnas.store import Store
+        from budgetnas.training.supernet import CHECKPOINT
+
+        ckpt = self.out / "supernet" / CHECKPOINT
+        if not ckpt.is_file():
+            raise FileNotFoundError(
+                f"{ckpt} is missing: run `budgetnas run --out {self.out}` first"
+            )
+        self._train_cfg = _train_config(self.cfg)
+        self.store = Store(self.out / "store.sqlite")
+        self.supernet = self._supernet()
+        self.space = self.supernet.space
+        self.evaluator = self._evaluator()
+        return self
 
     def _supernet(self):
         from budgetnas.training.supernet import CHECKPOINT, SupernetTrainer, load_supernet
@@ -224,11 +255,16 @@ class Pipeline:
         return {"table": table}
 
     def _evaluator(self):
+        return self.evaluator_on(self.cfg.predictor_subset)
+
+    def evaluator_on(self, heldout: int | None):
+        """The supernet's evaluator on ``heldout`` held-out images (None: all of them), with the
+        run's recalibration batches and settings."""
         from budgetnas.predictors.supernet import SupernetEvaluator
 
         cfg = self.cfg
         recal = self._batches("search-train", cfg.subset, cfg.batch_size, True, cfg.seed)
-        held = self._batches("heldout", cfg.predictor_subset, cfg.predictor_batch)
+        held = self._batches("heldout", heldout, cfg.predictor_batch)
         return SupernetEvaluator(
             self.supernet, recal, held, cfg.bn_batches, cfg.passes, seed=cfg.seed
         )
@@ -256,7 +292,9 @@ class Pipeline:
         }
         if self.cfg.oneshot_subnets > 0:
             archs, accs = random_subnet_accuracies(ev, self.cfg.oneshot_subnets, store=self.store)
-            info["quality"] = quality_report(pred.predict_archs(archs), accs)
+            predicted = pred.predict_archs(archs)
+            info["quality"] = quality_report(predicted, accs)
+            info["quality_points"] = {"predicted": predicted.tolist(), "oneshot": accs.tolist()}
         form = pred.quadratic_form()
         (self.out / "predictor.json").write_text(
             json.dumps(
@@ -295,61 +333,61 @@ class Pipeline:
         return loop
 
     def _finetune(self, arch):
+        """:meth:`finetune` with the run's settings, cached in ``finetuned-<key>.pt``."""
         import torch
-        import torch.nn.functional as F
 
-        from budgetnas.data import make_loader
         from budgetnas.supernet import extract
-        from budgetnas.training.distill import kl_teacher_student
-        from budgetnas.training.evaluate import accuracy, one_shot_accuracy
 
-        cfg = self.cfg
-        net = self.supernet
-        ev = self.evaluator
-        test = self._batches("test", None, cfg.predictor_batch)
-        key = hashlib.sha256(f"{arch}/{asdict(cfg)}".encode()).hexdigest()[:12]
+        key = hashlib.sha256(f"{arch}/{asdict(self.cfg)}".encode()).hexdigest()[:12]
         path = self.out / f"finetuned-{key}.pt"
-        oneshot = one_shot_accuracy(net, arch, ev.recal_batches, ev.eval_batches, cfg.bn_batches)
-        child = extract(net, arch).eval()
         if path.is_file():
             self.log(f"reusing the fine-tuned network {path.name}")
             saved = torch.load(path, map_location="cpu", weights_only=False)
+            child = extract(self.supernet, arch)
             child.load_state_dict(saved["model"])
-            child.eval()
-            return child, saved["accs"]
-        teacher = copy.deepcopy(net)
-        teacher.set_active(self.space.heaviest())
-        from budgetnas.supernet.bn import recalibrate_bn
+            return child.eval(), saved["accs"]
+        child, accs = self.finetune(arch)
+        torch.save({"model": child.state_dict(), "accs": accs}, path)
+        return child, accs
 
-        recalibrate_bn(teacher, ev.recal_batches, cfg.bn_batches)
-        teacher.eval()
-        train = self._data("search-train", cfg.finetune_subset, augment=True)
-        steps = max(1, cfg.finetune_epochs * -(-len(train) // cfg.batch_size))
-        opt = torch.optim.SGD(child.parameters(), lr=cfg.finetune_lr, momentum=0.9)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-        torch.manual_seed(cfg.seed)
-        for ep in range(cfg.finetune_epochs):
-            child.train()
-            for i, (x, y) in enumerate(
-                make_loader(train, cfg.batch_size, True, seed=cfg.seed + ep)
-            ):
-                if cfg.max_steps is not None and i >= cfg.max_steps:
-                    break
-                with torch.no_grad():
-                    t_logits = teacher(x)
-                logits = child(x)
-                loss = F.cross_entropy(logits, y) + kl_teacher_student(logits, t_logits)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-        child.eval()
+    def finetune(self, arch, epochs=None, subset=None, evaluator=None):
+        """Extract ``arch``, fine-tune it with KL distillation from the heaviest path and measure
+        it: ``(network, {oneshot_heldout_acc, finetuned_heldout_acc, test_acc})``.
+
+        ``epochs`` and ``subset`` (training images) default to the run's fine-tuning settings;
+        ``evaluator`` (recalibration and held-out batches) to the run's.
+        """
+        from budgetnas.supernet import extract
+        from budgetnas.training.evaluate import accuracy, one_shot_accuracy
+        from budgetnas.training.finetune import distill_finetune, heaviest_teacher
+
+        cfg = self.cfg
+        net = self.supernet
+        ev = self.evaluator if evaluator is None else evaluator
+        epochs = cfg.finetune_epochs if epochs is None else epochs
+        subset = cfg.finetune_subset if subset is None else subset
+        if self._test is None:
+            self._test = self._batches("test", None, cfg.predictor_batch)
+        oneshot = one_shot_accuracy(net, arch, ev.recal_batches, ev.eval_batches, cfg.bn_batches)
+        child = extract(net, arch).eval()
+        if self._teacher is None:
+            self._teacher = heaviest_teacher(net, self.evaluator.recal_batches, cfg.bn_batches)
+        train = self._data("search-train", subset, augment=True)
+        distill_finetune(
+            child,
+            self._teacher,
+            train,
+            epochs,
+            cfg.batch_size,
+            cfg.finetune_lr,
+            seed=cfg.seed,
+            max_steps=cfg.max_steps,
+        )
         accs = {
             "oneshot_heldout_acc": oneshot,
             "finetuned_heldout_acc": accuracy(child, ev.eval_batches),
-            "test_acc": accuracy(child, test),
+            "test_acc": accuracy(child, self._test),
         }
-        torch.save({"model": child.state_dict(), "accs": accs}, path)
         return child, accs
 
     def _export(self, child) -> dict:

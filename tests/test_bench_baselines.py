@@ -1,0 +1,112 @@
+import json
+
+import numpy as np
+import pytest
+
+from budgetnas.spaces.mobilenet import BlockConfig, MobileNetSpace
+
+
+def test_uniform_family_is_uniform():
+    from budgetnas.bench.baselines import uniform_family
+
+    space = MobileNetSpace(preset="tiny")
+    family = uniform_family(space)
+    assert len(family) == len({a for _, a in family}) == 36
+    assert any(a == space.heaviest() for _, a in family)
+    for member, arch in family:
+        block = BlockConfig(member["e"], member["k"], member["se"])
+        stages = space.stage_blocks(arch)
+        assert all(len(blocks) == member["depth"] for blocks in stages)
+        assert all(b == block for blocks in stages for b in blocks)
+
+
+def test_random_feasible_rejects_over_budget():
+    from budgetnas.bench.baselines import random_feasible
+    from budgetnas.costs.registry import constraint
+
+    space = MobileNetSpace(preset="tiny")
+    limit = 0.5 * space.count_params(space.heaviest()) / 1e6
+    cons = [constraint(f"params_m<={limit}", space)]
+    archs, draws = random_feasible(space, cons, 10, np.random.default_rng(0))
+    assert len(archs) == len(set(archs)) == 10 and draws >= 10
+    assert all(space.count_params(a) / 1e6 <= limit for a in archs)
+    # below the smallest network: nothing, after max_draws samples
+    tiny = 0.99 * space.count_params(space.smallest()) / 1e6
+    none, draws = random_feasible(
+        space, [constraint(f"params_m<={tiny}", space)], 5, np.random.default_rng(0), max_draws=300
+    )
+    assert none == [] and draws == 300
+
+
+def test_compare_found_against_best_baseline():
+    from budgetnas.bench.baselines import compare
+
+    rows = [
+        {"budget": "b1", "method": "found", "test_acc": 0.8},
+        {"budget": "b1", "method": "uniform", "test_acc": 0.7},
+        {"budget": "b1", "method": "random", "test_acc": 0.75},
+        {"budget": "b2", "method": "found", "error": "infeasible"},
+        {"budget": "b2", "method": "uniform", "test_acc": 0.6},
+    ]
+    c = {r["budget"]: r for r in compare(rows)}
+    assert c["b1"]["found_minus_best_baseline"] == pytest.approx(0.05)
+    assert c["b2"]["found_minus_best_baseline"] is None and c["b2"]["random_test_acc"] is None
+
+
+def test_bench_passes_its_options_through_in_order(monkeypatch):
+    from budgetnas.bench import baselines
+    from budgetnas.cli.main import main
+
+    seen = []
+    monkeypatch.setattr(baselines, "main", lambda argv: seen.append(argv) or 0)
+    argv = ["--run", "R", "--budgets", "latency_ms=1,2", "--seed", "3"]
+    assert main(["bench", "baselines", *argv]) == 0
+    assert seen == [argv]
+
+
+@pytest.mark.slow
+def test_bench_baselines_on_a_tiny_run(tiny_run, one_thread):
+    pytest.importorskip("matplotlib")
+    from budgetnas.bench.baselines import FINETUNE_KIND, LATENCY_KIND, ONESHOT_KIND
+    from budgetnas.cli.main import main
+    from budgetnas.store import Store
+
+    out, limit, space = tiny_run.out, tiny_run.limit, tiny_run.space
+    argv = ["bench", "baselines", "--run", str(out), "--budgets", f"params_m={limit}"]
+    argv += ["--budgets", "latency_ms=1000", "--random-archs", "4", "--latency-repeats", "1"]
+    assert main(argv) == 0
+    bench = json.loads((out / "baselines.json").read_text())
+    rows = bench["rows"]
+    assert [(r["metric"], r["method"]) for r in rows] == [
+        (m, method) for m in ("params_m", "latency_ms") for method in ("found", "uniform", "random")
+    ]
+    for r in rows:
+        assert "error" not in r, r
+        assert r["ok"] and r["predicted"] <= r["limit"] and r["slack"] >= 0
+        if r["metric"] == "latency_ms":  # measured on the table's backend, within the budget
+            assert r["measured"] == r["measured_latency_ms"] <= r["limit"]
+        else:
+            assert space.count_params(space.from_string(r["arch"])) / 1e6 <= limit
+        assert r["measured_latency_ms"] > 0
+        for k in ("oneshot_heldout_acc", "finetuned_heldout_acc", "test_acc"):
+            assert 0.0 <= r[k] <= 1.0
+    for r in (r for r in rows if r["method"] == "uniform"):
+        m = r["detail"]["member"]
+        stages = space.stage_blocks(space.from_string(r["arch"]))
+        assert {b for blocks in stages for b in blocks} == {BlockConfig(m["e"], m["k"], m["se"])}
+        assert {len(blocks) for blocks in stages} == {m["depth"]}
+    assert all(r["detail"]["candidates"] == 4 for r in rows if r["method"] == "random")
+    # same predictor, same budget, exact solver: the run's own network
+    result = json.loads((out / "result.json").read_text())
+    assert rows[0]["arch"] == result["arch"]
+    assert (out / "plots" / "baselines.png").read_bytes()[:4] == b"\x89PNG"
+    assert "found - best baseline" in (out / "baselines.md").read_text()
+    assert "## Baselines" in (out / "summary.md").read_text()
+    # everything is stored: a second run measures and trains nothing new
+    store = Store(out / "store.sqlite")
+    counts = {k: len(list(store.items(k))) for k in (ONESHOT_KIND, LATENCY_KIND, FINETUNE_KIND)}
+    assert counts[FINETUNE_KIND] == len({r["arch"] for r in rows})
+    assert main(argv) == 0
+    assert {k: len(list(store.items(k))) for k in counts} == counts
+    again = json.loads((out / "baselines.json").read_text())
+    assert [r["test_acc"] for r in again["rows"]] == [r["test_acc"] for r in rows]

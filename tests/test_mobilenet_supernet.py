@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -137,3 +139,46 @@ def test_train_mode_step_updates_only_active_weights(space):
     assert block.expand.weight.grad[24:].abs().sum() == 0  # beyond e=3 width (8 * 3 = 24)
     assert block.expand.weight.grad[:24].abs().sum() > 0
     assert net.stages[0][3].expand.weight.grad is None  # depth 2: block 4 unused
+
+
+def test_gated_forward_with_one_hot_gates_is_the_path(space, supernet):
+    """The hook of the hardcore solver: one-hot gates give the path's output, train and eval."""
+    torch.manual_seed(6)
+    x = torch.randn(4, 3, 16, 16)
+    rng = np.random.default_rng(6)
+    archs = [space.heaviest(), space.smallest()] + [space.sample(rng) for _ in range(6)]
+    net = copy.deepcopy(supernet)  # train mode moves running statistics
+    for train in (False, True):
+        net.train(train)
+        for arch in archs:
+            net.set_active(arch)
+            with torch.no_grad():
+                gated = net.forward_gated(x, torch.tensor(space.encode(arch), dtype=torch.float32))
+                assert (gated - net(x)).abs().max() < 1e-5
+    with pytest.raises(ValueError, match="gates"):
+        net.forward_gated(x, torch.ones(3))
+
+
+def test_gated_forward_gradient_is_the_derivative_of_mixing_in_an_option(space, supernet):
+    """d loss / d gate, for sampled and unsampled options and depths, equals the central finite
+    difference of the loss along that gate (double precision, batch statistics)."""
+    net = copy.deepcopy(supernet).double().train()
+    torch.manual_seed(7)
+    x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
+    w = torch.randn(4, 4, dtype=torch.float64)
+    arch = space.sample(7)
+    h = torch.tensor(space.encode(arch), dtype=torch.float64, requires_grad=True)
+    (net.forward_gated(x, h) * w).sum().backward()
+    sl = space.group_slice(space.block_group(1, 0))
+    unsampled = sl.start + (arch.choices[space.block_group(1, 0)] + 5) % 12
+    deeper = space.group_slice(space.depth_group(2)).start + 2  # depth 4 of stage 3
+    eps = 1e-6
+    for i in (sl.start + arch.choices[space.block_group(1, 0)], unsampled, deeper):
+        e = torch.zeros_like(h)
+        e[i] = eps
+        with torch.no_grad():
+            up = (net.forward_gated(x, h + e) * w).sum()
+            down = (net.forward_gated(x, h - e) * w).sum()
+        fd = float((up - down) / (2 * eps))
+        assert h.grad[i].item() == pytest.approx(fd, rel=1e-5, abs=1e-8)
+    assert h.grad[unsampled].abs() > 1e-6  # an option off the path still gets a gradient

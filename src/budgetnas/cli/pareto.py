@@ -44,6 +44,11 @@ def load_run(run_dir: str | Path):
 def run(args: argparse.Namespace) -> int:
     from budgetnas.pipeline.pareto import pareto, parse_sweep
 
+    if args.solver == "hardcore":
+        raise ValueError(
+            "pareto reuses the predictor; the hardcore solver searches on the supernet itself: "
+            "run `budgetnas run --solver hardcore` once per budget instead"
+        )
     metric, limits = parse_sweep(args.budgets)
     space, form, cfg = load_run(args.run)
     ctx = {"store": str(Path(args.run) / "store.sqlite"), "threads": cfg.get("threads", 1)}

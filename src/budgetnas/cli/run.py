@@ -24,7 +24,15 @@ def register(subparsers) -> None:
         help="a hard budget such as 'params_m<=0.3' or 'latency_ms<=2.0' (repeat for several)",
     )
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--solver", default="milp", help="milp, frank-wolfe, evolution or random")
+    p.add_argument(
+        "--solver",
+        default="milp",
+        help="milp, frank-wolfe, evolution, random (on the predictor) or hardcore (Frank-Wolfe on "
+        "supernet gradients)",
+    )
+    p.add_argument(
+        "--hardcore-steps", type=int, default=None, help="steps of --solver hardcore (200)"
+    )
     p.add_argument("--data-dir", default=None, help="dataset folder (default: $BUDGETNAS_DATA)")
     p.add_argument("--space-preset", default=None, help="override the space preset")
     p.add_argument("--subset", type=int, default=None, help="training images used")
@@ -46,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data,
         budgets=list(args.budget),
         solver=args.solver,
+        hardcore_steps=args.hardcore_steps,
         data_dir=args.data_dir,
         space_preset=args.space_preset,
         subset=args.subset,

@@ -53,6 +53,7 @@ PRESETS: dict[str, dict] = {
         "finetune_subset": 64,
         "lut_repeats": 2,
         "oneshot_subnets": 0,
+        "hardcore_steps": 6,
     },
 }
 
@@ -63,6 +64,7 @@ class RunConfig:
     preset: str = "quick"
     budgets: list[str] = field(default_factory=list)
     solver: str = "milp"
+    hardcore_steps: int = 200  # Frank-Wolfe steps of the supernet-driven solver `hardcore`
     data_dir: str | None = None
     space_preset: str = "fmnist-small"
     subset: int | None = None
@@ -325,12 +327,25 @@ class Pipeline:
             form,
             self.cfg.budgets,
             solver=self.cfg.solver,
+            solver_kwargs=self._solver_kwargs(),
             measurers=measurers,
             max_rounds=self.cfg.max_rounds,
             **ctx,
         )
         self.log(f"found {loop.result.arch} ({loop.message})")
         return loop
+
+    def _solver_kwargs(self) -> dict | None:
+        """``hardcore`` searches on the supernet itself, with the held-out batches as validation
+        data; the other solvers need only the predictor form."""
+        if self.cfg.solver != "hardcore":
+            return None
+        return {
+            "supernet": self.supernet,
+            "batches": self.evaluator.eval_batches,
+            "steps": self.cfg.hardcore_steps,
+            "seed": self.cfg.seed,
+        }
 
     def _finetune(self, arch):
         """:meth:`finetune` with the run's settings, cached in ``finetuned-<key>.pt``."""

@@ -18,6 +18,7 @@ SOLVERS: Registry[Solver] = Registry(
         "budgetnas.search.milp",
         "budgetnas.search.exhaustive",
         "budgetnas.search.frank_wolfe",
+        "budgetnas.search.hardcore",
         "budgetnas.search.random",
         "budgetnas.search.evolution",
         "budgetnas.search.optuna",

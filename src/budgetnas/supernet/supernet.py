@@ -7,6 +7,11 @@ weights (and BatchNorms). Squeeze-excite is sliced with the width: its reduce la
 projection each (e, SE) pair has a private BatchNorm. :meth:`MobileNetSupernet.reorder_channels`
 sorts the expanded and SE channels by importance (a function-preserving permutation of the
 heaviest path), so narrow choices keep the important channels.
+
+:meth:`MobileNetSupernet.forward_gated` runs the relaxed supernet instead of one path: a gate per
+binary decision weighs every block configuration and every depth, so a loss can be differentiated
+with respect to the decisions (the straight-through estimator of :mod:`budgetnas.search.hardcore`).
+:meth:`MobileNetSupernet.forward` does not use it and is unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from torch import nn
 
 from budgetnas.arch import Architecture
 from budgetnas.spaces.mobilenet import (
+    BLOCK_OPTIONS,
+    DEPTHS,
     EXPANSIONS,
     KERNELS,
     MAX_DEPTH,
@@ -77,6 +84,52 @@ class ElasticBlock(nn.Module):
             y = y * F.hardsigmoid(s)
         y = F.conv2d(y, self.proj.weight[:, :mid])
         y = self.proj_bn[_bn_key(cfg.expansion, cfg.se)](y)
+        return x + y if self.residual else y
+
+    def branches(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The residual branch (the block without its skip connection) of every configuration,
+        in option order (``BLOCK_OPTIONS``). Shared work runs once: the expansion and the two
+        depthwise convolutions at the widest width, then sliced (they and their BatchNorms act per
+        channel, so slicing after equals slicing before), and one projection per expansion ratio
+        on its 4 inputs stacked along the batch. Equal to :meth:`forward` up to float rounding."""
+        m = self.max_mid
+        h = act_fn(self.act, sliced_bn(F.conv2d(x, self.expand.weight), self.expand_bn, m))
+        dws = {}
+        for k in KERNELS:
+            dw = self.dw[str(k)]
+            d = F.conv2d(h, dw.weight, None, dw.stride, dw.padding, 1, m)
+            dws[k] = act_fn(self.act, sliced_bn(d, self.dw_bn[str(k)], m))
+        out: list[torch.Tensor] = []
+        n = x.shape[0]
+        for e in EXPANSIONS:
+            cfgs = [c for c in BLOCK_OPTIONS if c.expansion == e]  # option order within e
+            mid, c_se = self.widths(BlockConfig(e, KERNELS[0], True))
+            ys = []
+            for cfg in cfgs:
+                y = dws[cfg.kernel][:, :mid]
+                if cfg.se:
+                    s = F.linear(
+                        y.mean((2, 3)),
+                        self.se_reduce.weight[:c_se, :mid, 0, 0],
+                        self.se_reduce.bias[:c_se],
+                    )
+                    s = F.linear(
+                        F.relu(s),
+                        self.se_expand.weight[:mid, :c_se, 0, 0],
+                        self.se_expand.bias[:mid],
+                    )
+                    y = y * F.hardsigmoid(s)[:, :, None, None]
+                ys.append(y)
+            z = F.conv2d(torch.cat(ys), self.proj.weight[:, :mid])
+            for i, cfg in enumerate(cfgs):
+                out.append(self.proj_bn[_bn_key(e, cfg.se)](z[i * n : (i + 1) * n]))
+        return out
+
+    def forward_gated(self, x: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """``sum_c gates[c] * branch_c(x)`` plus the skip connection: with a one-hot ``gates``
+        the value of :meth:`forward` with that configuration, and the gradient with respect to
+        ``gates[c]`` is that of mixing in configuration ``c``, for every ``c``."""
+        y = sum(g * b for g, b in zip(gates, self.branches(x), strict=True))
         return x + y if self.residual else y
 
     @torch.no_grad()
@@ -167,6 +220,27 @@ class MobileNetSupernet(nn.Module):
             feats.append(x)
         logits = self.head(x)
         return (logits, feats) if return_stages else logits
+
+    def forward_gated(self, x: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """Logits of the relaxed supernet for ``gates``, a vector in the space's one-hot layout
+        (length ``space.n_binaries``): block ``b`` of stage ``s`` outputs the gated sum of its 12
+        configurations (:meth:`ElasticBlock.forward_gated`) and stage ``s`` outputs
+        ``sum_d gates[depth d] * (output after its block d)``. All 4 blocks of every stage and all
+        configurations are computed, so the gradient reaches every gate; with one-hot gates the
+        value is :meth:`forward` on that path (up to float rounding). The active path is not used.
+        """
+        space = self.space
+        if gates.shape != (space.n_binaries,):
+            raise ValueError(f"expected {space.n_binaries} gates, got shape {tuple(gates.shape)}")
+        x = self.stem(x)
+        for s, blocks in enumerate(self.stages):
+            feats = []
+            for b, block in enumerate(blocks):
+                x = block.forward_gated(x, gates[space.group_slice(space.block_group(s, b))])
+                feats.append(x)
+            depth = gates[space.group_slice(space.depth_group(s))]
+            x = sum(g * feats[d - 1] for g, d in zip(depth, DEPTHS, strict=True))
+        return self.head(x)
 
     def elastic_blocks(self) -> Iterable[ElasticBlock]:
         for blocks in self.stages:

@@ -22,6 +22,7 @@ SUITE_KWARGS: dict[str, dict] = {
     "optuna": {"n_queries": 8, "population": 4},
     "iqnas": {"n_queries": 8, "n_init": 3},
     "frank-wolfe": {"steps": 60},
+    "hardcore": {"steps": 60},
     "milp": {"time_limit": 20.0},
 }
 EXACT = {"milp", "exhaustive"}

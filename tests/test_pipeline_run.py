@@ -108,3 +108,49 @@ def test_run_with_latency_budget_measures_on_the_table_backend(tmp_path, capsys)
     arch = space.from_string(result["arch"])
     assert lat["predicted"] == pytest.approx(table.cost_model(space).evaluate(arch))
     assert result["closed_loop"]["ok"] and len(result["closed_loop"]["rounds"]) == 1
+
+
+@pytest.mark.slow
+def test_run_reuses_a_trained_supernet(tiny_run, tmp_path, capsys, one_thread):
+    import filecmp
+
+    from budgetnas.cli.main import main
+
+    src = tiny_run.out / "supernet" / "supernet.pt"
+    out = tmp_path / "reuse"
+    argv = [
+        "run",
+        "--data",
+        "synthetic",
+        "--preset",
+        "tiny",
+        "--budget",
+        f"params_m<={tiny_run.limit}",
+        "--supernet",
+        str(src),
+        "--oneshot-subnets",
+        "4",
+        "--oneshot-heldout",
+        "48",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "reusing the supernet" in err and "training the supernet" not in err
+    assert filecmp.cmp(src, out / "supernet" / "supernet.pt", shallow=False)
+    result = json.loads((out / "result.json").read_text())
+    assert result["budgets"][0]["ok"] and result["predictor"]["quality"]["n"] == 4
+    cfg = json.loads((out / "run_config.json").read_text())
+    assert cfg["supernet"] == str(src) and cfg["space_preset"] == "tiny"
+    # the report subnets were scored on their own 48 held-out images, the predictor on 32
+    assert "predictor quality: 4/4 random subnets" in err
+    # a supernet that does not exist, or trained on other data, is refused with a clear message
+    bad = [*argv[:-1], str(tmp_path / "other")]
+    bad[bad.index("--supernet") + 1] = str(tmp_path / "missing.pt")
+    assert main(bad) != 0
+    assert "does not exist" in capsys.readouterr().err
+    other = [*argv[:-1], str(tmp_path / "other2")]
+    other[other.index("synthetic")] = "fashion-mnist"
+    assert main(other) != 0
+    assert "was trained on 'synthetic'" in capsys.readouterr().err

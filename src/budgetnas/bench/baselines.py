@@ -114,7 +114,7 @@ class BaselineBench:
     def open(self) -> BaselineBench:
         import torch
 
-        from budgetnas.cli.pareto import load_run
+        from budgetnas.pipeline.pareto import load_run
         from budgetnas.pipeline.run import Pipeline, RunConfig
 
         space, form, run_cfg = load_run(self.run_dir)

@@ -23,26 +23,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def load_run(run_dir: str | Path):
-    """``(space, predictor form, run config dict)`` of a run directory."""
-    from budgetnas.costs._base import QuadraticForm
-    from budgetnas.spaces.mobilenet import MobileNetSpace
-
-    run_dir = Path(run_dir)
-    cfg_path, pred_path = run_dir / "run_config.json", run_dir / "predictor.json"
-    for path in (cfg_path, pred_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: run `budgetnas run --out {run_dir}` first")
-    cfg = json.loads(cfg_path.read_text())
-    pred = json.loads(pred_path.read_text())
-    form = QuadraticForm(
-        pred["const"], pred["linear"], pred["pair_i"], pred["pair_j"], pred["pair_w"]
-    )
-    return MobileNetSpace(preset=cfg["space_preset"]), form, cfg
-
-
 def run(args: argparse.Namespace) -> int:
-    from budgetnas.pipeline.pareto import pareto, parse_sweep
+    from budgetnas.pipeline.pareto import load_run, pareto, parse_sweep
 
     if args.solver == "hardcore":
         raise ValueError(

@@ -40,7 +40,28 @@ def register(subparsers) -> None:
     p.add_argument("--epochs-b", type=int, default=None)
     p.add_argument("--finetune-epochs", type=int, default=None)
     p.add_argument("--max-rounds", type=int, default=None, help="closed-loop rounds (3)")
+    p.add_argument(
+        "--supernet",
+        default=None,
+        help="reuse a trained supernet.pt (from `budgetnas train`) instead of training one",
+    )
+    p.add_argument(
+        "--predictor-subset", type=int, default=None, help="held-out images for the predictor"
+    )
+    p.add_argument(
+        "--predictor-batch",
+        type=int,
+        default=None,
+        help="held-out images per random path of the predictor (smaller: more paths)",
+    )
+    p.add_argument("--bn-batches", type=int, default=None, help="BatchNorm recalibration batches")
     p.add_argument("--oneshot-subnets", type=int, default=None, help="predictor quality report")
+    p.add_argument(
+        "--oneshot-heldout",
+        type=int,
+        default=None,
+        help="held-out images scoring each quality-report subnet (default: the predictor's)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1)")
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=run)
@@ -63,6 +84,11 @@ def run(args: argparse.Namespace) -> int:
         finetune_epochs=args.finetune_epochs,
         max_rounds=args.max_rounds,
         oneshot_subnets=args.oneshot_subnets,
+        oneshot_heldout=args.oneshot_heldout,
+        supernet=args.supernet,
+        predictor_subset=args.predictor_subset,
+        predictor_batch=args.predictor_batch,
+        bn_batches=args.bn_batches,
         threads=args.threads,
         seed=args.seed,
     )

@@ -6,8 +6,10 @@ budget value reuses it, so an extra budget costs one solver call.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from budgetnas.costs._base import Constraint, QuadraticForm
 from budgetnas.units import Budget, parse_budget
@@ -74,4 +76,22 @@ def pareto(
     return rows
 
 
-__all__ = ["pareto", "parse_sweep"]
+def load_run(run_dir: str | Path):
+    """``(space, predictor form, run config dict)`` of a run directory."""
+    from budgetnas.costs._base import QuadraticForm
+    from budgetnas.spaces.mobilenet import MobileNetSpace
+
+    run_dir = Path(run_dir)
+    cfg_path, pred_path = run_dir / "run_config.json", run_dir / "predictor.json"
+    for path in (cfg_path, pred_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: run `budgetnas run --out {run_dir}` first")
+    cfg = json.loads(cfg_path.read_text())
+    pred = json.loads(pred_path.read_text())
+    form = QuadraticForm(
+        pred["const"], pred["linear"], pred["pair_i"], pred["pair_j"], pred["pair_w"]
+    )
+    return MobileNetSpace(preset=cfg["space_preset"]), form, cfg
+
+
+__all__ = ["load_run", "pareto", "parse_sweep"]

@@ -32,8 +32,8 @@ PRESETS: dict[str, dict] = {
         "epochs_a": 2,
         "epochs_b": 1,
         "predictor_subset": 500,
-        "predictor_batch": 250,
-        "bn_batches": 2,
+        "predictor_batch": 100,  # one random path per batch: 5 paths per expectation
+        "bn_batches": 1,
         "finetune_epochs": 1,
         "finetune_subset": 6000,
         "lut_repeats": 10,
@@ -82,6 +82,9 @@ class RunConfig:
     lut_repeats: int = 10
     max_rounds: int = 3
     oneshot_subnets: int = 0  # random subnets for the predictor quality report (0: skip)
+    oneshot_heldout: int | None = None  # held-out images scoring each report subnet (None: as
+    # the predictor's); more images, less noise in what the predictor is judged against
+    supernet: str | None = None  # a trained supernet.pt (`budgetnas train`) to reuse
     seed: int = 0
     threads: int = 1
 
@@ -169,6 +172,9 @@ class Pipeline:
         supernet = self._timed("supernet_s", self._supernet)
         self.space = supernet.space
         self.supernet = supernet
+        if cfg.supernet is not None:  # the space preset is the reused supernet's
+            cfg.space_preset = self.space.config.name
+            (self.out / "run_config.json").write_text(json.dumps(asdict(cfg), indent=2))
         ctx = self._timed("table_s", self._table)
         predictor = self._timed("predictor_s", self._predictor)
         loop = self._timed("search_s", lambda: self._search(predictor.quadratic_form(), ctx))
@@ -226,6 +232,8 @@ class Pipeline:
 
         sdir = self.out / "supernet"
         ckpt = sdir / CHECKPOINT
+        if self.cfg.supernet is not None:
+            return self._reused_supernet(ckpt)
         if ckpt.is_file():
             net, state = load_supernet(ckpt)
             if state.get("train") != asdict(self._train_cfg):
@@ -240,6 +248,40 @@ class Pipeline:
         self.log(f"training the supernet into {sdir}")
         trainer.run(resume=ckpt.is_file())
         net, _ = load_supernet(ckpt)
+        return net.eval()
+
+    def _reused_supernet(self, ckpt: Path):
+        """Copy the trained supernet named by ``cfg.supernet`` into the run directory (once) and
+        use its training settings for data and BatchNorm recalibration."""
+        import shutil
+
+        from budgetnas.training.config import TrainConfig
+        from budgetnas.training.supernet import load_supernet
+
+        src = Path(self.cfg.supernet)
+        if not ckpt.is_file():
+            if not src.is_file():
+                raise FileNotFoundError(
+                    f"--supernet {src} does not exist; train one with `budgetnas train --out DIR`"
+                )
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, ckpt)
+            self.log(f"reusing the supernet {src} (copied into {ckpt.parent})")
+        net, state = load_supernet(ckpt)
+        if "result" not in state:
+            raise ValueError(
+                f"{src} is not a finished training (no final result in the checkpoint); "
+                f"finish it with `budgetnas train --resume --out {src.parent}`"
+            )
+        train = TrainConfig.from_dict(state["train"])
+        if train.data != self.cfg.data:
+            raise ValueError(
+                f"{src} was trained on {train.data!r}, this run asks for {self.cfg.data!r}"
+            )
+        # the run's own recalibration and evaluation settings; the data settings of the training
+        train.bn_batches = self.cfg.bn_batches
+        train.data_dir = self.cfg.data_dir or train.data_dir
+        self._train_cfg = train
         return net.eval()
 
     def _table(self) -> dict:
@@ -259,14 +301,15 @@ class Pipeline:
     def _evaluator(self):
         return self.evaluator_on(self.cfg.predictor_subset)
 
-    def evaluator_on(self, heldout: int | None):
-        """The supernet's evaluator on ``heldout`` held-out images (None: all of them), with the
-        run's recalibration batches and settings."""
+    def evaluator_on(self, heldout: int | None, batch: int | None = None):
+        """The supernet's evaluator on ``heldout`` held-out images (None: all of them) in batches
+        of ``batch`` (the predictor's: one random path per batch), with the run's recalibration
+        batches and settings."""
         from budgetnas.predictors.supernet import SupernetEvaluator
 
         cfg = self.cfg
         recal = self._batches("search-train", cfg.subset, cfg.batch_size, True, cfg.seed)
-        held = self._batches("heldout", heldout, cfg.predictor_batch)
+        held = self._batches("heldout", heldout, batch or cfg.predictor_batch)
         return SupernetEvaluator(
             self.supernet, recal, held, cfg.bn_batches, cfg.passes, seed=cfg.seed
         )
@@ -293,7 +336,17 @@ class Pipeline:
             "interpretation": pred.interpretation(),
         }
         if self.cfg.oneshot_subnets > 0:
-            archs, accs = random_subnet_accuracies(ev, self.cfg.oneshot_subnets, store=self.store)
+            sub_ev = ev
+            if self.cfg.oneshot_heldout not in (None, self.cfg.predictor_subset):
+                sub_ev = self.evaluator_on(self.cfg.oneshot_heldout, batch=500)
+
+            def subnet_progress(i, n):
+                if i % 10 == 0 or i == n:
+                    self.log(f"predictor quality: {i}/{n} random subnets")
+
+            archs, accs = random_subnet_accuracies(
+                sub_ev, self.cfg.oneshot_subnets, store=self.store, progress=subnet_progress
+            )
             predicted = pred.predict_archs(archs)
             info["quality"] = quality_report(predicted, accs)
             info["quality_points"] = {"predicted": predicted.tolist(), "oneshot": accs.tolist()}

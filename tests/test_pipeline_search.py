@@ -126,3 +126,68 @@ def test_pareto_one_solver_call_per_budget(space, objective):
         assert {b["metric"] for b in row["budgets"]} == {"params_m", "flops_m"}
         values.append(row["predicted_accuracy"])
     assert values == sorted(values)  # a looser budget never predicts worse (exact solver)
+
+
+def test_milp_on_the_mobilenet_space_equals_brute_force_on_a_subspace():
+    """The full 255-binary problem with a BINAS-structured objective, a latency table and a
+    params budget; options outside a small sub-space are penalised so hard that the optimum
+    lies inside it, where brute force enumerates every architecture."""
+    import itertools
+
+    from budgetnas.costs.counting import block_form
+    from budgetnas.predictors.supernet import binas_form
+    from budgetnas.search import create_solver
+    from budgetnas.search._base import Problem
+    from budgetnas.spaces.mobilenet import DEPTHS, MAX_DEPTH, N_BLOCK_OPTIONS, N_STAGES
+
+    space = MobileNetSpace(preset="tiny")
+    rng = np.random.default_rng(7)
+    allowed = {0: (0, 5, 11), 1: (1, 10)}  # stage -> block options; other stages fixed
+    blocks = rng.normal(0, 0.01, size=(N_STAGES, MAX_DEPTH, N_BLOCK_OPTIONS))
+    depth = rng.normal(0, 0.02, size=(N_STAGES, len(DEPTHS)))
+    for s in range(N_STAGES):
+        keep = allowed.get(s, (0,))
+        blocks[s][:, [c for c in range(N_BLOCK_OPTIONS) if c not in keep]] = -10.0
+        if s not in allowed:
+            depth[s, 1:] = -10.0
+    objective = binas_form(space, 0.5, blocks, depth)
+    lat_table = rng.uniform(0.05, 0.3, size=(N_STAGES, MAX_DEPTH, N_BLOCK_OPTIONS))
+    latency = FormCost("latency_ms", block_form(space, lat_table, const=0.4), space)
+
+    # every architecture of the sub-space
+    per_stage = {
+        s: [
+            (d, opts)
+            for d in range(len(DEPTHS))
+            for opts in itertools.product(allowed.get(s, (0,)), repeat=MAX_DEPTH)
+        ]
+        if s in allowed
+        else [(0, (0,) * MAX_DEPTH)]
+        for s in range(N_STAGES)
+    }
+    archs = set()
+    for combo in itertools.product(*per_stage.values()):
+        choices = [0] * space.n_groups
+        for s, (d, opts) in enumerate(combo):
+            for b, c in enumerate(opts):
+                choices[space.block_group(s, b)] = c
+            choices[space.depth_group(s)] = d
+        archs.add(space.canonicalize(space.arch(choices)))
+    archs = sorted(archs, key=str)
+    X = space.encode_many(archs)
+    lat = latency.quadratic_form().values(X)
+    params = CountCost(space, "params_m").quadratic_form().values(X)
+    values = objective.values(X)
+    for q in (0.2, 0.5, 0.9):
+        lat_limit, par_limit = np.quantile(lat, q), np.quantile(params, 0.7)
+        constraints = [
+            Constraint(parse_budget(f"latency_ms<={lat_limit}"), latency),
+            Constraint(parse_budget(f"params_m<={par_limit}"), CountCost(space, "params_m")),
+        ]
+        ok = (lat <= lat_limit + 1e-9) & (params <= par_limit + 1e-9)
+        best = values[ok].max()
+        if q < 0.5:
+            assert best < values.max()  # the budgets bind
+        res = create_solver("milp").solve(Problem(space, constraints, objective=objective))
+        assert res.objective == pytest.approx(best, abs=1e-9)
+        assert res.feasible and latency.evaluate(res.arch) <= lat_limit + 1e-9

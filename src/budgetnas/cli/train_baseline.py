@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         args.epochs,
         lr=args.lr,
         log=lambda s: print(s, flush=True),
+        progress=True,
     )
     train_s = time.time() - t0
     acc = evaluate(net, make_loader(test, 256, shuffle=False))

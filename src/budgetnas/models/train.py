@@ -48,15 +48,28 @@ def fit_epochs(
     weight_decay: float,
     log: Callable[[str], None] | None = None,
     label: str = "epoch",
+    progress: bool = False,
 ) -> list[float]:
     """The shared training loop: SGD + cosine schedule on ``params``, ``batch_loss(x, y)`` per
-    batch; returns the mean loss of each epoch."""
+    batch; returns the mean loss of each epoch. ``progress`` shows a bar per epoch on stderr."""
+    import sys
+
+    from tqdm import tqdm
+
     opt, sched = make_optimizer(params, lr, epochs, len(loader), weight_decay)
     losses = []
     model.train()
     for epoch in range(epochs):
         total, n = 0.0, 0
-        for x, y in loader:
+        bar = tqdm(
+            loader,
+            desc=f"{label} {epoch + 1}/{epochs}",
+            file=sys.stderr,
+            disable=not progress,
+            leave=False,
+            mininterval=2.0,
+        )
+        for x, y in bar:
             opt.zero_grad(set_to_none=True)
             loss = batch_loss(x, y)
             loss.backward()
@@ -78,6 +91,7 @@ def train_classifier(
     weight_decay: float = 5e-4,
     loss_fn: Callable | None = None,
     log: Callable[[str], None] | None = None,
+    progress: bool = False,
 ) -> list[float]:
     """Train with cross-entropy; returns the mean training loss of each epoch."""
     loss_fn = loss_fn or nn.CrossEntropyLoss()
@@ -90,4 +104,5 @@ def train_classifier(
         lr,
         weight_decay,
         log,
+        progress=progress,
     )

@@ -377,6 +377,15 @@ def summary_markdown(
         f"| {_num(result.get('finetuned_heldout_acc'))} | {_num(result.get('test_acc'))} |",
         "",
     ]
+    pa = result.get("predicted_accuracy")
+    if pa is not None and not 0.0 <= pa <= 1.0:
+        lines += [
+            f"The predictor's value {_num(pa)} lies outside [0, 1]: the additive predictor is a "
+            "ranking score, and summing its noisy beyond-average contributions over every decision "
+            "of a network extrapolates. Judge it by its ranking quality (Kendall tau), not its "
+            "value.",
+            "",
+        ]
     if config.get("finetune_epochs") is not None:
         lines += [
             f"Fine-tuning: {config['finetune_epochs']} epoch(s) on "

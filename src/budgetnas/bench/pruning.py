@@ -128,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         default="ours,tp_magnitude",
         help="also: ours_no_distill, ours_kl (distillation + KL to the parent's logits)",
     )
+    p.add_argument(
+        "--min-keep",
+        type=float,
+        default=0.1,
+        help="fraction of every channel group the knapsack must keep (as `prune --min-keep`)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", required=True)
     p.add_argument("--save-dir", default=None, help="also torch.save every pruned network here")
@@ -163,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             torch.manual_seed(args.seed)
             kl = 0.0
             if variant in ("ours", "ours_kl", "ours_no_distill"):
-                net = prune_to_budget(parent, example, budget, taylor, graph).model
+                net = prune_to_budget(
+                    parent, example, budget, taylor, graph, min_keep_ratio=args.min_keep
+                ).model
                 teacher, gamma = (
                     (parent, args.gamma) if variant != "ours_no_distill" else (None, 0.0)
                 )
@@ -192,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             assert row["flops_ratio"] <= ratio + 1e-12
             if args.save_dir:
                 Path(args.save_dir).mkdir(parents=True, exist_ok=True)
-                row["file"] = str(Path(args.save_dir) / f"{variant}_{ratio:g}.pt")
+                tag = f"_keep{args.min_keep:g}" if variant.startswith("ours") else ""
+                row["file"] = str(Path(args.save_dir) / f"{variant}_{ratio:g}{tag}.pt")
                 torch.save(net, row["file"])
             rows.append(row)
             print(row, flush=True)

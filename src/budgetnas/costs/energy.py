@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from budgetnas.costs.latency import Measurement, torch_threads
+from budgetnas.costs.latency import Measurement, interleaved_rounds, torch_threads
 
 POWERCAP = "/sys/class/powercap"
 
@@ -102,25 +102,22 @@ def measure_energy(
     """Energy per call in mJ of each runner (interleaved repeats, bursts of ``min_time_s``)."""
     del clock  # same signature as latency.measure
     counter = RaplCounter(root)
-    keys = list(runners)
-    rng = np.random.default_rng(seed)
-    samples: dict[str, list[float]] = {k: [] for k in keys}
+
+    def mj_per_call(f, n):
+        before = counter.read()
+        for _ in range(n):
+            f()
+        return counter.delta_uj(before, counter.read()) / 1e3 / n
+
     with torch_threads(threads):
         numbers = {}
-        for k in keys:
+        for k in runners:
             for _ in range(max(0, warmup)):
                 runners[k]()
             t = time.perf_counter()
             runners[k]()
             numbers[k] = int(max(1, np.ceil(min_time_s / max(time.perf_counter() - t, 1e-6))))
-        for _ in range(repeats):
-            for i in rng.permutation(len(keys)):
-                k = keys[i]
-                before = counter.read()
-                for _ in range(numbers[k]):
-                    runners[k]()
-                samples[k].append(counter.delta_uj(before, counter.read()) / 1e3 / numbers[k])
-    return {k: Measurement.from_samples(samples[k], numbers[k]) for k in keys}
+        return interleaved_rounds(runners, numbers, repeats, seed, mj_per_call)
 
 
 __all__ = [

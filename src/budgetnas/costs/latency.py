@@ -186,22 +186,38 @@ def measure(
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
     timer = time.thread_time if resolve_clock(clock, threads) == "thread" else time.perf_counter
+
+    def ms_per_call(f, n):
+        t = timer()
+        for _ in range(n):
+            f()
+        return (timer() - t) * 1e3 / n
+
+    with torch_threads(threads):
+        for k in runners:
+            for _ in range(max(0, warmup)):
+                runners[k]()
+        numbers = {k: number or calibrate_number(runners[k]) for k in runners}
+        return interleaved_rounds(runners, numbers, repeats, seed, ms_per_call)
+
+
+def interleaved_rounds(
+    runners: dict[str, Callable[[], object]],
+    numbers: dict[str, int],
+    repeats: int,
+    seed: int,
+    sample: Callable[[Callable[[], object], int], float],
+) -> dict[str, Measurement]:
+    """``repeats`` rounds; each samples every runner once, ``sample(runner, numbers[k])`` (a value
+    per call: ms, mJ), in a freshly shuffled order. The protocol of :func:`measure` and of
+    :func:`budgetnas.costs.energy.measure_energy`."""
     keys = list(runners)
     rng = np.random.default_rng(seed)
     samples: dict[str, list[float]] = {k: [] for k in keys}
-    with torch_threads(threads):
-        for k in keys:
-            for _ in range(max(0, warmup)):
-                runners[k]()
-        numbers = {k: number or calibrate_number(runners[k]) for k in keys}
-        for _ in range(repeats):
-            for i in rng.permutation(len(keys)):
-                k = keys[i]
-                f, n = runners[k], numbers[k]
-                t = timer()
-                for _ in range(n):
-                    f()
-                samples[k].append((timer() - t) * 1e3 / n)
+    for _ in range(repeats):
+        for i in rng.permutation(len(keys)):
+            k = keys[i]
+            samples[k].append(sample(runners[k], numbers[k]))
     return {k: Measurement.from_samples(samples[k], numbers[k]) for k in keys}
 
 
@@ -211,6 +227,7 @@ __all__ = [
     "Measurement",
     "calibrate_number",
     "check_backend",
+    "interleaved_rounds",
     "make_runner",
     "measure",
     "resolve_clock",

@@ -227,8 +227,13 @@ def test_depth_centering_reproduces_an_additive_accuracy():
     pred = BinasPredictor().fit(ev)
     np.testing.assert_allclose(pred.predict_archs(archs), truth, atol=1e-12)
     # the literal reading (blocks 3-4 relative to A0) counts the depth effect again
-    literal = BinasPredictor(center="a0").fit(ev).predict_archs(archs)
-    assert np.max(np.abs(literal - truth)) > 0.01
+    literal = BinasPredictor(center="a0").fit(ev)
+    assert np.max(np.abs(literal.predict_archs(archs) - truth)) > 0.01
+    # recentring the fitted expectations is the same as fitting with the other centre
+    np.testing.assert_allclose(
+        pred.recentered("a0").predict_archs(archs), literal.predict_archs(archs), atol=1e-12
+    )
+    assert pred.center == "depth"
     with pytest.raises(ValueError, match="center"):
         BinasPredictor(center="mean").fit(ev)
 

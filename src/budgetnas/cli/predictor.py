@@ -107,9 +107,9 @@ def run(args: argparse.Namespace) -> int:
         binas = pred.predict_archs(archs)
         report["binas"] = quality_report(binas, accs)
         series = {"binas": binas}
-        # the other centering costs no evaluation: the same 256 expectations, read back
+        # the other centering costs no evaluation: the same 256 expectations
         other = "a0" if args.center == "depth" else "depth"
-        alt = BinasPredictor(store=store, center=other).fit(ev)
+        alt = pred.recentered(other)
         report[f"binas_center_{other}"] = quality_report(alt.predict_archs(archs), accs)
         if args.ridge_subnets > 1:
             tr_archs, tr_accs = random_subnet_accuracies(

@@ -26,6 +26,7 @@ interrupted fit resumes where it stopped.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -255,6 +256,17 @@ class BinasPredictor:
             space, self.intercept_, acc, self.center
         )
         return self
+
+    def recentered(self, center: str) -> BinasPredictor:
+        """The same fitted expectations with blocks 3-4 centred otherwise (no evaluation)."""
+        if not hasattr(self, "intercept_"):
+            raise RuntimeError("BinasPredictor is not fitted; call fit(evaluator) first")
+        other = copy.copy(self)
+        other.center = center
+        other.block_coef_, other.depth_coef_ = coefficient_table(
+            self.space_, self.intercept_, self.accuracies_, center
+        )
+        return other
 
     def quadratic_form(self) -> QuadraticForm:
         if not hasattr(self, "intercept_"):

@@ -127,6 +127,7 @@ class Pipeline:
         self.times: dict[str, float] = {}
         self._test = None  # test batches and the distillation teacher, built once when needed
         self._teacher = None
+        self._recal = None  # recalibration batches, built once (evaluator_on)
 
     # ---- helpers --------------------------------------------------------------------------
     def _data(self, split: str, subset=None, augment=False):
@@ -308,7 +309,9 @@ class Pipeline:
         from budgetnas.predictors.supernet import SupernetEvaluator
 
         cfg = self.cfg
-        recal = self._batches("search-train", cfg.subset, cfg.batch_size, True, cfg.seed)
+        if self._recal is None:  # the same recalibration batches for every evaluator
+            self._recal = self._batches("search-train", cfg.subset, cfg.batch_size, True, cfg.seed)
+        recal = self._recal
         held = self._batches("heldout", heldout, batch or cfg.predictor_batch)
         return SupernetEvaluator(
             self.supernet, recal, held, cfg.bn_batches, cfg.passes, seed=cfg.seed

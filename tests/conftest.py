@@ -43,6 +43,17 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+def tiny_run_argv(out, *options: str) -> list[str]:
+    """``budgetnas run`` on the tiny preset with synthetic data: ``options``, then ``--out`` last."""
+    return ["run", "--data", "synthetic", "--preset", "tiny", *options, "--out", str(out)]
+
+
+@pytest.fixture(scope="session")
+def run_argv():
+    """:func:`tiny_run_argv` for tests."""
+    return tiny_run_argv
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A finished ``budgetnas run`` on the tiny preset with synthetic data, made once per session:
@@ -63,19 +74,7 @@ def tiny_run(tmp_path_factory):
     space = MobileNetSpace(preset="tiny")
     limit = 0.5 * space.count_params(space.heaviest()) / 1e6
     out = tmp_path_factory.mktemp("tiny_run") / "run"
-    argv = [
-        "run",
-        "--data",
-        "synthetic",
-        "--preset",
-        "tiny",
-        "--budget",
-        f"params_m<={limit}",
-        "--oneshot-subnets",
-        "6",
-        "--out",
-        str(out),
-    ]
+    argv = tiny_run_argv(out, "--budget", f"params_m<={limit}", "--oneshot-subnets", "6")
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     buf = io.StringIO()

@@ -181,24 +181,12 @@ def test_needs_batches_with_a_supernet(supernet):
 
 
 @pytest.mark.slow
-def test_run_end_to_end_with_hardcore(tmp_path, capsys, space):
+def test_run_end_to_end_with_hardcore(tmp_path, capsys, space, run_argv):
     from budgetnas.cli.main import main
 
     limit = 0.5 * space.count_params(space.heaviest()) / 1e6
     out = tmp_path / "run"
-    argv = [
-        "run",
-        "--data",
-        "synthetic",
-        "--preset",
-        "tiny",
-        "--solver",
-        "hardcore",
-        "--budget",
-        f"params_m<={limit}",
-        "--out",
-        str(out),
-    ]
+    argv = run_argv(out, "--solver", "hardcore", "--budget", f"params_m<={limit}")
     assert main(argv) == 0
     result = json.loads((out / "result.json").read_text())
     assert result["solver"] == "hardcore"

@@ -53,25 +53,15 @@ def test_run_end_to_end_tiny_synthetic(tiny_run, capsys, one_thread):
     assert rows[1]["predicted_accuracy"] >= rows[0]["predicted_accuracy"]
 
 
-def test_run_rejects_bad_budget(tmp_path):
+def test_run_rejects_bad_budget(tmp_path, run_argv):
     from budgetnas.cli.main import main
 
-    argv = [
-        "run",
-        "--data",
-        "synthetic",
-        "--preset",
-        "tiny",
-        "--budget",
-        "params<=3",
-        "--out",
-        str(tmp_path / "r"),
-    ]
+    argv = run_argv(tmp_path / "r", "--budget", "params<=3")
     assert main(argv) != 0
 
 
 @pytest.mark.slow
-def test_run_with_latency_budget_measures_on_the_table_backend(tmp_path, capsys):
+def test_run_with_latency_budget_measures_on_the_table_backend(tmp_path, capsys, run_argv):
     from budgetnas.cli.main import main
     from budgetnas.costs.lut import TABLE_KIND, CostTable
     from budgetnas.spaces.mobilenet import MobileNetSpace
@@ -81,19 +71,7 @@ def test_run_with_latency_budget_measures_on_the_table_backend(tmp_path, capsys)
     space = MobileNetSpace(preset="tiny")
     params = 0.8 * space.count_params(space.heaviest()) / 1e6
     out = tmp_path / "run"
-    argv = [
-        "run",
-        "--data",
-        "synthetic",
-        "--preset",
-        "tiny",
-        "--out",
-        str(out),
-        "--budget",
-        "latency_ms<=1000",
-        "--budget",
-        f"params_m<={params}",
-    ]
+    argv = run_argv(out, "--budget", "latency_ms<=1000", "--budget", f"params_m<={params}")
     assert main(argv) == 0
     result = json.loads((out / "result.json").read_text())
     rows = {r["metric"]: r for r in result["budgets"]}
@@ -111,19 +89,15 @@ def test_run_with_latency_budget_measures_on_the_table_backend(tmp_path, capsys)
 
 
 @pytest.mark.slow
-def test_run_reuses_a_trained_supernet(tiny_run, tmp_path, capsys, one_thread):
+def test_run_reuses_a_trained_supernet(tiny_run, tmp_path, capsys, one_thread, run_argv):
     import filecmp
 
     from budgetnas.cli.main import main
 
     src = tiny_run.out / "supernet" / "supernet.pt"
     out = tmp_path / "reuse"
-    argv = [
-        "run",
-        "--data",
-        "synthetic",
-        "--preset",
-        "tiny",
+    argv = run_argv(
+        out,
         "--budget",
         f"params_m<={tiny_run.limit}",
         "--supernet",
@@ -132,9 +106,7 @@ def test_run_reuses_a_trained_supernet(tiny_run, tmp_path, capsys, one_thread):
         "4",
         "--oneshot-heldout",
         "48",
-        "--out",
-        str(out),
-    ]
+    )
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "reusing the supernet" in err and "training the supernet" not in err

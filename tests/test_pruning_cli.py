@@ -153,3 +153,25 @@ def test_params_budget_and_clear_errors(baseline, tmp_path, capsys):
         == 2
     )
     assert "TorchScript" in capsys.readouterr().err
+
+
+def test_progressive_prune_takes_recovery_from_the_fine_tuning_total(baseline, tmp_path, capsys):
+    common = ["prune", "--model", str(baseline), "--budget", "flops_ratio<=0.4"]
+    common += ["--data", "synthetic", "--subset", "128", "--batches", "2", "--epochs", "1"]
+    # 128 images at batch 32: 4 fine-tuning batches; 2 x 3 recovery batches do not fit
+    small = ["--batch-size", "32", "--steps", "3"]
+    assert main(common + small + ["--recover", "3", "--out", str(tmp_path / "e")]) == 2
+    assert "exceed" in capsys.readouterr().err
+    assert main(common + small + ["--recover", "1", "--out", str(tmp_path / "p")]) == 0
+    res = json.loads((tmp_path / "p" / "result.json").read_text())
+    assert res["budget"]["feasible"] and res["counts"]["after"]["flops_m"] <= (
+        0.4 * res["counts"]["before"]["flops_m"]
+    )
+    method = res["method"]
+    assert method["knapsack_steps"] == 3 and method["recovery_batches"] == 2
+    limits = method["step_limits"]
+    assert len(limits) == 3 and limits[0] > limits[1] > limits[2]
+    assert "pruning step 3/3" in capsys.readouterr().out
+    # widths are reported against the parent's groups
+    assert any(g["kept"] < g["channels"] for g in res["groups"])
+    assert all(1 <= g["kept"] <= g["channels"] for g in res["groups"])

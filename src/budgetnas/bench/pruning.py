@@ -23,13 +23,14 @@ from torch import nn
 
 from budgetnas.data import get_dataset, make_loader
 from budgetnas.models.checkpoint import load_network
-from budgetnas.models.train import evaluate
+from budgetnas.models.train import Batches, evaluate
 from budgetnas.pruning.counting import count, torch_flops
 from budgetnas.pruning.distill import finetune
 from budgetnas.pruning.groups import PruningGraph, find_output_layers
 from budgetnas.pruning.importance import IMPORTANCES
 from budgetnas.pruning.pipeline import prune_to_budget
 from budgetnas.pruning.plan import measure_latency_ms
+from budgetnas.pruning.progressive import progressive_prune
 from budgetnas.units import parse_budget
 
 
@@ -60,6 +61,26 @@ def tp_magnitude_prune(
     if best is None:
         raise RuntimeError("torch-pruning could not reach the budget")
     return best
+
+
+def _progressive(parent, example, budget, plain, train, args):
+    """ours_prog: progressive knapsack pruning with distillation recovery between the steps."""
+    loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed + 1)
+
+    def recover(net, step):
+        finetune(net, Batches(loader, args.recover), 1, parent=parent, gamma=args.gamma, lr=args.lr)
+
+    out = progressive_prune(
+        parent,
+        example,
+        budget,
+        make_loader(plain, args.batch_size, shuffle=True, seed=args.seed),
+        steps=args.steps,
+        recover=recover,
+        min_keep_ratio=args.min_keep,
+        log=print,
+    )
+    return out.model, parent, args.gamma
 
 
 def describe(net: nn.Module, example: torch.Tensor, parent_macs: int) -> dict:
@@ -126,7 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--variants",
         default="ours,tp_magnitude",
-        help="also: ours_no_distill, ours_kl (distillation + KL to the parent's logits)",
+        help="also: ours_no_distill, ours_kl (distillation + KL to the parent's logits), "
+        "ours_prog (progressive: --steps knapsack steps with --recover distillation batches "
+        "between them, taken from the same fine-tuning total)",
+    )
+    p.add_argument("--steps", type=int, default=4, help="knapsack steps of ours_prog")
+    p.add_argument(
+        "--recover", type=int, default=30, help="training batches after each step of ours_prog"
     )
     p.add_argument(
         "--min-keep",
@@ -176,15 +203,22 @@ def main(argv: list[str] | None = None) -> int:
                     (parent, args.gamma) if variant != "ours_no_distill" else (None, 0.0)
                 )
                 kl = 1.0 if variant == "ours_kl" else 0.0
+            elif variant == "ours_prog":
+                net, teacher, gamma = _progressive(parent, example, budget, plain, train, args)
             elif variant == "tp_magnitude":
                 net, teacher, gamma = tp_magnitude_prune(parent, example, ratio), None, 0.0
             else:
                 raise ValueError(f"unknown variant {variant}")
             acc0 = evaluate(net, test_loader)
+            loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed)
+            epochs = args.epochs
+            if variant == "ours_prog":  # the recovery batches count toward the same total
+                spent = (args.steps - 1) * args.recover
+                loader, epochs = Batches(loader, max(0, args.epochs * len(loader) - spent)), 1
             finetune(
                 net,
-                make_loader(train, args.batch_size, shuffle=True, seed=args.seed),
-                args.epochs,
+                loader,
+                epochs,
                 parent=teacher,
                 gamma=gamma,
                 kl=kl,
@@ -201,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.save_dir:
                 Path(args.save_dir).mkdir(parents=True, exist_ok=True)
                 tag = f"_keep{args.min_keep:g}" if variant.startswith("ours") else ""
+                tag += f"_s{args.steps}r{args.recover}" if variant == "ours_prog" else ""
                 row["file"] = str(Path(args.save_dir) / f"{variant}_{ratio:g}{tag}.pt")
                 torch.save(net, row["file"])
             rows.append(row)

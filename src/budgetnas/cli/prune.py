@@ -59,6 +59,19 @@ def register(subparsers) -> None:
     p.add_argument("--kl", type=float, default=0.0, help="weight of KL to the parent's logits")
     p.add_argument("--temperature", type=float, default=4.0)
     p.add_argument("--min-keep", type=float, default=0.1, help="fraction of each group always kept")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=1,
+        help="knapsack steps on a geometric schedule of budgets, importance re-measured before "
+        "each (1: one shot)",
+    )
+    p.add_argument(
+        "--recover",
+        type=int,
+        default=30,
+        help="distillation batches after each step but the last, taken from the fine-tuning total",
+    )
     p.add_argument("--ignore", action="append", default=[], help="layer name not to prune (repeat)")
     p.add_argument(
         "--output-layer", action="append", default=[], help="layer producing the outputs"
@@ -76,13 +89,14 @@ def run(args: argparse.Namespace) -> int:
     from budgetnas.data import dataset_info, get_dataset, make_loader
     from budgetnas.export import export_onnx
     from budgetnas.models.checkpoint import load_network
-    from budgetnas.models.train import evaluate
+    from budgetnas.models.train import Batches, evaluate
     from budgetnas.pruning.counting import count, torch_flops
     from budgetnas.pruning.distill import finetune
     from budgetnas.pruning.groups import PruningGraph
     from budgetnas.pruning.importance import IMPORTANCES
-    from budgetnas.pruning.pipeline import prune_to_budget
+    from budgetnas.pruning.pipeline import kept_widths, prune_to_budget
     from budgetnas.pruning.plan import measure_latency_ms
+    from budgetnas.pruning.progressive import progressive_prune
     from budgetnas.units import parse_budget
 
     budget = parse_budget(args.budget)
@@ -127,29 +141,73 @@ def run(args: argparse.Namespace) -> int:
         parent, example, ignored=args.ignore, output_layers=args.output_layer or None
     )
     log(f"{len(graph.groups)} channel groups; not pruned: {', '.join(graph.unprunable) or 'none'}")
-    importance = IMPORTANCES.get(args.importance)
-    values = importance(
-        parent,
-        graph,
-        make_loader(plain, args.batch_size, shuffle=True, seed=args.seed),
-        num_batches=args.batches,
-    )
-    timings["importance_s"] = time.time() - t
-    t = time.time()
-    outcome = prune_to_budget(parent, example, budget, values, graph, args.solver, args.min_keep)
-    timings["select_and_remove_s"] = time.time() - t
-    net = outcome.model
-    log(
-        f"pruned: {budget.metric} = {outcome.value:.6g} (limit {budget.limit:g}) after {outcome.attempts} solve(s)"
-    )
+    train_loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed)
+    score_loader = make_loader(plain, args.batch_size, shuffle=True, seed=args.seed)
+    spent = 0  # fine-tuning batches used by recovery between progressive steps
+    if args.steps > 1:
+        recover_loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed + 1)
+
+        def recover(model, step):
+            finetune(
+                model,
+                Batches(recover_loader, args.recover),
+                1,
+                parent=parent,
+                gamma=args.gamma,
+                kl=args.kl,
+                temperature=args.temperature,
+                lr=args.lr,
+            )
+
+        spent = (args.steps - 1) * args.recover
+        if spent > args.epochs * len(train_loader):
+            raise ValueError(
+                f"--steps {args.steps} x --recover {args.recover} batches exceed the "
+                f"{args.epochs} fine-tuning epoch(s) ({args.epochs * len(train_loader)} batches) "
+                "they are taken from"
+            )
+        progressive = progressive_prune(
+            parent,
+            example,
+            budget,
+            score_loader,
+            steps=args.steps,
+            recover=recover,
+            importance=args.importance,
+            num_batches=args.batches,
+            method=args.solver,
+            min_keep_ratio=args.min_keep,
+            ignored=args.ignore,
+            output_layers=args.output_layer or None,
+            log=log,
+        )
+        net, value, solves = progressive.model, progressive.value, progressive.final.attempts
+        parent_value, schedule = progressive.parent_value, progressive.schedule
+        timings["prune_progressive_s"] = time.time() - t
+    else:
+        values = IMPORTANCES.get(args.importance)(
+            parent, graph, score_loader, num_batches=args.batches
+        )
+        timings["importance_s"] = time.time() - t
+        t = time.time()
+        outcome = prune_to_budget(
+            parent, example, budget, values, graph, args.solver, args.min_keep
+        )
+        timings["select_and_remove_s"] = time.time() - t
+        net, value, solves = outcome.model, outcome.value, outcome.attempts
+        parent_value, schedule = outcome.parent_value, [budget.limit]
+    log(f"pruned: {budget.metric} = {value:.6g} (limit {budget.limit:g}) after {solves} solve(s)")
 
     acc_parent = evaluate(parent, test_loader)
     acc_pruned = evaluate(net, test_loader)
     t = time.time()
+    ft_loader, ft_epochs = train_loader, args.epochs
+    if spent:  # recovery batches count toward the same fine-tuning total
+        ft_loader, ft_epochs = Batches(train_loader, args.epochs * len(train_loader) - spent), 1
     losses = finetune(
         net,
-        make_loader(train, args.batch_size, shuffle=True, seed=args.seed),
-        args.epochs,
+        ft_loader,
+        ft_epochs,
         parent=parent,
         gamma=args.gamma,
         kl=args.kl,
@@ -186,7 +244,6 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore")
         torch.jit.save(torch.jit.trace(net, example[:1]), str(out / "pruned.ts"))
     onnx_check = export_onnx(net, example, out / "pruned.onnx")
-    value = outcome.value
     result = {
         "model": str(args.model),
         "source": desc,
@@ -199,8 +256,8 @@ def run(args: argparse.Namespace) -> int:
             "value": value,
             "slack": budget.slack(value),
             "feasible": budget.feasible(value),
-            "parent_value": outcome.parent_value,
-            "solves": outcome.attempts,
+            "parent_value": parent_value,
+            "solves": solves,
         },
         "counts": counts,
         "latency": latency,
@@ -213,12 +270,15 @@ def run(args: argparse.Namespace) -> int:
         "method": {
             "importance": args.importance,
             "solver": args.solver,
+            "knapsack_steps": args.steps,
+            "step_limits": schedule,
+            "recovery_batches": spent,
             "distillation": {"gamma": args.gamma, "kl": args.kl, "temperature": args.temperature},
             "finetune_epochs": args.epochs,
             "train_images": len(train),
             "finetune_losses": losses,
         },
-        "groups": outcome.kept(),
+        "groups": kept_widths(graph, net),
         "not_pruned": graph.unprunable,
         "unwrapped_parameters_left_alone": graph.unwrapped,
         "timings": {k: round(v, 2) for k, v in timings.items()},

@@ -13,6 +13,32 @@ import torch
 from torch import nn
 
 
+class Batches:
+    """Exactly ``n`` batches of ``loader``, cycling through its epochs: a fixed training length
+    for :func:`fit_epochs` (``fit_epochs(model, params, Batches(loader, n), 1, ...)``)."""
+
+    def __init__(self, loader: Iterable, n: int):
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        self.loader, self.n = loader, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        left = self.n
+        while left > 0:
+            empty = True
+            for batch in self.loader:
+                empty = False
+                yield batch
+                left -= 1
+                if left == 0:
+                    return
+            if empty:
+                raise ValueError("the loader yields no batches")
+
+
 def evaluate(model: nn.Module, loader: Iterable) -> float:
     """Top-1 accuracy of ``model`` on ``loader`` (eval mode, no grad)."""
     was_training = model.training

@@ -32,11 +32,17 @@ class PruneOutcome:
     attempts: int
     internal_limits: list[float] = field(default_factory=list)
 
-    def kept(self) -> list[dict]:
-        return [
-            {"group": g.index, "root": g.root, "channels": g.size, "kept": len(k)}
-            for g, k in zip(self.graph.groups, self.plan.keep, strict=True)
-        ]
+
+def kept_widths(parent_graph: PruningGraph, net: nn.Module) -> list[dict]:
+    """Per channel group of the parent, its channels and how many the pruned ``net`` kept
+    (read from the root layer's width in ``net``, so it holds after any number of steps)."""
+    modules = dict(net.named_modules())
+    out = []
+    for g in parent_graph.groups:
+        m = modules[g.root]
+        kept = getattr(m, "out_channels", None) or getattr(m, "out_features", None)
+        out.append({"group": g.index, "root": g.root, "channels": g.size, "kept": int(kept)})
+    return out
 
 
 def measure(budget: Budget, net: nn.Module, example: torch.Tensor) -> float:
@@ -64,7 +70,7 @@ def prune_to_budget(
     values: list[np.ndarray],
     graph: PruningGraph | None = None,
     method: str = "dp",
-    min_keep_ratio: float = 0.1,
+    min_keep_ratio: float | np.ndarray = 0.1,
     max_attempts: int = 6,
 ) -> PruneOutcome:
     """Choose channels by knapsack, remove them, and measure the budget on the result; on a

@@ -160,18 +160,21 @@ def plan_keep(
     cost: CostFn,
     limit: float,
     method: str = "dp",
-    min_keep_ratio: float = 0.1,
+    min_keep_ratio: float | np.ndarray = 0.1,
     rounds: int = 3,
     bisect_steps: int = 18,
 ) -> Plan:
-    """Best kept channels with ``cost(counts) <= limit`` (see the module docstring)."""
+    """Best kept channels with ``cost(counts) <= limit`` (see the module docstring).
+    ``min_keep_ratio`` (one fraction, or one per group) of every group is always kept."""
     sizes = np.array([g.size for g in graph.groups])
     order = [np.argsort(-v, kind="stable") for v in values]
-    mandatory = np.maximum(1, np.ceil(min_keep_ratio * sizes)).astype(int)
+    ratio = np.broadcast_to(np.asarray(min_keep_ratio, dtype=float), sizes.shape)
+    mandatory = np.minimum(sizes, np.maximum(1, np.ceil(ratio * sizes - 1e-9))).astype(int)
     floor_cost = cost(mandatory.astype(float))
     if floor_cost > limit:
+        shown = f"{ratio[0]:.0%}" if np.all(ratio == ratio[0]) else "fraction"
         raise PruningError(
-            f"budget unreachable: keeping the minimum {min_keep_ratio:.0%} of every channel "
+            f"budget unreachable: keeping the minimum {shown} of every channel "
             f"group (at least one channel) already costs {floor_cost:.6g} > {limit:.6g}; "
             "lower --min-keep or relax the budget"
         )

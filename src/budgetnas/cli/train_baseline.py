@@ -7,13 +7,17 @@ import json
 import time
 from pathlib import Path
 
+STATE = "train_state.pt"
+STATE_FORMAT = "budgetnas-train-state"
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train-baseline",
         help="train a ResNet-20 / MobileNetV2-style baseline and save a checkpoint",
         description="Train a network from budgetnas.models with cross-entropy and write "
-        "DIR/<model>_<data>.pt (model name + constructor kwargs + weights) and DIR/baseline.json.",
+        "DIR/<model>_<data>.pt (model name + constructor kwargs + weights) and DIR/baseline.json; "
+        "DIR/train_state.pt after every epoch, from which --resume continues exactly.",
     )
     p.add_argument("--data", default="fashion-mnist", help="fashion-mnist, cifar10 or synthetic")
     p.add_argument("--data-dir", default=None, help="folder holding the dataset folders")
@@ -27,6 +31,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from DIR/train_state.pt (same settings)"
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)
 
@@ -52,6 +59,40 @@ def run(args: argparse.Namespace) -> int:
         args.data, "train", args.data_dir, augment=True, subset=args.subset, seed=args.seed
     )
     test = get_dataset(args.data, "test", args.data_dir, subset=args.eval_subset, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = out / STATE
+    settings = {
+        k: getattr(args, k)
+        for k in ("data", "model", "width", "epochs", "subset", "batch_size", "lr", "seed")
+    }
+    resume = None
+    if args.resume and state_path.is_file():
+        saved = torch.load(state_path, weights_only=False)
+        if saved.get("format") != STATE_FORMAT:
+            raise ValueError(f"{state_path} is not a budgetnas train-baseline state")
+        diff = {k: (v, settings[k]) for k, v in saved["settings"].items() if settings[k] != v}
+        if diff:
+            raise ValueError(f"cannot resume {state_path}: settings differ (saved, now): {diff}")
+        net.load_state_dict(saved["model"])
+        resume = saved["fit"]
+        print(f"resuming after epoch {resume['epoch']} of {args.epochs}", flush=True)
+    elif args.resume:
+        print(f"no {STATE} in {out}; starting afresh", flush=True)
+
+    def save_state(fit_state: dict) -> None:
+        tmp = state_path.with_suffix(".tmp")
+        torch.save(
+            {
+                "format": STATE_FORMAT,
+                "settings": settings,
+                "model": net.state_dict(),
+                "fit": fit_state,
+            },
+            tmp,
+        )
+        tmp.replace(state_path)
+
     t0 = time.time()
     losses = train_classifier(
         net,
@@ -60,10 +101,11 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         log=lambda s: print(s, flush=True),
         progress=True,
+        on_epoch_end=save_state,
+        resume=resume,
     )
     train_s = time.time() - t0
     acc = evaluate(net, make_loader(test, 256, shuffle=False))
-    out = Path(args.out)
     meta = {
         "data": args.data,
         "epochs": args.epochs,

@@ -75,17 +75,33 @@ def fit_epochs(
     log: Callable[[str], None] | None = None,
     label: str = "epoch",
     progress: bool = False,
+    on_epoch_end: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
 ) -> list[float]:
     """The shared training loop: SGD + cosine schedule on ``params``, ``batch_loss(x, y)`` per
-    batch; returns the mean loss of each epoch. ``progress`` shows a bar per epoch on stderr."""
+    batch; returns the mean loss of each epoch. ``progress`` shows a bar per epoch on stderr.
+
+    ``on_epoch_end(state)`` gets, after every epoch, what continuing needs besides the model's
+    weights: the epochs done, optimizer, scheduler, losses and RNG states (torch's and the
+    loader's shuffling generator). Passing such a ``state`` back as ``resume`` (with the weights
+    restored) continues as if the run had not stopped."""
     import sys
 
     from tqdm import tqdm
 
     opt, sched = make_optimizer(params, lr, epochs, len(loader), weight_decay)
-    losses = []
+    losses: list[float] = []
+    start = 0
+    generator = getattr(loader, "generator", None)
+    if resume is not None:
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+        losses, start = list(resume["losses"]), int(resume["epoch"])
+        torch.set_rng_state(resume["rng"])
+        if generator is not None and resume.get("loader_rng") is not None:
+            generator.set_state(resume["loader_rng"])
     model.train()
-    for epoch in range(epochs):
+    for epoch in range(start, epochs):
         total, n = 0.0, 0
         bar = tqdm(
             loader,
@@ -106,6 +122,17 @@ def fit_epochs(
         losses.append(total / max(n, 1))
         if log:
             log(f"{label} {epoch + 1}/{epochs}: loss {losses[-1]:.4f}")
+        if on_epoch_end is not None:
+            on_epoch_end(
+                {
+                    "epoch": epoch + 1,
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "losses": list(losses),
+                    "rng": torch.get_rng_state(),
+                    "loader_rng": generator.get_state() if generator is not None else None,
+                }
+            )
     return losses
 
 
@@ -118,8 +145,11 @@ def train_classifier(
     loss_fn: Callable | None = None,
     log: Callable[[str], None] | None = None,
     progress: bool = False,
+    on_epoch_end: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
 ) -> list[float]:
-    """Train with cross-entropy; returns the mean training loss of each epoch."""
+    """Train with cross-entropy; returns the mean training loss of each epoch (checkpointing as
+    in :func:`fit_epochs`)."""
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     return fit_epochs(
         model,
@@ -131,4 +161,6 @@ def train_classifier(
         weight_decay,
         log,
         progress=progress,
+        on_epoch_end=on_epoch_end,
+        resume=resume,
     )

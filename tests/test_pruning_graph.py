@@ -123,3 +123,50 @@ def test_taylor_estimates_the_loss_change_of_removing_a_channel():
             actual.append(float(torch.nn.functional.cross_entropy(pruned(x), y) - loss))
     corr = np.corrcoef(predicted, actual)[0, 1]
     assert corr > 0.8, (predicted, actual)
+
+
+def test_taylor_power_and_layerwise_normalisation():
+    torch.manual_seed(4)
+    net = small("resnet8").eval()
+    graph = PruningGraph(net, X)
+    data = [(torch.randn(8, 1, 16, 16), torch.randint(0, 4, (8,)))]
+    plain = taylor_importance(net, graph, data, num_batches=1)
+    squared = taylor_importance(net, graph, data, num_batches=1, power=2)
+    unit = taylor_importance(net, graph, data, num_batches=1, normalize=True)
+    for p, s, u in zip(plain, squared, unit, strict=True):
+        # one batch: the squared score is the square of the absolute one; the order is the same
+        assert np.allclose(s, p**2)
+        assert np.linalg.norm(u) == pytest.approx(1.0)
+        assert np.allclose(u * np.linalg.norm(p), p)
+    with pytest.raises(ValueError, match="power"):
+        taylor_importance(net, graph, data, num_batches=1, power=3)
+
+
+def test_calibrated_values_add_up_to_the_measured_loss_change():
+    from budgetnas.pruning.importance import calibrate_values
+
+    torch.manual_seed(5)
+    net = small("resnet8").eval()
+    graph = PruningGraph(net, X)
+    data = [(torch.randn(16, 1, 16, 16), torch.randint(0, 4, (16,)))]
+    values = taylor_importance(net, graph, data, num_batches=1)
+    cal = calibrate_values(net, graph, values, data, fraction=0.5)
+    with torch.no_grad():
+        base = float(torch.nn.functional.cross_entropy(net(data[0][0]), data[0][1]))
+    deltas = []
+    for g, v, c in zip(graph.groups, values, cal, strict=True):
+        order = np.argsort(v, kind="stable")
+        n = g.size // 2
+        # the order inside a group is kept: calibration is one positive scale per group
+        assert np.allclose(c / c.max(), v / v.max())
+        keep = [np.arange(h.size) for h in graph.groups]
+        keep[g.index] = np.sort(order[n:])
+        with torch.no_grad():
+            pruned = apply_keep(net, graph, keep).eval()
+            delta = float(torch.nn.functional.cross_entropy(pruned(data[0][0]), data[0][1]))
+        deltas.append((delta - base, c[order[:n]].sum()))
+    floor = 1e-3 * max(d for d, _ in deltas)
+    for delta, removed in deltas:
+        assert removed == pytest.approx(max(delta, floor), rel=1e-5, abs=1e-9)
+    with pytest.raises(ValueError, match="fraction"):
+        calibrate_values(net, graph, values, data, fraction=1.0)

@@ -80,3 +80,17 @@ def test_batches_gives_an_exact_number_across_epochs():
     assert len(Batches(data, 7)) == 7 and list(Batches(data, 0)) == []
     with pytest.raises(ValueError, match="no batches"):
         list(Batches([], 2))
+
+
+def test_calibrated_squared_scores_still_meet_the_budget(parent):
+    out = progressive_prune(
+        parent,
+        X,
+        parse_budget("params_m<=0.004"),
+        batches(),
+        steps=2,
+        importance_kwargs={"power": 2},
+        calibrate=0.5,
+    )
+    assert count(out.model, X).params / 1e6 <= 0.004
+    assert out.value == pytest.approx(count(out.model, X).params / 1e6)

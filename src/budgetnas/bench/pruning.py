@@ -68,7 +68,15 @@ def _progressive(parent, example, budget, plain, train, args):
     loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed + 1)
 
     def recover(net, step):
-        finetune(net, Batches(loader, args.recover), 1, parent=parent, gamma=args.gamma, lr=args.lr)
+        finetune(
+            net,
+            Batches(loader, args.recover),
+            1,
+            parent=parent,
+            gamma=args.gamma,
+            kl=args.kl,
+            lr=args.lr,
+        )
 
     out = progressive_prune(
         parent,
@@ -78,6 +86,8 @@ def _progressive(parent, example, budget, plain, train, args):
         steps=args.steps,
         recover=recover,
         min_keep_ratio=args.min_keep,
+        importance_kwargs={"power": args.power, "normalize": args.normalize},
+        calibrate=args.calibrate,
         log=print,
     )
     return out.model, parent, args.gamma
@@ -144,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--gamma", type=float, default=1.0)
+    p.add_argument("--kl", type=float, default=0.0, help="KL-to-logits weight of ours/ours_prog")
     p.add_argument(
         "--variants",
         default="ours,tp_magnitude",
@@ -152,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         "between them, taken from the same fine-tuning total)",
     )
     p.add_argument("--steps", type=int, default=4, help="knapsack steps of ours_prog")
+    p.add_argument(
+        "--calibrate", type=float, default=None, help="ours_prog: calibrate_values fraction"
+    )
+    p.add_argument("--power", type=int, default=1, help="Taylor: |w g| (1) or (w g)^2 (2)")
+    p.add_argument("--normalize", action="store_true", help="Taylor scores L2-normalised per group")
     p.add_argument(
         "--recover", type=int, default=30, help="training batches after each step of ours_prog"
     )
@@ -187,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         graph,
         make_loader(plain, args.batch_size, shuffle=True, seed=args.seed),
         num_batches=16,
+        power=args.power,
+        normalize=args.normalize,
     )
     variants = args.variants.split(",")
     for ratio in [float(r) for r in args.ratios.split(",")]:
@@ -194,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         for variant in variants:
             t0 = time.time()
             torch.manual_seed(args.seed)
-            kl = 0.0
+            kl = args.kl if variant in ("ours", "ours_prog") else 0.0
             if variant in ("ours", "ours_kl", "ours_no_distill"):
                 net = prune_to_budget(
                     parent, example, budget, taylor, graph, min_keep_ratio=args.min_keep
@@ -202,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                 teacher, gamma = (
                     (parent, args.gamma) if variant != "ours_no_distill" else (None, 0.0)
                 )
-                kl = 1.0 if variant == "ours_kl" else 0.0
+                kl = 1.0 if variant == "ours_kl" else kl
             elif variant == "ours_prog":
                 net, teacher, gamma = _progressive(parent, example, budget, plain, train, args)
             elif variant == "tp_magnitude":

@@ -99,12 +99,18 @@ def taylor_importance(
     batches: Iterable,
     num_batches: int = 16,
     loss_fn=None,
+    power: int = 1,
+    normalize: bool = False,
 ) -> list[np.ndarray]:
     """First-order Taylor importance of each group channel, accumulated over batches:
-    ``sum_b |sum_{w in channel} w * dL_b/dw|`` where the inner sum runs over the weights that
-    read the channel (see :func:`consumer_scores`), so coupled channels are valued by the loss
-    change of removing them together. Batch-norm statistics are not updated (eval mode).
+    ``sum_b |sum_{w in channel} w * dL_b/dw| ** power`` where the inner sum runs over the weights
+    that read the channel (see :func:`consumer_scores`), so coupled channels are valued by the
+    loss change of removing them together. ``power=2`` is the squared criterion of Molchanov et
+    al. (2019); ``normalize`` divides every group's scores by their L2 norm (the layer-wise
+    rescaling of Molchanov et al., 2017). Batch-norm statistics are not updated (eval mode).
     """
+    if power not in (1, 2):
+        raise ValueError("power must be 1 or 2")
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     params = dict(model.named_parameters())
     acc = [np.zeros(g.size) for g in graph.groups]
@@ -122,13 +128,15 @@ def taylor_importance(
             with torch.no_grad():
                 wg = {n: p * p.grad for n, p in params.items() if p.grad is not None}
             for a, v in zip(acc, consumer_scores(model, graph, wg), strict=True):
-                a += np.abs(v)
+                a += np.abs(v) ** power
             seen += 1
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)
     if seen == 0:
         raise ValueError("Taylor importance needs at least one batch of data")
+    if normalize:
+        acc = [a / max(float(np.linalg.norm(a)), 1e-30) for a in acc]
     return acc
 
 
@@ -139,3 +147,69 @@ def magnitude_importance(
     """L1 magnitude ``sum |w|`` per group channel (no data needed)."""
     scores = {n: p.detach().abs() for n, p in model.named_parameters()}
     return group_scores(model, graph, scores)
+
+
+def calibrate_values(
+    model: nn.Module,
+    graph: PruningGraph,
+    values: list[np.ndarray],
+    batches: Iterable,
+    fraction: float = 0.5,
+    num_batches: int = 4,
+    loss_fn=None,
+) -> list[np.ndarray]:
+    """Rescale each group's channel values to the loss change measured when that group alone
+    loses ``fraction`` of its channels (the lowest-valued ones).
+
+    First-order scores rank the channels *within* a group well but are not comparable *across*
+    groups: they add up single-channel losses and miss that a layer pruned hard becomes a
+    bottleneck, and residual channels read by many layers sum over more weights. Removing the
+    lowest ``fraction`` of a group for real, on ``num_batches`` batches in eval mode, gives the
+    group's actual loss change ``dL_g``; its values are scaled so that the removed ones add up to
+    ``dL_g`` (at least a small positive floor), which the knapsack then trades across groups.
+    """
+    from budgetnas.pruning.apply import apply_keep
+
+    if not 0 < fraction < 1:
+        raise ValueError("fraction must be in (0, 1)")
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    data = []
+    for x, y in batches:
+        if len(data) >= num_batches:
+            break
+        data.append((x, y))
+    if not data:
+        raise ValueError("calibration needs at least one batch of data")
+
+    def mean_loss(net: nn.Module) -> float:
+        was = net.training
+        net.eval()
+        with torch.no_grad():
+            total = sum(float(loss_fn(net(x), y)) * len(y) for x, y in data)
+        net.train(was)
+        return total / sum(len(y) for _, y in data)
+
+    base = mean_loss(model)
+    full = [np.arange(g.size) for g in graph.groups]
+    changes = []
+    for g, v in zip(graph.groups, values, strict=True):
+        n_remove = int(np.floor(fraction * g.size))
+        if n_remove == 0:
+            changes.append(None)
+            continue
+        order = np.argsort(v, kind="stable")
+        keep = list(full)
+        keep[g.index] = np.sort(order[n_remove:])
+        changes.append(
+            (mean_loss(apply_keep(model, graph, keep)) - base, v[order[:n_remove]].sum())
+        )
+    measured = [c[0] for c in changes if c is not None]
+    floor = max(1e-3 * max(measured, default=0.0), 1e-9)
+    out = []
+    for v, c in zip(values, changes, strict=True):
+        if c is None:
+            out.append(v.copy())
+            continue
+        delta, removed = c
+        out.append(v * (max(delta, floor) / max(float(removed), 1e-30)))
+    return out

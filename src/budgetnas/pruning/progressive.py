@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from budgetnas.pruning.groups import PruningError, PruningGraph
-from budgetnas.pruning.importance import IMPORTANCES
+from budgetnas.pruning.importance import IMPORTANCES, calibrate_values
 from budgetnas.pruning.pipeline import PruneOutcome, measure, prune_to_budget
 from budgetnas.units import Budget, parse_budget
 
@@ -77,6 +77,8 @@ def progressive_prune(
     recover: Callable[[nn.Module, int], None] | None = None,
     importance: str = "taylor",
     num_batches: int = 16,
+    importance_kwargs: dict | None = None,
+    calibrate: float | None = None,
     method: str = "dp",
     min_keep_ratio: float = 0.1,
     ignored: list[str] | None = None,
@@ -105,7 +107,9 @@ def progressive_prune(
     for i, limit in enumerate(schedule, start=1):
         if i > 1:
             graph = PruningGraph(net, example, ignored=ignored, output_layers=output_layers)
-        values = score(net, graph, batches, num_batches=num_batches)
+        values = score(net, graph, batches, num_batches=num_batches, **(importance_kwargs or {}))
+        if calibrate:
+            values = calibrate_values(net, graph, values, batches, fraction=calibrate)
         keep = _min_keep(graph, parent_sizes, min_keep_ratio)
         outcome = prune_to_budget(
             net, example, _absolute(budget, limit), values, graph, method, keep

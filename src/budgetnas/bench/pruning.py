@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                 Path(args.save_dir).mkdir(parents=True, exist_ok=True)
                 tag = f"_keep{args.min_keep:g}" if variant.startswith("ours") else ""
                 tag += f"_s{args.steps}r{args.recover}" if variant == "ours_prog" else ""
+                tag += f"_seed{args.seed}" if args.seed else ""
                 row["file"] = str(Path(args.save_dir) / f"{variant}_{ratio:g}{tag}.pt")
                 torch.save(net, row["file"])
             rows.append(row)

@@ -62,6 +62,10 @@ def test_prune_end_to_end_with_one_epoch_of_distillation(baseline, tmp_path):
     assert after["params_m"] < before["params_m"]
     assert set(res["accuracy"]) >= {"parent", "pruned_before_finetune", "pruned_after_finetune"}
     assert len(res["method"]["finetune_losses"]) == 1
+    # the defaults: 4 progressive steps, calibrated scores; one batch of fine-tuning leaves no
+    # recovery batches to take
+    assert res["method"]["knapsack_steps"] == 4 and res["method"]["calibrate"] == 0.5
+    assert res["method"]["recovery_batches"] == 0
     assert res["not_pruned"] == ["fc"]
     x = torch.randn(3, 3, 16, 16)
     net = torch.load(tmp_path / "pruned.pt", weights_only=False).eval()
@@ -91,6 +95,10 @@ def test_params_budget_and_clear_errors(baseline, tmp_path, capsys):
             "1",
             "--solver",
             "greedy",
+            "--steps",
+            "1",
+            "--calibrate",
+            "0",
             "--out",
             str(tmp_path / "p"),
         ]

@@ -54,23 +54,31 @@ def register(subparsers) -> None:
     p.add_argument("--batches", type=int, default=16, help="batches for Taylor importance")
     p.add_argument("--solver", choices=["dp", "milp", "greedy"], default="dp")
     p.add_argument(
-        "--gamma", type=float, default=1.0, help="weight of the block-output MSE (0: off)"
+        "--gamma", type=float, default=0.1, help="weight of the block-output MSE (0: off)"
     )
-    p.add_argument("--kl", type=float, default=0.0, help="weight of KL to the parent's logits")
+    p.add_argument("--kl", type=float, default=1.0, help="weight of KL to the parent's logits")
     p.add_argument("--temperature", type=float, default=4.0)
     p.add_argument("--min-keep", type=float, default=0.1, help="fraction of each group always kept")
     p.add_argument(
         "--steps",
         type=int,
-        default=1,
+        default=4,
         help="knapsack steps on a geometric schedule of budgets, importance re-measured before "
         "each (1: one shot)",
     )
     p.add_argument(
         "--recover",
         type=int,
-        default=30,
-        help="distillation batches after each step but the last, taken from the fine-tuning total",
+        default=None,
+        help="distillation batches after each step but the last, taken from the fine-tuning "
+        "total (default: 30, at most a quarter of that total split over the steps)",
+    )
+    p.add_argument(
+        "--calibrate",
+        type=float,
+        default=0.5,
+        help="rescale each group's scores to the measured loss change of removing this fraction "
+        "of it (0: off)",
     )
     p.add_argument("--ignore", action="append", default=[], help="layer name not to prune (repeat)")
     p.add_argument(
@@ -93,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from budgetnas.pruning.counting import count, torch_flops
     from budgetnas.pruning.distill import finetune
     from budgetnas.pruning.groups import PruningGraph
-    from budgetnas.pruning.importance import IMPORTANCES
+    from budgetnas.pruning.importance import IMPORTANCES, calibrate_values
     from budgetnas.pruning.pipeline import kept_widths, prune_to_budget
     from budgetnas.pruning.plan import measure_latency_ms
     from budgetnas.pruning.progressive import progressive_prune
@@ -144,6 +152,12 @@ def run(args: argparse.Namespace) -> int:
     train_loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed)
     score_loader = make_loader(plain, args.batch_size, shuffle=True, seed=args.seed)
     spent = 0  # fine-tuning batches used by recovery between progressive steps
+    total = args.epochs * len(train_loader)
+    if args.steps < 1:
+        raise ValueError("--steps must be >= 1")
+    if args.recover is None:
+        args.recover = min(30, total // (4 * max(args.steps - 1, 1)))
+    calibrate = args.calibrate or None
     if args.steps > 1:
         recover_loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed + 1)
 
@@ -160,11 +174,10 @@ def run(args: argparse.Namespace) -> int:
             )
 
         spent = (args.steps - 1) * args.recover
-        if spent > args.epochs * len(train_loader):
+        if spent > total:
             raise ValueError(
                 f"--steps {args.steps} x --recover {args.recover} batches exceed the "
-                f"{args.epochs} fine-tuning epoch(s) ({args.epochs * len(train_loader)} batches) "
-                "they are taken from"
+                f"{args.epochs} fine-tuning epoch(s) ({total} batches) they are taken from"
             )
         progressive = progressive_prune(
             parent,
@@ -172,8 +185,9 @@ def run(args: argparse.Namespace) -> int:
             budget,
             score_loader,
             steps=args.steps,
-            recover=recover,
+            recover=recover if args.recover > 0 else None,
             importance=args.importance,
+            calibrate=calibrate,
             num_batches=args.batches,
             method=args.solver,
             min_keep_ratio=args.min_keep,
@@ -188,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
         values = IMPORTANCES.get(args.importance)(
             parent, graph, score_loader, num_batches=args.batches
         )
+        if calibrate:
+            values = calibrate_values(parent, graph, values, score_loader, fraction=calibrate)
         timings["importance_s"] = time.time() - t
         t = time.time()
         outcome = prune_to_budget(
@@ -271,8 +287,10 @@ def run(args: argparse.Namespace) -> int:
             "importance": args.importance,
             "solver": args.solver,
             "knapsack_steps": args.steps,
+            "calibrate": calibrate,
             "step_limits": schedule,
             "recovery_batches": spent,
+            "recovery_batches_per_step": args.recover if args.steps > 1 else 0,
             "distillation": {"gamma": args.gamma, "kl": args.kl, "temperature": args.temperature},
             "finetune_epochs": args.epochs,
             "train_images": len(train),

@@ -108,6 +108,21 @@ def test_latency_measurer_times_the_extracted_network(space):
     assert 0 < ms < 1000
 
 
+def test_latency_measurer_uses_the_tables_statistic(space, monkeypatch):
+    pytest.importorskip("torch")
+    import budgetnas.costs.latency as latency
+    from budgetnas.pipeline import latency_measurer
+    from budgetnas.supernet import MobileNetSupernet
+
+    spiky = latency.Measurement.from_samples([2.0, 2.1, 2.2, 9.0, 9.5])
+    monkeypatch.setattr(latency, "measure", lambda runners, **kw: {"net": spiky})
+    net, fp = MobileNetSupernet(space), {"backend": "torch-cpu", "threads": 1, "batch": 1}
+    assert latency_measurer(net, fp)(space.smallest()) == pytest.approx(spiky.median)
+    assert latency_measurer(net, fp, stat="min")(space.smallest()) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="stat"):
+        latency_measurer(net, fp, stat="mean")
+
+
 def test_pareto_one_solver_call_per_budget(space, objective):
     from budgetnas.pipeline.pareto import pareto, parse_sweep
 

@@ -349,7 +349,8 @@ class BaselineBench:
         budgets = self._budgets()
         table, fp = self._latency(any(b.metric == "latency_ms" for b in budgets))
         self.latency_id = fingerprint_id(fp)
-        self._measure = _measurer(self.pipe.supernet, fp, self.repeats)
+        stat = table.stat if table is not None else "median"
+        self._measure = _measurer(self.pipe.supernet, fp, self.repeats, stat)
         ctx = {"table": table} if table is not None else {}
         rows = []
         for budget in budgets:
@@ -400,10 +401,10 @@ class BaselineBench:
         }
 
 
-def _measurer(supernet, fingerprint: dict, repeats: int):
+def _measurer(supernet, fingerprint: dict, repeats: int, stat: str = "median"):
     from budgetnas.pipeline.search import latency_measurer
 
-    return latency_measurer(supernet, fingerprint, repeats=repeats)
+    return latency_measurer(supernet, fingerprint, repeats=repeats, stat=stat)
 
 
 def compare(rows: Sequence[dict]) -> list[dict[str, Any]]:

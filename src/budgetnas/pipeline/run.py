@@ -376,7 +376,10 @@ class Pipeline:
         measurers = {}
         if "table" in ctx:
             measurers["latency_ms"] = latency_measurer(
-                self.supernet, ctx["table"].fingerprint, repeats=self.cfg.lut_repeats
+                self.supernet,
+                ctx["table"].fingerprint,
+                repeats=self.cfg.lut_repeats,
+                stat=ctx["table"].stat,
             )
         loop = closed_loop(
             self.space,

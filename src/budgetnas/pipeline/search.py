@@ -221,9 +221,14 @@ def latency_measurer(
     repeats: int = 30,
     warmup: int = 5,
     seed: int = 0,
+    stat: str = "median",
 ) -> Measurer:
     """Latency (ms) of the extracted network on the backend, threads, batch and clock of a
-    table's ``fingerprint`` (median of interleaved repeats, as the table was measured)."""
+    table's ``fingerprint``: the table's statistic (``stat``: ``median`` or ``min``) of
+    interleaved repeats, as the table was measured, so that a measurement and a prediction
+    compare like with like."""
+    if stat not in ("median", "min"):
+        raise ValueError(f"stat must be 'median' or 'min', got {stat!r}")
 
     def measure_arch(arch: Architecture) -> float:
         from budgetnas.costs.latency import make_runner, measure
@@ -237,7 +242,7 @@ def latency_measurer(
         runner = make_runner(net, shape, backend=backend, threads=threads, seed=seed)
         clock = fingerprint.get("clock", "auto")
         m = measure({"net": runner}, repeats=repeats, warmup=warmup, threads=threads, clock=clock)
-        return float(m["net"].median)
+        return float(getattr(m["net"], stat))
 
     return measure_arch
 

@@ -26,17 +26,47 @@ def synthetic_table(tmp_path):
 
 def test_bench_end_to_end_on_synthetic_table(synthetic_table, tmp_path, capsys):
     out = tmp_path / "out" / "bench.json"
-    argv = ["bench", "nb201", "--table", str(synthetic_table), "--cost", "lat_dev_ms",
-            "--budget-quantiles", "0.1,0.5", "--solvers", "iqnas,random,evolution",
-            "--queries", "25", "--seeds", "2", "--json", str(out), "--no-progress"]
+    argv = [
+        "bench",
+        "nb201",
+        "--table",
+        str(synthetic_table),
+        "--cost",
+        "lat_dev_ms",
+        "--budget-quantiles",
+        "0.1,0.5",
+        "--solvers",
+        "iqnas,random,evolution",
+        "--queries",
+        "25",
+        "--seeds",
+        "2",
+        "--json",
+        str(out),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "mean regret" in printed and "iqnas" in printed
     data = json.loads(out.read_text())
     records = data["records"]
     assert len(records) == 2 * 3 * 2
-    keys = {"solver", "cost", "budget", "quantile", "queries", "seed", "arch", "objective", "report",
-            "oracle_objective", "oracle_report", "regret", "feasible", "wall_s"}
+    keys = {
+        "solver",
+        "cost",
+        "budget",
+        "quantile",
+        "queries",
+        "seed",
+        "arch",
+        "objective",
+        "report",
+        "oracle_objective",
+        "oracle_report",
+        "regret",
+        "feasible",
+        "wall_s",
+    }
     for r in records:
         assert keys <= set(r)
         assert r["feasible"] and r["cost_value"] <= r["budget"]
@@ -51,8 +81,19 @@ def test_bench_end_to_end_on_synthetic_table(synthetic_table, tmp_path, capsys):
 
 
 def test_bench_errors(synthetic_table, tmp_path, capsys):
-    base = ["bench", "nb201", "--table", str(synthetic_table), "--json", str(tmp_path / "b.json"),
-            "--seeds", "1", "--queries", "5", "--no-progress"]
+    base = [
+        "bench",
+        "nb201",
+        "--table",
+        str(synthetic_table),
+        "--json",
+        str(tmp_path / "b.json"),
+        "--seeds",
+        "1",
+        "--queries",
+        "5",
+        "--no-progress",
+    ]
     assert main([*base, "--cost", "lat_pixel3_ms"]) == 2
     assert "no numeric column 'lat_pixel3_ms'" in capsys.readouterr().err
     assert main([*base, "--cost", "lat_dev_ms", "--solvers", "milp"]) == 2
@@ -64,9 +105,30 @@ def test_bench_errors(synthetic_table, tmp_path, capsys):
 
 def test_bench_on_real_nb201(nb201_csv, tmp_path):
     out = tmp_path / "real.json"
-    assert main(["bench", "nb201", "--table", str(nb201_csv), "--cost", "lat_raspi4_ms,lat_fpga_ms",
-                 "--budget-quantiles", "0.25", "--solvers", "iqnas,random", "--queries", "30",
-                 "--seeds", "1", "--json", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "nb201",
+                "--table",
+                str(nb201_csv),
+                "--cost",
+                "lat_raspi4_ms,lat_fpga_ms",
+                "--budget-quantiles",
+                "0.25",
+                "--solvers",
+                "iqnas,random",
+                "--queries",
+                "30",
+                "--seeds",
+                "1",
+                "--json",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     records = json.loads(out.read_text())["records"]
     assert len(records) == 4 and all(r["feasible"] for r in records)
     assert all(r["oracle_objective"] <= 91.61 + 1e-6 for r in records)

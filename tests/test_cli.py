@@ -10,8 +10,12 @@ def test_help_lists_commands(capsys):
 
 
 def test_console_script_runs():
-    out = subprocess.run([sys.executable, "-m", "budgetnas.cli.main", "--version"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "budgetnas.cli.main", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.startswith("budgetnas ")
 
 

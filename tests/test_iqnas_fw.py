@@ -48,8 +48,9 @@ def test_iqnas_on_real_nb201(nb201_csv):
     table = Table.from_csv(nb201_csv, space)
     col = "lat_pixel3_ms"
     limit = float(np.quantile(table.column(col), 0.25))
-    problem = Problem(space, [Constraint(Budget(col, limit), table.cost(col))],
-                      query=table.query("valid_acc"))
+    problem = Problem(
+        space, [Constraint(Budget(col, limit), table.cost(col))], query=table.query("valid_acc")
+    )
     oracle = create_solver("exhaustive").solve(problem)
     r = create_solver("iqnas", n_queries=60, seed=0).solve(problem)
     assert r.feasible and r.queries == 60

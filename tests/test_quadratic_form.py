@@ -47,7 +47,9 @@ def test_values_add_merge_scale():
     s = a + b
     assert s.pair_w.tolist() == [5.0]
     X = np.array([[1, 0, 1], [0, 1, 0]], float)
-    np.testing.assert_allclose(s.values(X), [a.value(X[0]) + b.value(X[0]), a.value(X[1]) + b.value(X[1])])
+    np.testing.assert_allclose(
+        s.values(X), [a.value(X[0]) + b.value(X[0]), a.value(X[1]) + b.value(X[1])]
+    )
     np.testing.assert_allclose(a.scaled(2.0, 1.0).values(X), 2 * a.values(X) + 1)
     with pytest.raises(ValueError):
         QuadraticForm(0.0, np.zeros(2), [1], [1], [1.0])

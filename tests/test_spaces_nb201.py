@@ -32,8 +32,12 @@ def test_nb201_enumeration_is_complete_and_distinct():
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|",
-     "|none~0|+|none~0|+|none~0|none~1|none~2|", "|none~1|+|none~0|none~1|+|none~0|none~1|none~2|"],
+    [
+        "",
+        "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+        "|none~0|+|none~0|+|none~0|none~1|none~2|",
+        "|none~1|+|none~0|none~1|+|none~0|none~1|none~2|",
+    ],
 )
 def test_nb201_bad_strings(bad):
     with pytest.raises(ValueError):

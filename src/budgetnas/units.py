@@ -76,9 +76,7 @@ def split_metric(name: str) -> tuple[str, str, str]:
     if base in RELATIVE:
         units.update(UNIT_FAMILIES["ratio"][1])
     if unit not in units:
-        raise BudgetError(
-            f"unknown unit {unit!r} for {quantity!r}: use one of {', '.join(units)}"
-        )
+        raise BudgetError(f"unknown unit {unit!r} for {quantity!r}: use one of {', '.join(units)}")
     if unit in UNIT_FAMILIES["ratio"][1]:
         family = "ratio"
     return quantity, family, unit

@@ -15,8 +15,15 @@ from budgetnas.spaces.table import Table, pair_indices
 from budgetnas.units import Budget
 
 
-def run_milp_timing(table_path: str, objective: str, costs: list[str], quantiles: list[float],
-                    repeats: int = 20, n_fit: int = 100, seed: int = 0) -> list[dict[str, Any]]:
+def run_milp_timing(
+    table_path: str,
+    objective: str,
+    costs: list[str],
+    quantiles: list[float],
+    repeats: int = 20,
+    n_fit: int = 100,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
     """Fit a pairwise ridge predictor on ``n_fit`` random cells, then time ``milp`` per budget.
 
     Each timed solve starts from a fresh solver (no cached cuts) and includes building the
@@ -46,11 +53,21 @@ def run_milp_timing(table_path: str, objective: str, costs: list[str], quantiles
                 result = solver.solve(problem)
                 times.append(time.perf_counter() - start)
                 statuses.append(result.status)
-                agree += abs(result.objective - exact.objective) <= 1e-6 * max(1, abs(exact.objective))
-            out.append({
-                "cost": cost, "quantile": q, "budget": limit, "binaries": space.n_binaries,
-                "pair_terms": int(form.pair_w.size), "exact_cost_form": model_cost.exact_form,
-                "median_s": float(np.median(times)), "max_s": float(np.max(times)),
-                "optimal": statuses.count("optimal") / repeats, "agrees_with_enumeration": agree / repeats,
-            })
+                agree += abs(result.objective - exact.objective) <= 1e-6 * max(
+                    1, abs(exact.objective)
+                )
+            out.append(
+                {
+                    "cost": cost,
+                    "quantile": q,
+                    "budget": limit,
+                    "binaries": space.n_binaries,
+                    "pair_terms": int(form.pair_w.size),
+                    "exact_cost_form": model_cost.exact_form,
+                    "median_s": float(np.median(times)),
+                    "max_s": float(np.max(times)),
+                    "optimal": statuses.count("optimal") / repeats,
+                    "agrees_with_enumeration": agree / repeats,
+                }
+            )
     return out

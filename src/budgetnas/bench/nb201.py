@@ -147,15 +147,24 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in records:
         groups[(r["solver"], r["cost"], r["quantile"])].append(r)
     rows = []
-    for (solver, cost, q), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
+    for (solver, cost, q), rs in sorted(
+        groups.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])
+    ):
         regrets = np.array([r["regret"] for r in rs])
-        rows.append({
-            "solver": solver, "cost": cost, "quantile": q, "budget": rs[0]["budget"], "runs": len(rs),
-            "mean_regret": float(regrets.mean()), "std_regret": float(regrets.std()),
-            "feasible": float(np.mean([r["feasible"] for r in rs])),
-            "mean_wall_s": float(np.mean([r["wall_s"] for r in rs])),
-            "mean_report": float(np.mean([r["report"] for r in rs])),
-        })
+        rows.append(
+            {
+                "solver": solver,
+                "cost": cost,
+                "quantile": q,
+                "budget": rs[0]["budget"],
+                "runs": len(rs),
+                "mean_regret": float(regrets.mean()),
+                "std_regret": float(regrets.std()),
+                "feasible": float(np.mean([r["feasible"] for r in rs])),
+                "mean_wall_s": float(np.mean([r["wall_s"] for r in rs])),
+                "mean_report": float(np.mean([r["report"] for r in rs])),
+            }
+        )
     return rows
 
 
@@ -172,9 +181,13 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     for r in rows:
         by_solver[r["solver"]].append(r["mean_regret"])
     lines.append("-" * len(head))
-    lines.append("overall mean regret: " + ", ".join(
-        f"{s}={np.mean(v):.3f}" for s, v in sorted(by_solver.items(), key=lambda kv: np.mean(kv[1]))
-    ))
+    lines.append(
+        "overall mean regret: "
+        + ", ".join(
+            f"{s}={np.mean(v):.3f}"
+            for s, v in sorted(by_solver.items(), key=lambda kv: np.mean(kv[1]))
+        )
+    )
     return "\n".join(lines)
 
 
@@ -189,12 +202,19 @@ def plot(rows: Sequence[dict[str, Any]], path: str | Path, objective: str) -> No
     fig, axes = plt.subplots(1, len(costs), figsize=(4.2 * len(costs), 3.6), squeeze=False)
     for ax, cost in zip(axes[0], costs, strict=True):
         for solver in solvers:
-            rs = sorted((r for r in rows if r["cost"] == cost and r["solver"] == solver),
-                        key=lambda r: r["budget"])
+            rs = sorted(
+                (r for r in rows if r["cost"] == cost and r["solver"] == solver),
+                key=lambda r: r["budget"],
+            )
             if rs:
-                ax.errorbar([r["budget"] for r in rs], [r["mean_regret"] for r in rs],
-                            yerr=[r["std_regret"] / np.sqrt(r["runs"]) for r in rs],
-                            marker="o", capsize=3, label=solver)
+                ax.errorbar(
+                    [r["budget"] for r in rs],
+                    [r["mean_regret"] for r in rs],
+                    yerr=[r["std_regret"] / np.sqrt(r["runs"]) for r in rs],
+                    marker="o",
+                    capsize=3,
+                    label=solver,
+                )
         ax.set_title(cost)
         ax.set_xlabel(f"budget ({cost.rpartition('_')[2]})")
         ax.set_ylabel(f"mean regret ({objective}, points) ± s.e.")

@@ -14,7 +14,9 @@ def _floats(text: str) -> list[float]:
     try:
         return [float(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
 
 
 def _names(text: str) -> list[str]:
@@ -33,20 +35,36 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
     nb = sub.add_parser("nb201", help="score search methods exactly on a tabular benchmark")
-    nb.add_argument("--table", default=_default_table(),
-                    help="CSV with arch_str and numeric columns (default: $BUDGETNAS_DATA/nb201/nb201_cifar10.csv)")
-    nb.add_argument("--objective", default="valid_acc", help="column to maximize (one read = one query)")
+    nb.add_argument(
+        "--table",
+        default=_default_table(),
+        help="CSV with arch_str and numeric columns (default: $BUDGETNAS_DATA/nb201/nb201_cifar10.csv)",
+    )
+    nb.add_argument(
+        "--objective", default="valid_acc", help="column to maximize (one read = one query)"
+    )
     nb.add_argument("--report", default="test_acc", help="column reported for the found cell")
-    nb.add_argument("--cost", action="append", type=_names, default=None,
-                    help="cost column(s) for the budget; repeat or comma-separate (default lat_pixel3_ms)")
-    nb.add_argument("--budget-quantiles", type=_floats, default=[0.1, 0.25, 0.5],
-                    help="budgets as quantiles of each cost column")
+    nb.add_argument(
+        "--cost",
+        action="append",
+        type=_names,
+        default=None,
+        help="cost column(s) for the budget; repeat or comma-separate (default lat_pixel3_ms)",
+    )
+    nb.add_argument(
+        "--budget-quantiles",
+        type=_floats,
+        default=[0.1, 0.25, 0.5],
+        help="budgets as quantiles of each cost column",
+    )
     nb.add_argument("--solvers", type=_names, default=["iqnas", "evolution", "optuna", "random"])
     nb.add_argument("--queries", type=int, default=100)
     nb.add_argument("--seeds", type=int, default=10)
     nb.add_argument("--json", dest="json_out", default="runs/bench/nb201.json")
     nb.add_argument("--plot", default=None, help="PNG path (default: beside --json)")
-    nb.add_argument("--store", default=None, help="SQLite store for resuming (default: beside --json)")
+    nb.add_argument(
+        "--store", default=None, help="SQLite store for resuming (default: beside --json)"
+    )
     nb.add_argument("--fresh", action="store_true", help="ignore stored records and run everything")
     nb.add_argument("--no-progress", action="store_true")
     nb.set_defaults(func=run_nb201_cmd)
@@ -54,19 +72,31 @@ def register(subparsers) -> None:
     ml = sub.add_parser("milp", help="time the exact MILP on the NAS-Bench-201 problem")
     ml.add_argument("--table", default=_default_table())
     ml.add_argument("--objective", default="valid_acc")
-    ml.add_argument("--cost", type=_names, default=["lat_fpga_ms", "lat_eyeriss_ms", "lat_pixel3_ms", "lat_raspi4_ms"])
+    ml.add_argument(
+        "--cost",
+        type=_names,
+        default=["lat_fpga_ms", "lat_eyeriss_ms", "lat_pixel3_ms", "lat_raspi4_ms"],
+    )
     ml.add_argument("--budget-quantiles", type=_floats, default=[0.1, 0.25, 0.5])
     ml.add_argument("--repeats", type=int, default=20)
     ml.add_argument("--json", dest="json_out", default=None)
     ml.set_defaults(func=run_milp_cmd)
 
-    pr = sub.add_parser("pruning", add_help=False,
-                        help="knapsack pruning vs torch-pruning's magnitude pruner (see docs/bench/pruning.md)")
-    pr.add_argument("args", nargs=argparse.REMAINDER, help="options of budgetnas.bench.pruning (--help)")
+    pr = sub.add_parser(
+        "pruning",
+        add_help=False,
+        help="knapsack pruning vs torch-pruning's magnitude pruner (see docs/bench/pruning.md)",
+    )
+    pr.add_argument(
+        "args", nargs=argparse.REMAINDER, help="options of budgetnas.bench.pruning (--help)"
+    )
     pr.set_defaults(func=run_pruning_cmd, passthrough=True)
 
-    sn = sub.add_parser("supernet", add_help=False,
-                        help="supernet overhead and one-shot ranking (see docs/bench/supernet.md)")
+    sn = sub.add_parser(
+        "supernet",
+        add_help=False,
+        help="supernet overhead and one-shot ranking (see docs/bench/supernet.md)",
+    )
     sn.add_argument("args", nargs=argparse.REMAINDER, help="overhead|ranking and their options")
     sn.set_defaults(func=run_supernet_cmd, passthrough=True)
 
@@ -121,8 +151,14 @@ def run_nb201_cmd(args) -> int:
 
     costs = [c for group in (args.cost or [["lat_pixel3_ms"]]) for c in group]
     cfg = NB201BenchConfig(
-        table=_need_table(args), objective=args.objective, report=args.report, costs=costs,
-        quantiles=args.budget_quantiles, solvers=args.solvers, queries=args.queries, seeds=args.seeds,
+        table=_need_table(args),
+        objective=args.objective,
+        report=args.report,
+        costs=costs,
+        quantiles=args.budget_quantiles,
+        solvers=args.solvers,
+        queries=args.queries,
+        seeds=args.seeds,
     )
     out = Path(args.json_out)
     store_path = Path(args.store) if args.store else out.with_suffix(".sqlite")
@@ -143,13 +179,18 @@ def run_nb201_cmd(args) -> int:
 def run_milp_cmd(args) -> int:
     from budgetnas.bench.milp import run_milp_timing
 
-    rows = run_milp_timing(_need_table(args), args.objective, args.cost, args.budget_quantiles,
-                           repeats=args.repeats)
-    print(f"{'cost':<16} {'q':>5} {'budget':>8} {'pairs':>5} {'exact':>5} {'median_ms':>9} {'max_ms':>8} {'optimal':>7} {'=enum':>6}")
+    rows = run_milp_timing(
+        _need_table(args), args.objective, args.cost, args.budget_quantiles, repeats=args.repeats
+    )
+    print(
+        f"{'cost':<16} {'q':>5} {'budget':>8} {'pairs':>5} {'exact':>5} {'median_ms':>9} {'max_ms':>8} {'optimal':>7} {'=enum':>6}"
+    )
     for r in rows:
-        print(f"{r['cost']:<16} {r['quantile']:>5g} {r['budget']:>8.4g} {r['pair_terms']:>5d} "
-              f"{r['exact_cost_form']!s:>5} {1e3 * r['median_s']:>9.1f} {1e3 * r['max_s']:>8.1f} "
-              f"{100 * r['optimal']:>6.0f}% {100 * r['agrees_with_enumeration']:>5.0f}%")
+        print(
+            f"{r['cost']:<16} {r['quantile']:>5g} {r['budget']:>8.4g} {r['pair_terms']:>5d} "
+            f"{r['exact_cost_form']!s:>5} {1e3 * r['median_s']:>9.1f} {1e3 * r['max_s']:>8.1f} "
+            f"{100 * r['optimal']:>6.0f}% {100 * r['agrees_with_enumeration']:>5.0f}%"
+        )
     import numpy as np
 
     print(f"median over all budgets: {1e3 * np.median([r['median_s'] for r in rows]):.1f} ms")

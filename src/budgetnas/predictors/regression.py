@@ -23,8 +23,12 @@ class RidgePredictor(Predictor):
         True
     """
 
-    def __init__(self, alpha: float = 1.0, pairs: tuple[np.ndarray, np.ndarray] | None = None,
-                 pair_alpha: float | None = None):
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        pairs: tuple[np.ndarray, np.ndarray] | None = None,
+        pair_alpha: float | None = None,
+    ):
         self.alpha = alpha
         self.pairs = pairs
         self.pair_alpha = pair_alpha
@@ -45,7 +49,7 @@ class RidgePredictor(Predictor):
         Fc = F - mean_f
         penalty = np.full(F.shape[1], float(self.alpha))
         if self.pairs is not None:
-            penalty[X.shape[1]:] = self.alpha if self.pair_alpha is None else self.pair_alpha
+            penalty[X.shape[1] :] = self.alpha if self.pair_alpha is None else self.pair_alpha
         # solve in the cheaper of the primal/dual forms
         if F.shape[1] <= F.shape[0]:
             A = Fc.T @ Fc + np.diag(penalty + 1e-12)
@@ -56,7 +60,7 @@ class RidgePredictor(Predictor):
             w = D * (Fc.T @ np.linalg.solve(K, y - mean_y))
         self.n_features_in_ = X.shape[1]
         self.coef_ = w[: X.shape[1]]
-        self.pair_coef_ = w[X.shape[1]:]
+        self.pair_coef_ = w[X.shape[1] :]
         self.intercept_ = float(mean_y - mean_f @ w)
         return self
 

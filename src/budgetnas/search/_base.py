@@ -140,7 +140,9 @@ class Solver(ABC):
         report = problem.budget_report(arch)
         if not all(b["feasible"] for b in report):
             broken = ", ".join(
-                f"{b['metric']}={b['value']:.4g} > {b['limit']:.4g}" for b in report if not b["feasible"]
+                f"{b['metric']}={b['value']:.4g} > {b['limit']:.4g}"
+                for b in report
+                if not b["feasible"]
             )
             raise SolverFailedError(f"{self.name} produced an over-budget architecture ({broken})")
         return SearchResult(
@@ -165,7 +167,9 @@ class Solver(ABC):
 ENUMERATION_LIMIT = 200_000
 
 
-def cost_vector(constraint: Constraint, space: SearchSpace, archs: Sequence[Architecture]) -> np.ndarray:
+def cost_vector(
+    constraint: Constraint, space: SearchSpace, archs: Sequence[Architecture]
+) -> np.ndarray:
     """Exact costs of many architectures (vectorized where the cost model offers it)."""
     many = getattr(constraint.cost, "evaluate_many", None)
     if many is not None:
@@ -209,7 +213,8 @@ def check_achievable(problem: Problem) -> None:
 
 def _raise_if_none(problem: Problem, cheapest: dict[str, float], any_ok: bool) -> None:
     single = [
-        c for c in problem.constraints
+        c
+        for c in problem.constraints
         if c.budget.metric in cheapest and not c.budget.feasible(cheapest[c.budget.metric])
     ]
     if single:
@@ -237,7 +242,9 @@ class QuerySolver(Solver):
     known from tables and counts); each feasible, not-yet-seen proposal costs one query.
     """
 
-    def __init__(self, n_queries: int = 100, seed: int | None = 0, max_proposals: int | None = None):
+    def __init__(
+        self, n_queries: int = 100, seed: int | None = 0, max_proposals: int | None = None
+    ):
         if n_queries < 1:
             raise ValueError("n_queries must be at least 1")
         self.n_queries = n_queries

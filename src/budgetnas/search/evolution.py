@@ -25,8 +25,14 @@ class EvolutionSolver(QuerySolver):
 
     name = "evolution"
 
-    def __init__(self, n_queries: int = 100, seed: int | None = 0, population: int = 20,
-                 sample_size: int = 5, max_proposals: int | None = None):
+    def __init__(
+        self,
+        n_queries: int = 100,
+        seed: int | None = 0,
+        population: int = 20,
+        sample_size: int = 5,
+        max_proposals: int | None = None,
+    ):
         super().__init__(n_queries, seed, max_proposals)
         if not 1 <= sample_size <= population:
             raise ValueError("need 1 <= sample_size <= population")

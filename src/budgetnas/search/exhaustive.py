@@ -44,7 +44,9 @@ class ExhaustiveSolver(Solver):
 
     name = "exhaustive"
 
-    def __init__(self, limit: int = 1_000_000, use_query: bool = True, exclude: Iterable[Architecture] = ()):
+    def __init__(
+        self, limit: int = 1_000_000, use_query: bool = True, exclude: Iterable[Architecture] = ()
+    ):
         self.limit = limit
         self.use_query = use_query
         self.exclude: set[Architecture] = set(exclude)

@@ -54,10 +54,18 @@ class IQNASSolver(QuerySolver):
 
     name = "iqnas"
 
-    def __init__(self, n_queries: int = 100, seed: int | None = 0, n_init: int = 20,
-                 predictor: str = "ridge", alpha: float = 0.1, inner: str = "auto",
-                 target: str = "rank", explore: str = "greedy",
-                 max_proposals: int | None = None):
+    def __init__(
+        self,
+        n_queries: int = 100,
+        seed: int | None = 0,
+        n_init: int = 20,
+        predictor: str = "ridge",
+        alpha: float = 0.1,
+        inner: str = "auto",
+        target: str = "rank",
+        explore: str = "greedy",
+        max_proposals: int | None = None,
+    ):
         super().__init__(n_queries, seed, max_proposals)
         if n_init < 1:
             raise ValueError("n_init must be at least 1")

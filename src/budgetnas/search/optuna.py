@@ -28,8 +28,13 @@ class OptunaSolver(QuerySolver):
 
     name = "optuna"
 
-    def __init__(self, n_queries: int = 100, seed: int | None = 0, population: int = 20,
-                 max_proposals: int | None = None):
+    def __init__(
+        self,
+        n_queries: int = 100,
+        seed: int | None = 0,
+        population: int = 20,
+        max_proposals: int | None = None,
+    ):
         super().__init__(n_queries, seed, max_proposals)
         self.population = population
 

@@ -8,7 +8,8 @@ from budgetnas.registry import Registry
 from budgetnas.spaces._base import Group, SearchSpace
 
 SPACES: Registry[SearchSpace] = Registry(
-    "search space", modules=["budgetnas.spaces.nb201", "budgetnas.spaces.toy", "budgetnas.spaces.mobilenet"]
+    "search space",
+    modules=["budgetnas.spaces.nb201", "budgetnas.spaces.toy", "budgetnas.spaces.mobilenet"],
 )
 register_space = SPACES.register
 

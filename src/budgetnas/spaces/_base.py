@@ -128,7 +128,9 @@ class SearchSpace(ABC):
     def enumerate(self, limit: int = 1_000_000) -> Iterator[Architecture]:
         """Every decision vector, in lexicographic order; refuses spaces larger than ``limit``."""
         if self.size > limit:
-            raise ValueError(f"space {self.name!r} has {self.size:.3g} points; too many to enumerate")
+            raise ValueError(
+                f"space {self.name!r} has {self.size:.3g} points; too many to enumerate"
+            )
         for choices in itertools.product(*(range(s) for s in self.group_sizes)):
             yield self.arch(choices)
 

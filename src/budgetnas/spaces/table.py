@@ -30,7 +30,9 @@ class Table:
         20.0
     """
 
-    def __init__(self, space: SearchSpace, archs: Sequence[Architecture], columns: dict[str, np.ndarray]):
+    def __init__(
+        self, space: SearchSpace, archs: Sequence[Architecture], columns: dict[str, np.ndarray]
+    ):
         self.space = space
         self.archs = list(archs)
         self.index = {a: k for k, a in enumerate(self.archs)}
@@ -39,7 +41,9 @@ class Table:
         self.columns = {k: np.asarray(v, dtype=float) for k, v in columns.items()}
         for name, col in self.columns.items():
             if col.shape != (len(self.archs),):
-                raise ValueError(f"column {name!r} has {col.shape[0]} values for {len(self.archs)} rows")
+                raise ValueError(
+                    f"column {name!r} has {col.shape[0]} values for {len(self.archs)} rows"
+                )
 
     @classmethod
     def from_csv(cls, path: str | Path, space: SearchSpace, arch_column: str = "arch_str") -> Table:
@@ -53,7 +57,9 @@ class Table:
         with path.open(newline="") as fh:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None or arch_column not in reader.fieldnames:
-                raise ValueError(f"{path}: no {arch_column!r} column (columns: {reader.fieldnames})")
+                raise ValueError(
+                    f"{path}: no {arch_column!r} column (columns: {reader.fieldnames})"
+                )
             rows = list(reader)
         if not rows:
             raise ValueError(f"{path}: the table is empty")
@@ -167,4 +173,7 @@ class TableCost(CostModel):
         scale = 1e-9 * max(1.0, float(np.abs(y).max()))
         lo, hi = float(resid.min()), float(resid.max())
         # exactly additive columns get exact bounds; otherwise pad by a rounding margin
-        return form, (0.0 if abs(lo) <= scale else lo - scale, 0.0 if abs(hi) <= scale else hi + scale)
+        return form, (
+            0.0 if abs(lo) <= scale else lo - scale,
+            0.0 if abs(hi) <= scale else hi + scale,
+        )

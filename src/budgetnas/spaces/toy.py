@@ -27,7 +27,9 @@ class ToySpace(SearchSpace):
         self.sizes = tuple(int(s) for s in sizes)
 
     def groups(self) -> Sequence[Group]:
-        return tuple(Group(f"g{k}", tuple(str(o) for o in range(s))) for k, s in enumerate(self.sizes))
+        return tuple(
+            Group(f"g{k}", tuple(str(o) for o in range(s))) for k, s in enumerate(self.sizes)
+        )
 
     def to_string(self, arch: Architecture) -> str:
         return "-".join(str(c) for c in arch.choices)
@@ -36,5 +38,7 @@ class ToySpace(SearchSpace):
         try:
             choices = [int(t) for t in text.strip().split("-")]
         except ValueError:
-            raise ValueError(f"not a toy architecture string: {text!r} (expected e.g. 1-0-2)") from None
+            raise ValueError(
+                f"not a toy architecture string: {text!r} (expected e.g. 1-0-2)"
+            ) from None
         return self.arch(choices)

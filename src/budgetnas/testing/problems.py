@@ -12,8 +12,14 @@ from budgetnas.spaces.toy import ToySpace
 from budgetnas.units import Budget
 
 
-def random_form(space: SearchSpace, rng: np.random.Generator, pair_density: float = 0.3,
-                scale: float = 1.0, positive: bool = False, const: float = 0.0) -> QuadraticForm:
+def random_form(
+    space: SearchSpace,
+    rng: np.random.Generator,
+    pair_density: float = 0.3,
+    scale: float = 1.0,
+    positive: bool = False,
+    const: float = 0.0,
+) -> QuadraticForm:
     """A random quadratic form with pair terms on a random subset of cross-group pairs."""
     n = space.n_binaries
     pi, pj = pair_indices(space)
@@ -27,8 +33,13 @@ def random_form(space: SearchSpace, rng: np.random.Generator, pair_density: floa
     return QuadraticForm(const, lin, pi[keep], pj[keep], w)
 
 
-def random_problem(seed: int, sizes=(3, 4, 2, 3), n_budgets: int = 2, quantile: float = 0.4,
-                   space: SearchSpace | None = None) -> Problem:
+def random_problem(
+    seed: int,
+    sizes=(3, 4, 2, 3),
+    n_budgets: int = 2,
+    quantile: float = 0.4,
+    space: SearchSpace | None = None,
+) -> Problem:
     """A problem whose budgets are quantiles of random positive bilinear costs (so some
     architectures are feasible, not all); the query is the objective form itself."""
     rng = np.random.default_rng(seed)
@@ -54,7 +65,11 @@ def brute_force(problem: Problem) -> tuple[float, list]:
     best, arg = -np.inf, []
     for arch in problem.space.enumerate():
         if problem.feasible(arch):
-            v = problem.objective.value(problem.space.encode(arch)) if problem.objective else problem.score(arch)
+            v = (
+                problem.objective.value(problem.space.encode(arch))
+                if problem.objective
+                else problem.score(arch)
+            )
             if v > best + 1e-9:
                 best, arg = v, [arch]
             elif abs(v - best) <= 1e-9:

@@ -85,9 +85,15 @@ def check_jointly_infeasible_raises(name: str) -> None:
             lb = v
     if lb is None:
         pytest.skip("this random problem has a jointly cheapest architecture")
-    bad = Problem(space, [Constraint(Budget(a.budget.metric, la), a.cost),
-                          Constraint(Budget(b.budget.metric, lb), b.cost)],
-                  problem.objective, problem.query)
+    bad = Problem(
+        space,
+        [
+            Constraint(Budget(a.budget.metric, la), a.cost),
+            Constraint(Budget(b.budget.metric, lb), b.cost),
+        ],
+        problem.objective,
+        problem.query,
+    )
     with pytest.raises(InfeasibleBudgetError, match="at once"):
         make(name).solve(bad)
 

@@ -96,10 +96,7 @@ def progressive_prune(
     parent_value = measure(budget, parent, example)
     final = budget.limit * parent_value if budget.unit == "ratio" else budget.limit
     if final >= parent_value:
-        raise PruningError(
-            f"{budget} does not ask for any pruning: the parent already measures "
-            f"{parent_value:.6g} (canonical unit)"
-        )
+        steps = 1  # nothing to prune: one knapsack call keeps every channel
     parent_sizes = {m: g.size for g in graph.groups for m in g.layers("out")}
     schedule = geometric_schedule(parent_value, final, steps)
     score = IMPORTANCES.get(importance)

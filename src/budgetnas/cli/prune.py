@@ -71,7 +71,7 @@ def register(subparsers) -> None:
         type=int,
         default=None,
         help="distillation batches after each step but the last, taken from the fine-tuning "
-        "total (default: 30, at most a quarter of that total split over the steps)",
+        "total (default: 30, at most a third of that total split over the steps)",
     )
     p.add_argument(
         "--calibrate",
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise ValueError("--steps must be >= 1")
     if args.recover is None:
-        args.recover = min(30, total // (4 * max(args.steps - 1, 1)))
+        args.recover = min(30, total // (3 * max(args.steps - 1, 1)))
     calibrate = args.calibrate or None
     if args.steps > 1:
         recover_loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed + 1)

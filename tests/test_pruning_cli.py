@@ -142,25 +142,33 @@ def test_params_budget_and_clear_errors(baseline, tmp_path, capsys):
         == 2
     )
     assert "supports budgets on flops" in capsys.readouterr().err
-    # a TorchScript file cannot be pruned: said plainly
+    # a TorchScript file is rebuilt as an eager module with its layers, checked, and pruned
     torch.jit.save(torch.jit.load(str(tmp_path / "p" / "pruned.ts")), str(tmp_path / "m.ts"))
-    assert (
-        main(
-            [
-                "prune",
-                "--model",
-                str(tmp_path / "m.ts"),
-                "--budget",
-                "flops_ratio<=0.5",
-                "--data",
-                "synthetic",
-                "--out",
-                str(tmp_path / "e"),
-            ]
-        )
-        == 2
-    )
-    assert "TorchScript" in capsys.readouterr().err
+    ts_args = ["prune", "--model", str(tmp_path / "m.ts"), "--budget", "flops_ratio<=0.6"]
+    ts_args += ["--data", "synthetic", "--epochs", "0", "--subset", "64", "--batches", "1"]
+    assert main([*ts_args, "--out", str(tmp_path / "t")]) == 0
+    res = json.loads((tmp_path / "t" / "result.json").read_text())
+    assert res["source"]["class"] == "torchscript"
+    assert res["source"]["rebuilt_max_abs_diff"] < 1e-4
+    assert res["budget"]["feasible"] and res["not_pruned"] == ["fc"]
+    assert (tmp_path / "t" / "pruned.onnx").is_file()
+
+    # one with data-dependent control flow cannot be rebuilt: said plainly
+    class Branchy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            if x.sum() > 0:
+                return self.conv(x).mean((2, 3))
+            return self.conv(x).amax((2, 3))
+
+    torch.jit.save(torch.jit.script(Branchy()), str(tmp_path / "b.ts"))
+    ts_args[2] = str(tmp_path / "b.ts")
+    capsys.readouterr()
+    assert main([*ts_args, "--out", str(tmp_path / "e")]) == 2
+    assert "control flow" in capsys.readouterr().err
 
 
 def test_progressive_prune_takes_recovery_from_the_fine_tuning_total(baseline, tmp_path, capsys):

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
         "--model",
         required=True,
         help="checkpoint: budgetnas train-baseline .pt, a "
-        "pickled nn.Module, or a state dict with --model-class",
+        "pickled nn.Module, a TorchScript file (traced), or a state dict with --model-class",
     )
     p.add_argument("--model-class", default=None, help="package.module:Class for a state dict")
     p.add_argument("--model-kwargs", default="{}", help="JSON constructor kwargs for --model-class")
@@ -143,6 +143,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"the model does not run on {args.data} images {tuple(example.shape[1:])}: {err}"
         ) from err
+    scripted = desc.pop("torchscript", None)
+    if scripted is not None:  # rebuilt from TorchScript: it must compute the same
+        from budgetnas.models.torchscript import check_equivalent
+
+        desc["rebuilt_max_abs_diff"] = check_equivalent(scripted, parent, example)
+        log(
+            f"rebuilt {args.model} from TorchScript (max |diff| {desc['rebuilt_max_abs_diff']:.1e})"
+        )
     timings = {}
     t = time.time()
     graph = PruningGraph(

@@ -7,7 +7,10 @@ A budgetnas checkpoint is a dict saved with ``torch.save``::
 
 and rebuilds with ``build_model(model, **kwargs)``. ``load_network`` also accepts a fully pickled
 ``nn.Module`` (``torch.save(model)``, what ``budgetnas prune`` writes) and, with
-``model_class="package.module:Class"``, a plain state dict (or a dict holding ``"state_dict"``).
+``model_class="package.module:Class"``, a plain state dict (or a dict holding ``"state_dict"``),
+and a TorchScript file, rebuilt as an eager module (:mod:`budgetnas.models.torchscript`); its
+description then holds the scripted module under ``"torchscript"`` so the caller can check the
+two agree on a real input.
 """
 
 from __future__ import annotations
@@ -78,11 +81,11 @@ def load_network(
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     if is_torchscript(path):
-        raise ValueError(
-            f"{path} is a TorchScript file: its compiled graph hides the layer structure that "
-            "channel pruning needs (torch-pruning finds no prunable groups in it). Pass the "
-            "Python class with --model-class package.module:Class and a state dict instead"
-        )
+        from budgetnas.models.torchscript import from_torchscript
+
+        ts = torch.jit.load(str(path), map_location="cpu")
+        net = from_torchscript(ts)  # TorchScriptError (a ValueError) names what it cannot rebuild
+        return net, {"model": None, "class": "torchscript", "torchscript": ts}
     obj = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(obj, nn.Module):
         return obj, {"model": None, "class": f"{type(obj).__module__}:{type(obj).__qualname__}"}

@@ -1,0 +1,239 @@
+"""Turn a TorchScript file back into an eager ``nn.Module`` whose layers channel pruning can see.
+
+A scripted or traced module hides its layers behind compiled code: torch-pruning traces autograd
+through ``nn.Conv2d`` / ``nn.BatchNorm`` / ``nn.Linear`` *modules* and finds none in it. This module
+reads the TorchScript graph with every submodule call inlined, and rebuilds it as a
+``torch.fx.GraphModule``:
+
+* ``aten::_convolution`` / ``aten::conv2d`` / ``aten::conv1d`` become ``nn.Conv2d`` / ``nn.Conv1d``,
+  ``aten::batch_norm`` a batch norm, ``aten::linear`` an ``nn.Linear``, each registered under the
+  original layer's path (``blocks.0.conv1``) with its weights copied, so reports and ``--ignore``
+  use the names the user knows;
+* every other ``aten::`` / ``prim::`` op is called as it is (``torch.ops.aten.relu_`` ...), so
+  activations, adds, pooling, reshapes and shape arithmetic carry over unchanged;
+* control flow (``prim::If``, ``prim::Loop``), transposed convolutions and calls the graph does not
+  inline raise :class:`TorchScriptError` naming the op.
+
+The result is checked against the scripted module on an example input by the caller
+(:func:`check_equivalent`). Traced modules (``torch.jit.trace``) convert best: their graphs are
+straight-line; scripted modules with data-dependent branches do not.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import fx, nn
+
+
+class TorchScriptError(ValueError):
+    """The TorchScript graph uses something this conversion cannot rebuild."""
+
+
+class BatchNormAnyDim(nn.modules.batchnorm._BatchNorm):
+    """Batch norm over channel dimension 1 for inputs of any rank (``aten::batch_norm``)."""
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2-D input, got {input.dim()}-D")
+
+
+_CONV = {"aten::_convolution", "aten::conv2d", "aten::conv1d"}
+_SKIP = {"prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct"}
+
+
+def _set_module(root: nn.Module, path: str, module: nn.Module) -> None:
+    parent = root
+    parts = path.split(".")
+    for p in parts[:-1]:
+        if not hasattr(parent, p) or not isinstance(getattr(parent, p), nn.Module):
+            parent.add_module(p, nn.Module())
+        parent = getattr(parent, p)
+    parent.add_module(parts[-1], module)
+
+
+def _op(node) -> tuple[object, list[str]]:
+    """The callable of a graph node's op (its exact overload where the node has a schema) and
+    the names of its trailing keyword-only arguments (the graph passes them positionally)."""
+    kind = node.kind()
+    ns, _, name = kind.partition("::")
+    try:
+        packet = getattr(getattr(torch.ops, ns), name)
+    except (AttributeError, RuntimeError) as err:
+        raise TorchScriptError(f"TorchScript op {kind} has no Python equivalent here") from err
+    try:
+        schema = torch._C.parse_schema(node.schema())
+    except RuntimeError:  # "(no schema)": prim ops
+        return packet, []
+    fn = getattr(packet, schema.overload_name or "default")
+    kw = [a.name for a in schema.arguments if a.kwarg_only]
+    return fn, kw[: len(list(node.inputs()))]
+
+
+def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
+    """An eager ``GraphModule`` computing what ``ts`` computes, with real layer modules."""
+    graph = ts.inlined_graph
+    root = nn.Module()
+    g = fx.Graph()
+    env: dict = {}  # jit Value -> fx Node / Python value / ("attr", path, object)
+    inputs = list(graph.inputs())
+    env[inputs[0]] = ("attr", "", ts)
+    for i, v in enumerate(inputs[1:]):
+        env[v] = g.placeholder(v.debugName().split(".")[0] or f"input_{i}")
+    used: set[str] = set()
+
+    def name_for(path: str) -> str:
+        base = path or "layer"
+        name, k = base, 1
+        while name in used:
+            k += 1
+            name = f"{base}_{k}"
+        used.add(name)
+        return name
+
+    def arg(v):
+        x = env[v]
+        if isinstance(x, tuple) and len(x) == 3 and x[0] == "attr":
+            obj = x[2]
+            if isinstance(obj, torch.Tensor):  # a tensor attribute used directly
+                name = name_for(x[1]).replace(".", "_")
+                if isinstance(obj, nn.Parameter) or obj.requires_grad:
+                    root.register_parameter(name, nn.Parameter(obj.detach().clone()))
+                else:
+                    root.register_buffer(name, obj.detach().clone())
+                node = g.get_attr(name)
+                env[v] = node
+                return node
+            raise TorchScriptError(f"module attribute {x[1]!r} used as a value")
+        return x
+
+    def tensor_attr(v) -> tuple[str, torch.Tensor | None]:
+        x = env[v]
+        if isinstance(x, tuple) and x[0] == "attr":
+            return x[1], x[2]
+        if x is None:
+            return "", None
+        raise TorchScriptError("a layer's weight is computed in the graph, not stored")
+
+    for node in graph.nodes():
+        kind = node.kind()
+        outs = list(node.outputs())
+        ins = list(node.inputs())
+        if kind in ("prim::If", "prim::Loop"):
+            raise TorchScriptError(
+                f"the TorchScript graph has control flow ({kind}); export it with "
+                "torch.jit.trace, or pass the Python class with --model-class"
+            )
+        if kind == "prim::Constant":
+            env[outs[0]] = outs[0].toIValue()
+        elif kind == "prim::GetAttr":
+            _, path, obj = env[ins[0]]
+            name = node.s("name")
+            env[outs[0]] = ("attr", f"{path}.{name}" if path else name, getattr(obj, name))
+        elif kind in ("prim::ListConstruct", "prim::TupleConstruct"):
+            items = [arg(v) for v in ins]
+            env[outs[0]] = list(items) if kind == "prim::ListConstruct" else tuple(items)
+        elif kind in _CONV:
+            x = arg(ins[0])
+            wpath, weight = tensor_attr(ins[1])
+            _, bias = tensor_attr(ins[2])
+            stride, padding, dilation = (env[v] for v in ins[3:6])
+            if kind == "aten::_convolution":
+                if env[ins[6]]:
+                    raise TorchScriptError(f"transposed convolution {wpath} is not supported")
+                groups = env[ins[8]]
+            else:
+                groups = env[ins[6]]
+            if any(isinstance(a, fx.Node) for a in (*stride, *padding, *dilation)) or isinstance(
+                padding, str
+            ):
+                raise TorchScriptError(f"convolution {wpath} has computed or named padding")
+            cls = {3: nn.Conv1d, 4: nn.Conv2d, 5: nn.Conv3d}[weight.dim()]
+            conv = cls(
+                weight.shape[1] * groups,
+                weight.shape[0],
+                tuple(weight.shape[2:]),
+                stride=tuple(stride),
+                padding=tuple(padding),
+                dilation=tuple(dilation),
+                groups=groups,
+                bias=bias is not None,
+            )
+            with torch.no_grad():
+                conv.weight.copy_(weight)
+                if bias is not None:
+                    conv.bias.copy_(bias)
+            target = name_for(wpath.rpartition(".")[0])
+            _set_module(root, target, conv)
+            env[outs[0]] = g.call_module(target, (x,))
+        elif kind == "aten::batch_norm":
+            x = arg(ins[0])
+            wpath, weight = tensor_attr(ins[1])
+            _, bias = tensor_attr(ins[2])
+            _, mean = tensor_attr(ins[3])
+            _, var = tensor_attr(ins[4])
+            if mean is None or var is None:
+                raise TorchScriptError(f"batch norm {wpath} has no running statistics")
+            bn = BatchNormAnyDim(
+                mean.numel(), eps=env[ins[7]], momentum=env[ins[6]], affine=weight is not None
+            )
+            with torch.no_grad():
+                bn.running_mean.copy_(mean)
+                bn.running_var.copy_(var)
+                if weight is not None:
+                    bn.weight.copy_(weight)
+                    bn.bias.copy_(bias)
+            target = name_for(wpath.rpartition(".")[0] if wpath else "bn")
+            _set_module(root, target, bn)
+            env[outs[0]] = g.call_module(target, (x,))
+        elif kind == "aten::linear":
+            x = arg(ins[0])
+            wpath, weight = tensor_attr(ins[1])
+            _, bias = tensor_attr(ins[2])
+            lin = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+            with torch.no_grad():
+                lin.weight.copy_(weight)
+                if bias is not None:
+                    lin.bias.copy_(bias)
+            target = name_for(wpath.rpartition(".")[0])
+            _set_module(root, target, lin)
+            env[outs[0]] = g.call_module(target, (x,))
+        else:
+            fn, kw_names = _op(node)
+            values = [arg(v) for v in ins]
+            n_pos = len(values) - len(kw_names)
+            kwargs = dict(zip(kw_names, values[n_pos:], strict=True))
+            result = g.call_function(fn, tuple(values[:n_pos]), kwargs)
+            if len(outs) == 1:
+                env[outs[0]] = result
+            else:
+                for i, o in enumerate(outs):
+                    env[o] = g.call_function(_getitem, (result, i))
+    rets = [arg(v) for v in graph.outputs()]
+    g.output(rets[0] if len(rets) == 1 else tuple(rets))
+    gm = fx.GraphModule(root, g, class_name="FromTorchScript")
+    gm.eval()
+    return gm
+
+
+def _getitem(seq, i):
+    return seq[i]
+
+
+def check_equivalent(
+    ts: torch.jit.ScriptModule, net: nn.Module, example: torch.Tensor, atol: float = 1e-4
+) -> float:
+    """Max abs difference of the two on ``example`` (eval mode); raises if above ``atol``."""
+    ts.eval()
+    net.eval()
+    with torch.no_grad():
+        a, b = ts(example), net(example)
+    diff = float((a - b).abs().max())
+    if not diff <= atol:
+        raise TorchScriptError(
+            f"the module rebuilt from TorchScript differs from it by {diff:.3g} on an example "
+            "input; pass the Python class with --model-class instead"
+        )
+    return diff
+
+
+__all__ = ["BatchNormAnyDim", "TorchScriptError", "check_equivalent", "from_torchscript"]

@@ -54,3 +54,19 @@ def test_control_flow_and_mismatches_are_refused():
     other = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()).eval()
     with pytest.raises(TorchScriptError, match="differs"):
         check_equivalent(ts, other, X)
+
+
+def test_a_layer_called_twice_stays_one_module():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 1, 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(torch.relu(self.conv(x)))
+
+    net = Twice().eval()
+    ts = torch.jit.trace(net, X)
+    gm = from_torchscript(ts)
+    assert check_equivalent(ts, gm, X) < 1e-6
+    assert [n for n, m in gm.named_modules() if isinstance(m, nn.Conv2d)] == ["conv"]

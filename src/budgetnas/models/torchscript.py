@@ -80,6 +80,7 @@ def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
     for i, v in enumerate(inputs[1:]):
         env[v] = g.placeholder(v.debugName().split(".")[0] or f"input_{i}")
     used: set[str] = set()
+    shared: dict[int, str] = {}  # id of a layer's stored tensor -> its rebuilt module
 
     def name_for(path: str) -> str:
         base = path or "layer"
@@ -147,6 +148,9 @@ def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
                 padding, str
             ):
                 raise TorchScriptError(f"convolution {wpath} has computed or named padding")
+            if id(weight) in shared:  # the same layer called again: the same module
+                env[outs[0]] = g.call_module(shared[id(weight)], (x,))
+                continue
             cls = {3: nn.Conv1d, 4: nn.Conv2d, 5: nn.Conv3d}[weight.dim()]
             conv = cls(
                 weight.shape[1] * groups,
@@ -162,7 +166,7 @@ def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
                 conv.weight.copy_(weight)
                 if bias is not None:
                     conv.bias.copy_(bias)
-            target = name_for(wpath.rpartition(".")[0])
+            target = shared[id(weight)] = name_for(wpath.rpartition(".")[0])
             _set_module(root, target, conv)
             env[outs[0]] = g.call_module(target, (x,))
         elif kind == "aten::batch_norm":
@@ -173,6 +177,9 @@ def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
             _, var = tensor_attr(ins[4])
             if mean is None or var is None:
                 raise TorchScriptError(f"batch norm {wpath} has no running statistics")
+            if id(mean) in shared:
+                env[outs[0]] = g.call_module(shared[id(mean)], (x,))
+                continue
             bn = BatchNormAnyDim(
                 mean.numel(), eps=env[ins[7]], momentum=env[ins[6]], affine=weight is not None
             )
@@ -182,19 +189,22 @@ def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
                 if weight is not None:
                     bn.weight.copy_(weight)
                     bn.bias.copy_(bias)
-            target = name_for(wpath.rpartition(".")[0] if wpath else "bn")
+            target = shared[id(mean)] = name_for(wpath.rpartition(".")[0] if wpath else "bn")
             _set_module(root, target, bn)
             env[outs[0]] = g.call_module(target, (x,))
         elif kind == "aten::linear":
             x = arg(ins[0])
             wpath, weight = tensor_attr(ins[1])
             _, bias = tensor_attr(ins[2])
+            if id(weight) in shared:
+                env[outs[0]] = g.call_module(shared[id(weight)], (x,))
+                continue
             lin = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
             with torch.no_grad():
                 lin.weight.copy_(weight)
                 if bias is not None:
                     lin.bias.copy_(bias)
-            target = name_for(wpath.rpartition(".")[0])
+            target = shared[id(weight)] = name_for(wpath.rpartition(".")[0])
             _set_module(root, target, lin)
             env[outs[0]] = g.call_module(target, (x,))
         else:

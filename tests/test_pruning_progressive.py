@@ -95,3 +95,13 @@ def test_calibrated_squared_scores_still_meet_the_budget(parent):
     )
     assert count(out.model, X).params / 1e6 <= 0.004
     assert out.value == pytest.approx(count(out.model, X).params / 1e6)
+
+
+def test_remaining_finetuning_keeps_the_total_number_of_batches():
+    from budgetnas.pruning.progressive import remaining_finetuning
+
+    data = [(i, i) for i in range(4)]
+    assert remaining_finetuning(data, 2, 0) == (data, 2)
+    loader, epochs = remaining_finetuning(data, 2, 3)
+    assert epochs == 1 and [b[0] for b in loader] == [0, 1, 2, 3, 0]
+    assert len(remaining_finetuning(data, 1, 9)[0]) == 0

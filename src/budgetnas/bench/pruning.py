@@ -23,14 +23,14 @@ from torch import nn
 
 from budgetnas.data import get_dataset, make_loader
 from budgetnas.models.checkpoint import load_network
-from budgetnas.models.train import Batches, evaluate
+from budgetnas.models.train import evaluate
 from budgetnas.pruning.counting import count, torch_flops
 from budgetnas.pruning.distill import finetune
 from budgetnas.pruning.groups import PruningGraph, find_output_layers
 from budgetnas.pruning.importance import IMPORTANCES
 from budgetnas.pruning.pipeline import prune_to_budget
 from budgetnas.pruning.plan import measure_latency_ms
-from budgetnas.pruning.progressive import progressive_prune
+from budgetnas.pruning.progressive import distill_recovery, progressive_prune, remaining_finetuning
 from budgetnas.units import parse_budget
 
 
@@ -63,21 +63,16 @@ def tp_magnitude_prune(
     return best
 
 
-def _progressive(parent, example, budget, plain, train, args):
+def _progressive(parent, example, budget, plain, train, graph, args):
     """ours_prog: progressive knapsack pruning with distillation recovery between the steps."""
-    loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed + 1)
-
-    def recover(net, step):
-        finetune(
-            net,
-            Batches(loader, args.recover),
-            1,
-            parent=parent,
-            gamma=args.gamma,
-            kl=args.kl,
-            lr=args.lr,
-        )
-
+    recover = distill_recovery(
+        make_loader(train, args.batch_size, shuffle=True, seed=args.seed + 1),
+        args.recover,
+        parent,
+        gamma=args.gamma,
+        kl=args.kl,
+        lr=args.lr,
+    )
     out = progressive_prune(
         parent,
         example,
@@ -89,6 +84,7 @@ def _progressive(parent, example, budget, plain, train, args):
         importance_kwargs={"power": args.power, "normalize": args.normalize},
         calibrate=args.calibrate,
         log=print,
+        graph=graph,
     )
     return out.model, parent, args.gamma
 
@@ -222,17 +218,21 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 kl = 1.0 if variant == "ours_kl" else kl
             elif variant == "ours_prog":
-                net, teacher, gamma = _progressive(parent, example, budget, plain, train, args)
+                net, teacher, gamma = _progressive(
+                    parent, example, budget, plain, train, graph, args
+                )
             elif variant == "tp_magnitude":
                 net, teacher, gamma = tp_magnitude_prune(parent, example, ratio), None, 0.0
             else:
                 raise ValueError(f"unknown variant {variant}")
             acc0 = evaluate(net, test_loader)
-            loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed)
-            epochs = args.epochs
-            if variant == "ours_prog":  # the recovery batches count toward the same total
-                spent = (args.steps - 1) * args.recover
-                loader, epochs = Batches(loader, max(0, args.epochs * len(loader) - spent)), 1
+            # ours_prog's recovery batches count toward the same total
+            spent = (args.steps - 1) * args.recover if variant == "ours_prog" else 0
+            loader, epochs = remaining_finetuning(
+                make_loader(train, args.batch_size, shuffle=True, seed=args.seed),
+                args.epochs,
+                spent,
+            )
             finetune(
                 net,
                 loader,

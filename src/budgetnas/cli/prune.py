@@ -97,14 +97,18 @@ def run(args: argparse.Namespace) -> int:
     from budgetnas.data import dataset_info, get_dataset, make_loader
     from budgetnas.export import export_onnx
     from budgetnas.models.checkpoint import load_network
-    from budgetnas.models.train import Batches, evaluate
+    from budgetnas.models.train import evaluate
     from budgetnas.pruning.counting import count, torch_flops
     from budgetnas.pruning.distill import finetune
     from budgetnas.pruning.groups import PruningGraph
     from budgetnas.pruning.importance import IMPORTANCES, calibrate_values
     from budgetnas.pruning.pipeline import kept_widths, prune_to_budget
     from budgetnas.pruning.plan import measure_latency_ms
-    from budgetnas.pruning.progressive import progressive_prune
+    from budgetnas.pruning.progressive import (
+        distill_recovery,
+        progressive_prune,
+        remaining_finetuning,
+    )
     from budgetnas.units import parse_budget
 
     budget = parse_budget(args.budget)
@@ -167,20 +171,15 @@ def run(args: argparse.Namespace) -> int:
         args.recover = min(30, total // (3 * max(args.steps - 1, 1)))
     calibrate = args.calibrate or None
     if args.steps > 1:
-        recover_loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed + 1)
-
-        def recover(model, step):
-            finetune(
-                model,
-                Batches(recover_loader, args.recover),
-                1,
-                parent=parent,
-                gamma=args.gamma,
-                kl=args.kl,
-                temperature=args.temperature,
-                lr=args.lr,
-            )
-
+        recover = distill_recovery(
+            make_loader(train, args.batch_size, shuffle=True, seed=args.seed + 1),
+            args.recover,
+            parent,
+            gamma=args.gamma,
+            kl=args.kl,
+            temperature=args.temperature,
+            lr=args.lr,
+        )
         spent = (args.steps - 1) * args.recover
         if spent > total:
             raise ValueError(
@@ -202,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
             ignored=args.ignore,
             output_layers=args.output_layer or None,
             log=log,
+            graph=graph,
         )
         net, value, solves = progressive.model, progressive.value, progressive.final.attempts
         parent_value, schedule = progressive.parent_value, progressive.schedule
@@ -225,9 +225,8 @@ def run(args: argparse.Namespace) -> int:
     acc_parent = evaluate(parent, test_loader)
     acc_pruned = evaluate(net, test_loader)
     t = time.time()
-    ft_loader, ft_epochs = train_loader, args.epochs
-    if spent:  # recovery batches count toward the same fine-tuning total
-        ft_loader, ft_epochs = Batches(train_loader, args.epochs * len(train_loader) - spent), 1
+    # recovery batches count toward the same fine-tuning total
+    ft_loader, ft_epochs = remaining_finetuning(train_loader, args.epochs, spent)
     losses = finetune(
         net,
         ft_loader,

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from budgetnas.models.train import Batches
+from budgetnas.pruning.distill import finetune
 from budgetnas.pruning.groups import PruningError, PruningGraph
 from budgetnas.pruning.importance import IMPORTANCES, calibrate_values
 from budgetnas.pruning.pipeline import PruneOutcome, measure, prune_to_budget
@@ -84,15 +86,18 @@ def progressive_prune(
     ignored: list[str] | None = None,
     output_layers: list[str] | None = None,
     log: Callable[[str], None] | None = None,
+    graph: PruningGraph | None = None,
 ) -> ProgressiveOutcome:
     """Prune ``parent`` to ``budget`` in ``steps`` knapsack steps (see the module docstring).
 
     ``batches`` is an iterable of ``(x, y)`` for the importance; ``recover(net, step)`` trains the
     intermediate network in place after every step but the last (``None``: no recovery).
+    ``graph`` is the parent's :class:`PruningGraph` if the caller has it (built with the same
+    ``ignored`` and ``output_layers``), so it is not traced again.
     """
     if budget.quantity not in ("flops", "macs", "params", "latency", "lat"):
         raise PruningError(f"cannot prune to {budget.metric!r}")
-    graph = PruningGraph(parent, example, ignored=ignored, output_layers=output_layers)
+    graph = graph or PruningGraph(parent, example, ignored=ignored, output_layers=output_layers)
     parent_value = measure(budget, parent, example)
     final = budget.limit * parent_value if budget.unit == "ratio" else budget.limit
     if final >= parent_value:
@@ -124,4 +129,29 @@ def progressive_prune(
     return ProgressiveOutcome(net, outcome, parent_value, value, schedule, measured)
 
 
-__all__ = ["ProgressiveOutcome", "geometric_schedule", "progressive_prune"]
+def distill_recovery(loader, batches: int, parent: nn.Module, **distill) -> Callable:
+    """A ``recover`` for :func:`progressive_prune`: ``batches`` batches of inner-distillation
+    fine-tuning from ``parent`` on ``loader`` (``distill``: :func:`finetune`'s ``gamma``, ``kl``,
+    ``temperature``, ``lr``)."""
+
+    def recover(net: nn.Module, step: int) -> None:
+        finetune(net, Batches(loader, batches), 1, parent=parent, **distill)
+
+    return recover
+
+
+def remaining_finetuning(loader, epochs: int, spent: int) -> tuple[object, int]:
+    """``(loader, epochs)`` for the fine-tuning left after ``spent`` recovery batches were taken
+    from ``epochs`` epochs of ``loader``: the same total number of training batches."""
+    if not spent:
+        return loader, epochs
+    return Batches(loader, max(0, epochs * len(loader) - spent)), 1
+
+
+__all__ = [
+    "ProgressiveOutcome",
+    "distill_recovery",
+    "geometric_schedule",
+    "progressive_prune",
+    "remaining_finetuning",
+]

@@ -21,6 +21,9 @@ straight-line; scripted modules with data-dependent branches do not.
 
 from __future__ import annotations
 
+import operator
+from dataclasses import dataclass
+
 import torch
 from torch import fx, nn
 
@@ -69,14 +72,30 @@ def _op(node) -> tuple[object, list[str]]:
     return fn, kw[: len(list(node.inputs()))]
 
 
+@dataclass
+class _Attr:
+    """A module attribute reached by ``prim::GetAttr``: its dotted path and the object."""
+
+    path: str
+    obj: object
+
+
+def _copy_into(module: nn.Module, **tensors: torch.Tensor | None) -> nn.Module:
+    with torch.no_grad():
+        for name, t in tensors.items():
+            if t is not None:
+                getattr(module, name).copy_(t)
+    return module
+
+
 def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
     """An eager ``GraphModule`` computing what ``ts`` computes, with real layer modules."""
     graph = ts.inlined_graph
     root = nn.Module()
     g = fx.Graph()
-    env: dict = {}  # jit Value -> fx Node / Python value / ("attr", path, object)
+    env: dict = {}  # jit Value -> fx Node / Python value / _Attr
     inputs = list(graph.inputs())
-    env[inputs[0]] = ("attr", "", ts)
+    env[inputs[0]] = _Attr("", ts)
     for i, v in enumerate(inputs[1:]):
         env[v] = g.placeholder(v.debugName().split(".")[0] or f"input_{i}")
     used: set[str] = set()
@@ -93,27 +112,33 @@ def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
 
     def arg(v):
         x = env[v]
-        if isinstance(x, tuple) and len(x) == 3 and x[0] == "attr":
-            obj = x[2]
-            if isinstance(obj, torch.Tensor):  # a tensor attribute used directly
-                name = name_for(x[1]).replace(".", "_")
-                if isinstance(obj, nn.Parameter) or obj.requires_grad:
-                    root.register_parameter(name, nn.Parameter(obj.detach().clone()))
+        if isinstance(x, _Attr):
+            if isinstance(x.obj, torch.Tensor):  # a tensor attribute used directly
+                name = name_for(x.path).replace(".", "_")
+                if isinstance(x.obj, nn.Parameter) or x.obj.requires_grad:
+                    root.register_parameter(name, nn.Parameter(x.obj.detach().clone()))
                 else:
-                    root.register_buffer(name, obj.detach().clone())
-                node = g.get_attr(name)
-                env[v] = node
-                return node
-            raise TorchScriptError(f"module attribute {x[1]!r} used as a value")
+                    root.register_buffer(name, x.obj.detach().clone())
+                env[v] = g.get_attr(name)
+                return env[v]
+            raise TorchScriptError(f"module attribute {x.path!r} used as a value")
         return x
 
     def tensor_attr(v) -> tuple[str, torch.Tensor | None]:
         x = env[v]
-        if isinstance(x, tuple) and x[0] == "attr":
-            return x[1], x[2]
+        if isinstance(x, _Attr):
+            return x.path, x.obj
         if x is None:
             return "", None
         raise TorchScriptError("a layer's weight is computed in the graph, not stored")
+
+    def layer(x, key: torch.Tensor, path: str, module: nn.Module) -> fx.Node:
+        """Call the module rebuilt for the layer whose stored tensor is ``key``: ``module`` the
+        first time, the same one again when the layer is called twice."""
+        if id(key) not in shared:
+            shared[id(key)] = name_for(path)
+            _set_module(root, shared[id(key)], module)
+        return g.call_module(shared[id(key)], (x,))
 
     for node in graph.nodes():
         kind = node.kind()
@@ -127,14 +152,14 @@ def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
         if kind == "prim::Constant":
             env[outs[0]] = outs[0].toIValue()
         elif kind == "prim::GetAttr":
-            _, path, obj = env[ins[0]]
+            owner = env[ins[0]]
             name = node.s("name")
-            env[outs[0]] = ("attr", f"{path}.{name}" if path else name, getattr(obj, name))
+            path = f"{owner.path}.{name}" if owner.path else name
+            env[outs[0]] = _Attr(path, getattr(owner.obj, name))
         elif kind in ("prim::ListConstruct", "prim::TupleConstruct"):
             items = [arg(v) for v in ins]
             env[outs[0]] = list(items) if kind == "prim::ListConstruct" else tuple(items)
         elif kind in _CONV:
-            x = arg(ins[0])
             wpath, weight = tensor_attr(ins[1])
             _, bias = tensor_attr(ins[2])
             stride, padding, dilation = (env[v] for v in ins[3:6])
@@ -148,65 +173,61 @@ def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
                 padding, str
             ):
                 raise TorchScriptError(f"convolution {wpath} has computed or named padding")
-            if id(weight) in shared:  # the same layer called again: the same module
-                env[outs[0]] = g.call_module(shared[id(weight)], (x,))
-                continue
             cls = {3: nn.Conv1d, 4: nn.Conv2d, 5: nn.Conv3d}[weight.dim()]
-            conv = cls(
-                weight.shape[1] * groups,
-                weight.shape[0],
-                tuple(weight.shape[2:]),
-                stride=tuple(stride),
-                padding=tuple(padding),
-                dilation=tuple(dilation),
-                groups=groups,
-                bias=bias is not None,
+            env[outs[0]] = layer(
+                arg(ins[0]),
+                weight,
+                wpath.rpartition(".")[0],
+                _copy_into(
+                    cls(
+                        weight.shape[1] * groups,
+                        weight.shape[0],
+                        tuple(weight.shape[2:]),
+                        stride=tuple(stride),
+                        padding=tuple(padding),
+                        dilation=tuple(dilation),
+                        groups=groups,
+                        bias=bias is not None,
+                    ),
+                    weight=weight,
+                    bias=bias,
+                ),
             )
-            with torch.no_grad():
-                conv.weight.copy_(weight)
-                if bias is not None:
-                    conv.bias.copy_(bias)
-            target = shared[id(weight)] = name_for(wpath.rpartition(".")[0])
-            _set_module(root, target, conv)
-            env[outs[0]] = g.call_module(target, (x,))
         elif kind == "aten::batch_norm":
-            x = arg(ins[0])
             wpath, weight = tensor_attr(ins[1])
             _, bias = tensor_attr(ins[2])
             _, mean = tensor_attr(ins[3])
             _, var = tensor_attr(ins[4])
             if mean is None or var is None:
                 raise TorchScriptError(f"batch norm {wpath} has no running statistics")
-            if id(mean) in shared:
-                env[outs[0]] = g.call_module(shared[id(mean)], (x,))
-                continue
-            bn = BatchNormAnyDim(
-                mean.numel(), eps=env[ins[7]], momentum=env[ins[6]], affine=weight is not None
+            momentum, eps = env[ins[6]], env[ins[7]]
+            env[outs[0]] = layer(
+                arg(ins[0]),
+                mean,
+                wpath.rpartition(".")[0] if wpath else "bn",
+                _copy_into(
+                    BatchNormAnyDim(
+                        mean.numel(), eps=eps, momentum=momentum, affine=weight is not None
+                    ),
+                    running_mean=mean,
+                    running_var=var,
+                    weight=weight,
+                    bias=bias,
+                ),
             )
-            with torch.no_grad():
-                bn.running_mean.copy_(mean)
-                bn.running_var.copy_(var)
-                if weight is not None:
-                    bn.weight.copy_(weight)
-                    bn.bias.copy_(bias)
-            target = shared[id(mean)] = name_for(wpath.rpartition(".")[0] if wpath else "bn")
-            _set_module(root, target, bn)
-            env[outs[0]] = g.call_module(target, (x,))
         elif kind == "aten::linear":
-            x = arg(ins[0])
             wpath, weight = tensor_attr(ins[1])
             _, bias = tensor_attr(ins[2])
-            if id(weight) in shared:
-                env[outs[0]] = g.call_module(shared[id(weight)], (x,))
-                continue
-            lin = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
-            with torch.no_grad():
-                lin.weight.copy_(weight)
-                if bias is not None:
-                    lin.bias.copy_(bias)
-            target = shared[id(weight)] = name_for(wpath.rpartition(".")[0])
-            _set_module(root, target, lin)
-            env[outs[0]] = g.call_module(target, (x,))
+            env[outs[0]] = layer(
+                arg(ins[0]),
+                weight,
+                wpath.rpartition(".")[0],
+                _copy_into(
+                    nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None),
+                    weight=weight,
+                    bias=bias,
+                ),
+            )
         else:
             fn, kw_names = _op(node)
             values = [arg(v) for v in ins]
@@ -217,16 +238,12 @@ def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
                 env[outs[0]] = result
             else:
                 for i, o in enumerate(outs):
-                    env[o] = g.call_function(_getitem, (result, i))
+                    env[o] = g.call_function(operator.getitem, (result, i))
     rets = [arg(v) for v in graph.outputs()]
     g.output(rets[0] if len(rets) == 1 else tuple(rets))
     gm = fx.GraphModule(root, g, class_name="FromTorchScript")
     gm.eval()
     return gm
-
-
-def _getitem(seq, i):
-    return seq[i]
 
 
 def check_equivalent(

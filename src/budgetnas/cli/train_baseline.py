@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     from budgetnas.data import dataset_info, get_dataset, make_loader
     from budgetnas.models import build_model
-    from budgetnas.models.checkpoint import save_checkpoint
+    from budgetnas.models.checkpoint import save_atomic, save_checkpoint
     from budgetnas.models.train import evaluate, train_classifier
 
     if args.epochs < 0:
@@ -81,17 +81,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"no {STATE} in {out}; starting afresh", flush=True)
 
     def save_state(fit_state: dict) -> None:
-        tmp = state_path.with_suffix(".tmp")
-        torch.save(
+        save_atomic(
             {
                 "format": STATE_FORMAT,
                 "settings": settings,
                 "model": net.state_dict(),
                 "fit": fit_state,
             },
-            tmp,
+            state_path,
         )
-        tmp.replace(state_path)
 
     t0 = time.time()
     losses = train_classifier(

@@ -16,6 +16,7 @@ two agree on a real input.
 from __future__ import annotations
 
 import importlib
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,15 @@ import torch
 from torch import nn
 
 FORMAT = "budgetnas-checkpoint"
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: a crash mid-write leaves
+    the previous file whole."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
 
 
 def save_checkpoint(

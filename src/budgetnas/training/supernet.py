@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from budgetnas.data import dataset_info, get_dataset, make_loader
+from budgetnas.models.checkpoint import save_atomic
 from budgetnas.spaces.mobilenet import MobileNetConfig, MobileNetSpace, get_preset
 from budgetnas.supernet import MobileNetSupernet
 from budgetnas.training.config import TrainConfig
@@ -168,9 +169,7 @@ class SupernetTrainer:
             "history": self.history,
             **(extra or {}),
         }
-        tmp = self.out / (CHECKPOINT + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.out / CHECKPOINT)
+        save_atomic(state, self.out / CHECKPOINT)
 
     def _log(self, record: dict) -> None:
         self.history.append(record)

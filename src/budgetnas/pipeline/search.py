@@ -227,8 +227,10 @@ def latency_measurer(
     table's ``fingerprint``: the table's statistic (``stat``: ``median`` or ``min``) of
     interleaved repeats, as the table was measured, so that a measurement and a prediction
     compare like with like."""
-    if stat not in ("median", "min"):
-        raise ValueError(f"stat must be 'median' or 'min', got {stat!r}")
+    from budgetnas.costs.lut import STATS
+
+    if stat not in STATS:
+        raise ValueError(f"unknown statistic {stat!r}; choose one of {', '.join(STATS)}")
 
     def measure_arch(arch: Architecture) -> float:
         from budgetnas.costs.latency import make_runner, measure

@@ -43,17 +43,19 @@ def evaluator():
 
 
 def _by_hand(ev, fixed, key):
-    """E[acc | fixed] written out from the definition: a fresh path per held-out batch, its
-    BatchNorm statistics re-estimated before it classifies the batch."""
+    """E[acc | fixed] written out from the definition: a fresh path per held-out batch, pass after
+    pass, its BatchNorm statistics re-estimated before it classifies the batch. Paired sampling
+    draws the base paths of A0 for every key; independent sampling a stream of the key's own."""
     net, space = ev.supernet, ev.space
-    rng = distribution_rng(ev.seed, key)
+    rng = distribution_rng(ev.seed, "A0" if ev.sampling == "paired" else key)
     correct = total = 0
-    for x, y in ev.eval_batches:
-        arch = sample_path(space, fixed, rng)
-        assert all(arch.choices[g] == c for g, c in fixed.items())
-        acc = one_shot_accuracy(net, arch, ev.recal_batches, [(x, y)], ev.bn_batches)
-        correct += round(acc * len(y))
-        total += len(y)
+    for _ in range(ev.passes):
+        for x, y in ev.eval_batches:
+            arch = sample_path(space, fixed, rng)
+            assert all(arch.choices[g] == c for g, c in fixed.items())
+            acc = one_shot_accuracy(net, arch, ev.recal_batches, [(x, y)], ev.bn_batches)
+            correct += round(acc * len(y))
+            total += len(y)
     return correct / total
 
 
@@ -236,6 +238,60 @@ def test_depth_centering_reproduces_an_additive_accuracy():
     assert pred.center == "depth"
     with pytest.raises(ValueError, match="center"):
         BinasPredictor(center="mean").fit(ev)
+
+
+def _paths_drawn(ev, fixed, key):
+    seen = []
+    net = ev.supernet
+    original = net.set_active
+    net.set_active = lambda arch: (seen.append(arch.choices), original(arch))[1]
+    try:
+        value = ev.expected_accuracy(fixed, key)
+    finally:
+        del net.set_active
+    return value, seen
+
+
+@pytest.mark.parametrize("sampling", ["paired", "independent"])
+def test_paired_sampling_overrides_only_the_forced_groups_of_the_a0_paths(evaluator, sampling):
+    ev = SupernetEvaluator(
+        evaluator.supernet,
+        evaluator.recal_batches,
+        evaluator.eval_batches,
+        evaluator.bn_batches,
+        passes=2,
+        seed=evaluator.seed,
+        sampling=sampling,
+    )
+    space = ev.space
+    a0, base = _paths_drawn(ev, {}, "A0")
+    assert len(base) == 2 * len(ev.eval_batches)
+    dg = space.depth_group(1)
+    fixed = {7: 5, dg: 2}  # block 4 of stage 2 with the depth where it is the last block
+    value, forced = _paths_drawn(ev, fixed, "g7c5")
+    assert value == pytest.approx(_by_hand(ev, fixed, "g7c5"))
+    assert a0 == pytest.approx(_by_hand(ev, {}, "A0"))
+    # blocks 3-4 of stage 2 may differ only where the base path was shallower (inactive blocks
+    # are written canonically); every other group is the base path's, or the forced option
+    kept = [g for g in range(space.n_groups) if g not in (6, 7)]
+    pairs = [
+        ([p[g] for g in kept], [fixed.get(g, b[g]) for g in kept])
+        for p, b in zip(forced, base, strict=True)
+    ]
+    if sampling == "paired":
+        assert all(f == o for f, o in pairs)
+    else:
+        assert any(f != o for f, o in pairs)
+    # the setting is part of the fingerprint, so stored expectations of the other kind are not reused
+    other = "independent" if sampling == "paired" else "paired"
+    ev_other = SupernetEvaluator(
+        ev.supernet, ev.recal_batches, ev.eval_batches, ev.bn_batches, 2, ev.seed, sampling=other
+    )
+    assert ev_other.fingerprint() != ev.fingerprint()
+    # one-shot records of fixed paths do not depend on the sampling and are shared
+    assert ev_other.fingerprint(sampling=False) == ev.fingerprint(sampling=False)
+    with pytest.raises(ValueError, match="sampling"):
+        SupernetEvaluator(ev.supernet, ev.recal_batches, ev.eval_batches, sampling="antithetic")
 
 
 def test_fingerprint_ignores_recalibrated_statistics_but_not_data(evaluator):

@@ -152,7 +152,7 @@ class BaselineBench:
         )
         self.heldout_images = sum(len(y) for _, y in self.evaluator.eval_batches)
         # the store keys: weights and evaluation settings, and the held-out images used
-        self.key = f"{self.evaluator.fingerprint()}/h{self.heldout_images}"
+        self.key = f"{self.evaluator.fingerprint(sampling=False)}/h{self.heldout_images}"
         return self
 
     def _budgets(self):

@@ -24,6 +24,14 @@ def register(subparsers) -> None:
     f.add_argument("--batch-size", type=int, default=250, help="held-out batch (one path each)")
     f.add_argument("--bn-batches", type=int, default=None, help="(the training setting)")
     f.add_argument("--passes", type=int, default=1)
+    f.add_argument(
+        "--sampling",
+        choices=("paired", "independent"),
+        default="paired",
+        help="paired: every expectation draws the same random paths and a forced decision "
+        "overrides only its own groups (default; coefficients are paired differences); "
+        "independent: a random stream per expectation",
+    )
     f.add_argument("--subnets", type=int, default=100, help="random subnets for the report")
     f.add_argument(
         "--subnet-heldout",
@@ -76,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     recal = list(make_loader(recal_ds, tcfg.batch_size, shuffle=True, seed=tcfg.seed))
     held = list(make_loader(held_ds, args.batch_size, shuffle=False))
     bn = tcfg.bn_batches if args.bn_batches is None else args.bn_batches
-    ev = SupernetEvaluator(net, recal, held, bn, args.passes, seed=args.seed)
+    ev = SupernetEvaluator(
+        net, recal, held, bn, args.passes, seed=args.seed, sampling=args.sampling
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     store = Store(out / "store.sqlite")
@@ -93,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     report: dict = {
         "A0": pred.intercept_,
         "center": args.center,
+        "sampling": args.sampling,
         "interpretation": pred.interpretation(),
     }
     sub_ev = ev

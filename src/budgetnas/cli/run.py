@@ -62,6 +62,13 @@ def register(subparsers) -> None:
         default=None,
         help="held-out images scoring each quality-report subnet (default: the predictor's)",
     )
+    p.add_argument(
+        "--predictor-sampling",
+        choices=("paired", "independent"),
+        default=None,
+        help="paths of the predictor's expectations: paired (the same random paths for every "
+        "expectation, the default) or independent",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1)")
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=run)
@@ -88,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         supernet=args.supernet,
         predictor_subset=args.predictor_subset,
         predictor_batch=args.predictor_batch,
+        predictor_sampling=args.predictor_sampling,
         bn_batches=args.bn_batches,
         threads=args.threads,
         seed=args.seed,

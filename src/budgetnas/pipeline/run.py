@@ -76,6 +76,7 @@ class RunConfig:
     predictor_batch: int = 250
     bn_batches: int = 2
     passes: int = 1
+    predictor_sampling: str = "paired"  # paired (common random paths) or independent
     finetune_epochs: int = 1
     finetune_subset: int | None = None
     finetune_lr: float = 0.01
@@ -314,7 +315,13 @@ class Pipeline:
         recal = self._recal
         held = self._batches("heldout", heldout, batch or cfg.predictor_batch)
         return SupernetEvaluator(
-            self.supernet, recal, held, cfg.bn_batches, cfg.passes, seed=cfg.seed
+            self.supernet,
+            recal,
+            held,
+            cfg.bn_batches,
+            cfg.passes,
+            seed=cfg.seed,
+            sampling=cfg.predictor_sampling,
         )
 
     def _predictor(self):

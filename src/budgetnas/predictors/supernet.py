@@ -12,9 +12,15 @@ Each sampled path has its BatchNorm statistics re-estimated on ``bn_batches`` tr
 before it classifies its held-out batch, as the training code does before evaluating a path
 (shared BatchNorms hold statistics of one path only, so they cannot be shared across paths).
 
-Sampling is deterministic: the distribution with key ``k`` (``"A0"``, ``"g<group>c<option>"``)
-draws its paths from ``numpy.random.default_rng([seed, stable_hash(k)])``
-(see :func:`distribution_rng`), one path per held-out batch, pass after pass.
+Sampling is deterministic, one path per held-out batch, pass after pass. By default it is
+*paired* (common random numbers): every distribution draws the same base paths, those of ``A0``
+(``numpy.random.default_rng([seed, stable_hash("A0")])``, see :func:`distribution_rng`), and a
+forced decision only overrides its own groups in them. Each coefficient ``E[acc | decision] - A0``
+is then an average of paired differences on the same held-out images, recalibration batches and
+other decisions, so the spread of accuracy between random paths (tens of points on a briefly
+trained supernet) cancels instead of adding to every coefficient; the expectations themselves are
+the same. ``sampling="independent"`` gives each key ``k`` (``"A0"``, ``"g<group>c<option>"``) its
+own stream ``default_rng([seed, stable_hash(k)])``.
 
 The result is a :class:`~budgetnas.costs._base.QuadraticForm` with the sparsity of the cost forms:
 blocks 1-2 and depths are linear; block ``b`` in {3, 4} of stage ``s`` in option ``c`` is a pair
@@ -73,6 +79,9 @@ def decisions(space: MobileNetSpace) -> list[tuple[str, dict[int, int]]]:
     return out
 
 
+SAMPLINGS = ("paired", "independent")
+
+
 def sample_path(
     space: MobileNetSpace, fixed: dict[int, int], rng: np.random.Generator
 ) -> Architecture:
@@ -88,6 +97,8 @@ class SupernetEvaluator:
 
     ``recal_batches`` and ``eval_batches`` are re-iterable collections of ``(inputs, labels)``
     (lists or deterministic loaders). ``passes`` repeats the held-out batches with fresh paths.
+    ``sampling`` is ``"paired"`` (every key draws the base paths of ``A0``) or
+    ``"independent"`` (every key its own stream); see the module doc.
     """
 
     def __init__(
@@ -98,8 +109,12 @@ class SupernetEvaluator:
         bn_batches: int = 20,
         passes: int = 1,
         seed: int = 0,
+        sampling: str = "paired",
     ):
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLINGS)}")
         self.supernet = supernet
+        self.sampling = sampling
         self.recal_batches = recal_batches
         self.eval_batches = eval_batches
         self.bn_batches = int(bn_batches)
@@ -107,8 +122,12 @@ class SupernetEvaluator:
         self.seed = int(seed)
         self.space = supernet.space
 
-    def fingerprint(self) -> str:
-        """Identifies the weights and the settings: stored records are reused only on a match."""
+    def fingerprint(self, sampling: bool = True) -> str:
+        """Identifies the weights and the settings: stored records are reused only on a match.
+
+        ``sampling=False`` leaves the path sampling out, for records of single fixed paths
+        (:func:`random_subnet_accuracies`), which do not depend on it.
+        """
         import torch
 
         h = hashlib.sha256()
@@ -121,6 +140,8 @@ class SupernetEvaluator:
             h.update(name.encode())
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
         settings = {"bn": self.bn_batches, "passes": self.passes, "seed": self.seed}
+        if sampling and self.sampling != "independent":  # independent fits keep their records
+            settings["sampling"] = self.sampling
         h.update(json.dumps(settings, sort_keys=True).encode())
         # the held-out data (another subset or batch size is another expectation) and the
         # recalibration batches actually used
@@ -139,7 +160,7 @@ class SupernetEvaluator:
         from budgetnas.supernet.bn import recalibrate_bn
 
         net, space = self.supernet, self.space
-        rng = distribution_rng(self.seed, key)
+        rng = self.path_rng(key)
         device = next(net.parameters()).device
         correct = total = 0
         with torch.no_grad():
@@ -153,6 +174,10 @@ class SupernetEvaluator:
         if total == 0:
             raise ValueError("no held-out data to evaluate on")
         return correct / total
+
+    def path_rng(self, key: str) -> np.random.Generator:
+        """The generator the distribution ``key`` draws its paths from (see ``sampling``)."""
+        return distribution_rng(self.seed, "A0" if self.sampling == "paired" else key)
 
     def one_shot_accuracy(self, arch: Architecture) -> float:
         """Accuracy of one fixed path (BatchNorm recalibrated on that path)."""
@@ -303,7 +328,7 @@ def random_subnet_accuracies(
     space = evaluator.space
     rng = np.random.default_rng([int(seed), stable_hash("subnets")])
     archs = [space.sample(rng) for _ in range(n)]
-    fp = evaluator.fingerprint()
+    fp = evaluator.fingerprint(sampling=False)
     accs = []
     for arch in archs:
         key = f"{fp}/{space.to_string(arch)}"
@@ -338,6 +363,7 @@ def quality_report(predicted: Sequence[float], measured: Sequence[float]) -> dic
 
 
 __all__ = [
+    "SAMPLINGS",
     "BinasPredictor",
     "SupernetEvaluator",
     "binas_form",

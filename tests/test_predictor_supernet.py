@@ -9,6 +9,7 @@ from budgetnas.predictors.supernet import (  # noqa: E402
     SupernetEvaluator,
     decisions,
     distribution_rng,
+    measure_expectations,
     quality_report,
     random_subnet_accuracies,
     sample_path,
@@ -166,6 +167,26 @@ def test_fake_evaluator_structure_and_resume(tmp_path):
             active[space.group_slice(space.block_group(s, b))] = 0
     assert form.value(x) == pytest.approx(0.5 + ev.shift @ active)
     assert set(pred.interpretation()) == {f"stage{s}" for s in range(1, 6)}
+
+
+def test_shards_measure_disjoint_parts_that_a_fit_then_finds_in_the_store(tmp_path):
+    space = MobileNetSpace(preset="tiny")
+    store = Store(tmp_path / "s.sqlite")
+    workers = [FakeEvaluator(space) for _ in range(3)]
+    parts = [measure_expectations(ev, store, shard=(i, 3)) for i, ev in enumerate(workers)]
+    keys = [set(acc) for acc, _ in parts]
+    assert [len(k) for k in keys] == [86, 85, 85]
+    assert not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
+    assert [ev.calls for ev in workers] == [86, 85, 85]
+    fit = FakeEvaluator(space)
+    pred = BinasPredictor(store=store, center="a0").fit(fit)
+    assert fit.calls == 0 and pred.n_measured_ == 0
+    np.testing.assert_allclose(
+        pred.quadratic_form().linear,
+        BinasPredictor(center="a0").fit(FakeEvaluator(space)).quadratic_form().linear,
+    )
+    with pytest.raises(ValueError, match="shard"):
+        measure_expectations(fit, store, shard=(3, 3))
 
 
 def test_quality_report_and_random_subnets(evaluator, tmp_path):

@@ -59,3 +59,13 @@ def test_predictor_fit_cli_reports_quality_and_resumes(tmp_path, capsys):
     assert main(argv) == 0
     again = json.loads((out / "predictor.json").read_text())
     assert again["linear"] == rep["linear"] and again["binas"] == rep["binas"]
+    # two processes sharing the store measure the same expectations and subnets
+    out2 = tmp_path / "pred2"
+    argv2 = [*argv, "--jobs", "2"]
+    argv2[argv2.index(str(out))] = str(out2)
+    assert main(argv2) == 0
+    assert "measuring in 2 processes" in capsys.readouterr().err
+    parallel = json.loads((out2 / "predictor.json").read_text())
+    assert parallel["linear"] == rep["linear"] and parallel["binas"] == rep["binas"]
+    assert parallel["ridge"] == rep["ridge"]
+    assert len(list(Store(out2 / "store.sqlite").items("binas"))) == 256

@@ -43,7 +43,14 @@ def register(subparsers) -> None:
     f.add_argument("--ridge-subnets", type=int, default=0, help="subnets to fit a ridge model on")
     f.add_argument("--data-dir", default=None)
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--threads", type=int, default=1)
+    f.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    f.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="processes measuring the expectations and report subnets in parallel (each with "
+        "--threads threads), sharing the store",
+    )
     f.add_argument(
         "--center",
         choices=("depth", "a0"),
@@ -54,17 +61,12 @@ def register(subparsers) -> None:
     f.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _setup(args: argparse.Namespace):
+    """``(supernet, evaluator, report evaluator, store)`` of the command line."""
     import torch
 
     from budgetnas.data import get_dataset, make_loader
-    from budgetnas.predictors import RidgePredictor
-    from budgetnas.predictors.supernet import (
-        BinasPredictor,
-        SupernetEvaluator,
-        quality_report,
-        random_subnet_accuracies,
-    )
+    from budgetnas.predictors.supernet import SupernetEvaluator
     from budgetnas.store import Store
     from budgetnas.training.config import TrainConfig
     from budgetnas.training.supernet import _data_kwargs, load_supernet
@@ -73,11 +75,10 @@ def run(args: argparse.Namespace) -> int:
     net, ckpt = load_supernet(args.supernet)
     net.eval()
     tcfg = TrainConfig.from_dict(ckpt["train"])
-    space = net.space
     kw = {
         "data_dir": args.data_dir or tcfg.data_dir,
         "seed": tcfg.seed,
-        **_data_kwargs(tcfg, space.config),
+        **_data_kwargs(tcfg, net.space.config),
     }
     recal_ds = get_dataset(tcfg.data, "search-train", subset=tcfg.subset, **kw)
     held_ds = get_dataset(tcfg.data, "heldout", subset=args.heldout, **kw)
@@ -87,9 +88,71 @@ def run(args: argparse.Namespace) -> int:
     ev = SupernetEvaluator(
         net, recal, held, bn, args.passes, seed=args.seed, sampling=args.sampling
     )
+    sub_ev = ev
+    if args.subnet_heldout is not None and args.subnet_heldout != args.heldout:
+        sub_ds = get_dataset(tcfg.data, "heldout", subset=args.subnet_heldout, **kw)
+        sub_held = list(make_loader(sub_ds, 500, shuffle=False))
+        sub_ev = SupernetEvaluator(net, recal, sub_held, bn, 1, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    store = Store(out / "store.sqlite")
+    return net, ev, sub_ev, Store(out / "store.sqlite")
+
+
+def _measure_shard(args: argparse.Namespace, shard: tuple[int, int]) -> None:
+    """Measure shard ``(i, n)`` of the expectations and of the report subnets into the store."""
+    from budgetnas.predictors.supernet import measure_expectations, random_subnet_accuracies
+
+    _, ev, sub_ev, store = _setup(args)
+
+    def progress(k, n):
+        if k % 16 == 0 or k == n:
+            print(f"predictor shard {shard[0]}/{shard[1]}: {k}/{n} expectations", file=sys.stderr)
+
+    measure_expectations(ev, store, shard=shard, progress=progress)
+    if args.subnets > 1:
+        random_subnet_accuracies(sub_ev, args.subnets, seed=1, store=store, shard=shard)
+    if args.subnets > 1 and args.ridge_subnets > 1:
+        random_subnet_accuracies(sub_ev, args.ridge_subnets, seed=2, store=store, shard=shard)
+
+
+def _measure_in_parallel(args: argparse.Namespace) -> None:
+    """``--jobs N``: N - 1 worker processes and this one each measure a shard into the store;
+    whatever a failed worker left unmeasured, the fit afterwards measures itself."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    workers = [
+        ctx.Process(target=_measure_shard, args=(args, (i, args.jobs)), daemon=True)
+        for i in range(1, args.jobs)
+    ]
+    for w in workers:
+        w.start()
+    print(f"predictor: measuring in {args.jobs} processes", file=sys.stderr)
+    try:
+        _measure_shard(args, (0, args.jobs))
+    finally:
+        for w in workers:
+            w.join()
+    failed = [i + 1 for i, w in enumerate(workers) if w.exitcode != 0]
+    if failed:
+        print(f"predictor: shard(s) {failed} failed; measuring what they left", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    from budgetnas.predictors import RidgePredictor
+    from budgetnas.predictors.supernet import (
+        BinasPredictor,
+        quality_report,
+        random_subnet_accuracies,
+    )
+
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.jobs > 1:
+        _measure_in_parallel(args)
+    net, ev, sub_ev, store = _setup(args)
+    space = net.space
+    out = Path(args.out)
 
     def progress(i, n):
         if i % 32 == 0 or i == n:
@@ -106,11 +169,6 @@ def run(args: argparse.Namespace) -> int:
         "sampling": args.sampling,
         "interpretation": pred.interpretation(),
     }
-    sub_ev = ev
-    if args.subnet_heldout is not None and args.subnet_heldout != args.heldout:
-        sub_ds = get_dataset(tcfg.data, "heldout", subset=args.subnet_heldout, **kw)
-        sub_held = list(make_loader(sub_ds, 500, shuffle=False))
-        sub_ev = SupernetEvaluator(net, recal, sub_held, bn, 1, seed=args.seed)
     if args.subnets > 1:
         archs, accs = random_subnet_accuracies(
             sub_ev, args.subnets, seed=1, store=store, progress=subnet_progress

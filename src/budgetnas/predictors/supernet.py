@@ -237,6 +237,45 @@ def binas_form(
     return QuadraticForm(form.const, linear, form.pair_i, form.pair_j, form.pair_w)
 
 
+def _in_shard(items: list, shard: tuple[int, int]) -> list:
+    """Items ``i, i + n, i + 2n, ...`` of shard ``(i, n)``."""
+    i, n = shard
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"shard {i}/{n}: need 0 <= i < n")
+    return items[i::n]
+
+
+def measure_expectations(
+    evaluator,
+    store=None,
+    shard: tuple[int, int] = (0, 1),
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, float], int]:
+    """The 1 + 255 expectations (``{key: accuracy}``) of shard ``(i, n)`` and how many of them
+    were measured now rather than found in ``store``.
+
+    The expectations are independent of each other, so ``n`` processes sharing one store can each
+    measure the shard ``(i, n)``; a fit afterwards finds every one of them in the store.
+    """
+    fp = evaluator.fingerprint()
+    todo = _in_shard([("A0", {}), *decisions(evaluator.space)], shard)
+    acc: dict[str, float] = {}
+    measured = 0
+    for n, (key, fixed) in enumerate(todo):
+        rec = None if store is None else store.get(STORE_KIND, f"{fp}/{key}")
+        if rec is None:
+            value = float(evaluator.expected_accuracy(fixed, key))
+            measured += 1
+            if store is not None:
+                store.put(STORE_KIND, f"{fp}/{key}", {"acc": value, "fixed": fixed})
+        else:
+            value = float(rec["acc"])
+        acc[key] = value
+        if progress is not None:
+            progress(n + 1, len(todo))
+    return acc, measured
+
+
 class BinasPredictor:
     """The beyond-average predictor of a supernet (fitted attributes end in ``_``).
 
@@ -256,24 +295,9 @@ class BinasPredictor:
 
     def fit(self, evaluator) -> BinasPredictor:
         space = evaluator.space
-        fp = evaluator.fingerprint()
-        todo = [("A0", {}), *decisions(space)]
-        acc: dict[str, float] = {}
-        measured = 0
-        for n, (key, fixed) in enumerate(todo):
-            rec = None if self.store is None else self.store.get(STORE_KIND, f"{fp}/{key}")
-            if rec is None:
-                value = float(evaluator.expected_accuracy(fixed, key))
-                measured += 1
-                if self.store is not None:
-                    self.store.put(STORE_KIND, f"{fp}/{key}", {"acc": value, "fixed": fixed})
-            else:
-                value = float(rec["acc"])
-            acc[key] = value
-            if self.progress is not None:
-                self.progress(n + 1, len(todo))
+        acc, measured = measure_expectations(evaluator, self.store, progress=self.progress)
         self.space_ = space
-        self.fingerprint_ = fp
+        self.fingerprint_ = evaluator.fingerprint()
         self.intercept_ = acc.pop("A0")
         self.accuracies_ = acc
         self.n_measured_ = measured
@@ -323,11 +347,14 @@ def random_subnet_accuracies(
     seed: int = 1,
     store=None,
     progress: Callable[[int, int], None] | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> tuple[list[Architecture], np.ndarray]:
-    """One-shot accuracies of ``n`` uniformly random subnets (cached in ``store``)."""
+    """One-shot accuracies of ``n`` uniformly random subnets (cached in ``store``); with
+    ``shard=(i, k)`` only the subnets ``i, i + k, ...`` of them (see :func:`measure_expectations`).
+    """
     space = evaluator.space
     rng = np.random.default_rng([int(seed), stable_hash("subnets")])
-    archs = [space.sample(rng) for _ in range(n)]
+    archs = _in_shard([space.sample(rng) for _ in range(n)], shard)
     fp = evaluator.fingerprint(sampling=False)
     accs = []
     for arch in archs:
@@ -341,7 +368,7 @@ def random_subnet_accuracies(
             value = float(rec["acc"])
         accs.append(value)
         if progress is not None:
-            progress(len(accs), n)
+            progress(len(accs), len(archs))
     return archs, np.asarray(accs)
 
 
@@ -370,6 +397,7 @@ __all__ = [
     "coefficient_table",
     "decisions",
     "distribution_rng",
+    "measure_expectations",
     "quality_report",
     "random_subnet_accuracies",
     "sample_path",

@@ -117,6 +117,14 @@ def test_run_reuses_a_trained_supernet(tiny_run, tmp_path, capsys, one_thread, r
     assert cfg["supernet"] == str(src) and cfg["space_preset"] == "tiny"
     # the report subnets were scored on their own 48 held-out images, the predictor on 32
     assert "predictor quality: 4/4 random subnets" in err
+    # --jobs 2: two processes measure the predictor's evaluations into the store, same result
+    out2 = tmp_path / "reuse-jobs"
+    assert main([*argv[:-2], "--jobs", "2", "--out", str(out2)]) == 0
+    assert "predictor: measuring in 2 processes" in capsys.readouterr().err
+    parallel = json.loads((out2 / "result.json").read_text())
+    assert parallel["predictor"]["quality"] == result["predictor"]["quality"]
+    assert parallel["predictor"]["measured_now"] == 0  # the fit found all 256 in the store
+    assert parallel["arch"] == result["arch"]
     # a supernet that does not exist, or trained on other data, is refused with a clear message
     bad = [*argv[:-1], str(tmp_path / "other")]
     bad[bad.index("--supernet") + 1] = str(tmp_path / "missing.pt")

@@ -98,44 +98,9 @@ def _setup(args: argparse.Namespace):
     return net, ev, sub_ev, Store(out / "store.sqlite")
 
 
-def _measure_shard(args: argparse.Namespace, shard: tuple[int, int]) -> None:
-    """Measure shard ``(i, n)`` of the expectations and of the report subnets into the store."""
-    from budgetnas.predictors.supernet import measure_expectations, random_subnet_accuracies
-
-    _, ev, sub_ev, store = _setup(args)
-
-    def progress(k, n):
-        if k % 16 == 0 or k == n:
-            print(f"predictor shard {shard[0]}/{shard[1]}: {k}/{n} expectations", file=sys.stderr)
-
-    measure_expectations(ev, store, shard=shard, progress=progress)
-    if args.subnets > 1:
-        random_subnet_accuracies(sub_ev, args.subnets, seed=1, store=store, shard=shard)
-    if args.subnets > 1 and args.ridge_subnets > 1:
-        random_subnet_accuracies(sub_ev, args.ridge_subnets, seed=2, store=store, shard=shard)
-
-
-def _measure_in_parallel(args: argparse.Namespace) -> None:
-    """``--jobs N``: N - 1 worker processes and this one each measure a shard into the store;
-    whatever a failed worker left unmeasured, the fit afterwards measures itself."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    workers = [
-        ctx.Process(target=_measure_shard, args=(args, (i, args.jobs)), daemon=True)
-        for i in range(1, args.jobs)
-    ]
-    for w in workers:
-        w.start()
-    print(f"predictor: measuring in {args.jobs} processes", file=sys.stderr)
-    try:
-        _measure_shard(args, (0, args.jobs))
-    finally:
-        for w in workers:
-            w.join()
-    failed = [i + 1 for i, w in enumerate(workers) if w.exitcode != 0]
-    if failed:
-        print(f"predictor: shard(s) {failed} failed; measuring what they left", file=sys.stderr)
+def _shard_setup(args: argparse.Namespace):
+    """``(evaluator, report evaluator, store)`` in a worker process of ``--jobs``."""
+    return _setup(args)[1:]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,9 +113,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
-    if args.jobs > 1:
-        _measure_in_parallel(args)
     net, ev, sub_ev, store = _setup(args)
+    if args.jobs > 1:
+        from functools import partial
+
+        from budgetnas.predictors.parallel import measure_in_processes
+
+        subnets = [(args.subnets, 1)] if args.subnets > 1 else []
+        if args.subnets > 1 and args.ridge_subnets > 1:
+            subnets.append((args.ridge_subnets, 2))
+        measure_in_processes(
+            partial(_shard_setup, args), args.jobs, subnets, local=(ev, sub_ev, store)
+        )
     space = net.space
     out = Path(args.out)
 

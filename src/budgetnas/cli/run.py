@@ -70,6 +70,12 @@ def register(subparsers) -> None:
         "expectation, the default) or independent",
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="processes measuring the predictor's supernet evaluations in parallel (1)",
+    )
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=run)
 
@@ -98,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         predictor_sampling=args.predictor_sampling,
         bn_batches=args.bn_batches,
         threads=args.threads,
+        jobs=args.jobs,
         seed=args.seed,
     )
     result = run_pipeline(cfg, args.out)

@@ -77,6 +77,7 @@ class RunConfig:
     bn_batches: int = 2
     passes: int = 1
     predictor_sampling: str = "paired"  # paired (common random paths) or independent
+    jobs: int = 1  # processes measuring the predictor's evaluations (one shard each)
     finetune_epochs: int = 1
     finetune_subset: int | None = None
     finetune_lr: float = 0.01
@@ -118,6 +119,17 @@ def _train_config(cfg: RunConfig):
         seed=cfg.seed,
         threads=cfg.threads,
     )
+
+
+def _shard_setup(cfg: dict, out: str) -> tuple:
+    """``(evaluator, subnet evaluator, store)`` of a run directory, in a worker process of
+    ``jobs > 1`` (the supernet stage is done by then)."""
+    import torch
+
+    run_cfg = RunConfig(**cfg)
+    torch.set_num_threads(run_cfg.threads)
+    pipe = Pipeline(run_cfg, out, log=lambda msg: None).open()
+    return pipe.evaluator, pipe._subnet_evaluator(), pipe.store
 
 
 class Pipeline:
@@ -324,6 +336,12 @@ class Pipeline:
             sampling=cfg.predictor_sampling,
         )
 
+    def _subnet_evaluator(self):
+        """The evaluator scoring the quality-report subnets (``oneshot_heldout`` images)."""
+        if self.cfg.oneshot_heldout in (None, self.cfg.predictor_subset):
+            return self.evaluator
+        return self.evaluator_on(self.cfg.oneshot_heldout, batch=500)
+
     def _predictor(self):
         from budgetnas.predictors.supernet import (
             BinasPredictor,
@@ -333,6 +351,16 @@ class Pipeline:
 
         ev = self._evaluator()
         self.evaluator = ev
+        sub_ev = self._subnet_evaluator()
+        if self.cfg.jobs != 1:
+            from functools import partial
+
+            from budgetnas.predictors.parallel import measure_in_processes
+
+            subnets = [(self.cfg.oneshot_subnets, 1)] if self.cfg.oneshot_subnets > 0 else []
+            setup = partial(_shard_setup, asdict(self.cfg), str(self.out))
+            local = (ev, sub_ev, self.store)
+            measure_in_processes(setup, self.cfg.jobs, subnets, local=local, log=self.log)
 
         def progress(i, n):
             if i % 32 == 0 or i == n:
@@ -346,9 +374,6 @@ class Pipeline:
             "interpretation": pred.interpretation(),
         }
         if self.cfg.oneshot_subnets > 0:
-            sub_ev = ev
-            if self.cfg.oneshot_heldout not in (None, self.cfg.predictor_subset):
-                sub_ev = self.evaluator_on(self.cfg.oneshot_heldout, batch=500)
 
             def subnet_progress(i, n):
                 if i % 10 == 0 or i == n:

@@ -44,3 +44,16 @@ def test_ranking_is_resumable(tmp_path):
     assert len(list(Store(store).items("supernet-ranking"))) == 3
     again = ranking(str(tmp_path / "supernet.pt"), archs=3, finetune_steps=1, store=str(store))
     assert again["rows"] == res["rows"]  # read back, not recomputed
+    assert res["schedule"] == "cosine"
+    # the constant-rate fine-tuning is another measurement, stored beside the cosine one
+    const = ranking(
+        str(tmp_path / "supernet.pt"),
+        archs=3,
+        finetune_steps=2,
+        store=str(store),
+        schedule="constant",
+    )
+    assert const["schedule"] == "constant"
+    assert len(list(Store(store).items("supernet-ranking"))) == 6
+    with pytest.raises(ValueError, match="schedule"):
+        ranking(str(tmp_path / "supernet.pt"), archs=1, store=str(store), schedule="step")

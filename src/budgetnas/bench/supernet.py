@@ -104,8 +104,16 @@ def ranking(
     store: str | None = None,
     eval_subset: int | None = None,
     threads: int = 1,
+    schedule: str = "cosine",
 ) -> dict:
-    """Kendall tau between one-shot and briefly fine-tuned held-out accuracy of random archs."""
+    """Kendall tau between one-shot and briefly fine-tuned held-out accuracy of random archs.
+
+    ``schedule`` is the fine-tuning learning rate: ``"cosine"`` (decays to 0 over the steps, so
+    the accuracy is read at a settled network) or ``"constant"`` (the last iterate of SGD at
+    ``lr``, which still moves by a point or more from step to step).
+    """
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"unknown schedule {schedule!r}; choose cosine or constant")
     from scipy.stats import kendalltau
 
     from budgetnas.data import get_dataset, make_loader
@@ -142,6 +150,8 @@ def ranking(
     rows = []
     for i, arch in enumerate(tqdm(sampled, desc="archs", file=sys.stderr)):
         key = f"{Path(supernet).resolve()}|{arch}|steps{finetune_steps}|lr{lr}|eval{eval_subset}"
+        if schedule != "constant":  # records of the constant rate keep their keys
+            key += f"|{schedule}"
         rec = db.get("supernet-ranking", key)
         if rec is None:
             t0 = time.time()
@@ -150,6 +160,11 @@ def ranking(
             )
             child = extract(net, arch).train()
             opt = torch.optim.SGD(child.parameters(), lr=lr, momentum=0.9, nesterov=True)
+            sched = (
+                torch.optim.lr_scheduler.CosineAnnealingLR(opt, finetune_steps)
+                if schedule == "cosine"
+                else None
+            )
             torch.manual_seed(seed * 100 + i)
             loader = make_loader(train, cfg.batch_size, shuffle=True, seed=seed * 100 + i)
             step = 0
@@ -164,6 +179,8 @@ def ranking(
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
+                    if sched is not None:
+                        sched.step()
                     step += 1
             tuned = accuracy(child, make_loader(held, 500, False))
             rec = {
@@ -181,6 +198,7 @@ def ranking(
         "supernet": str(supernet),
         "archs": archs,
         "finetune_steps": finetune_steps,
+        "schedule": schedule,
         "heldout_images": len(held),
         "kendall_tau": float(tau.statistic),
         "kendall_tau_macs_baseline": float(tau_macs.statistic),
@@ -205,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--eval-subset", type=int, default=None)
     r.add_argument("--store", default=None)
     r.add_argument("--threads", type=int, default=1)
+    r.add_argument(
+        "--schedule",
+        choices=("cosine", "constant"),
+        default="cosine",
+        help="fine-tuning learning rate: cosine decay to 0 (default) or constant",
+    )
     for q in (o, r):
         q.add_argument("--seed", type=int, default=None)
         q.add_argument("--json", default=None, help="also write the result here")
@@ -223,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             args.store,
             args.eval_subset,
             args.threads,
+            args.schedule,
         )
     text = json.dumps(res, indent=2)
     if args.json:

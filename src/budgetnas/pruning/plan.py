@@ -38,25 +38,23 @@ class Plan:
 def measure_latency_ms(
     model: nn.Module, example: torch.Tensor, runs: int = 50, warmup: int = 10
 ) -> float:
-    """Median wall-clock latency (ms) of one forward pass on ``example[:1]``, 1 CPU thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    """Median wall-clock latency (ms) of one forward pass on ``example[:1]``, 1 CPU thread
+    (:func:`budgetnas.costs.latency.measure`, one call per timed repeat)."""
+    from budgetnas.costs.latency import measure
+
     was_training = model.training
     model.eval()
     x = example[:1]
-    times = []
-    try:
+
+    def forward():
         with torch.inference_mode():
-            for _ in range(warmup):
-                model(x)
-            for _ in range(runs):
-                t = time.perf_counter()
-                model(x)
-                times.append(time.perf_counter() - t)
+            return model(x)
+
+    try:
+        timing = measure({"model": forward}, repeats=runs, warmup=warmup, number=1, clock="wall")
     finally:
-        torch.set_num_threads(threads)
         model.train(was_training)
-    return float(np.median(times) * 1e3)
+    return timing["model"].median
 
 
 class LatencyModel:

@@ -27,10 +27,10 @@ def register(subparsers) -> None:
     f.add_argument(
         "--sampling",
         choices=("paired", "independent"),
-        default="paired",
-        help="paired: every expectation draws the same random paths and a forced decision "
-        "overrides only its own groups (default; coefficients are paired differences); "
-        "independent: a random stream per expectation",
+        default="independent",
+        help="independent: a random stream of paths per expectation (default); paired: every "
+        "expectation draws the same random paths and a forced decision overrides only its own "
+        "groups (coefficients are paired differences)",
     )
     f.add_argument("--subnets", type=int, default=100, help="random subnets for the report")
     f.add_argument(

@@ -66,8 +66,8 @@ def register(subparsers) -> None:
         "--predictor-sampling",
         choices=("paired", "independent"),
         default=None,
-        help="paths of the predictor's expectations: paired (the same random paths for every "
-        "expectation, the default) or independent",
+        help="paths of the predictor's expectations: independent (a stream per expectation, "
+        "the default) or paired (the same random paths for every expectation)",
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1)")
     p.add_argument(

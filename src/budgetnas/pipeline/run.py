@@ -76,7 +76,7 @@ class RunConfig:
     predictor_batch: int = 250
     bn_batches: int = 2
     passes: int = 1
-    predictor_sampling: str = "paired"  # paired (common random paths) or independent
+    predictor_sampling: str = "independent"  # or paired (common random paths)
     jobs: int = 1  # processes measuring the predictor's evaluations (one shard each)
     finetune_epochs: int = 1
     finetune_subset: int | None = None

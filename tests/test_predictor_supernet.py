@@ -204,6 +204,28 @@ def test_quality_report_and_random_subnets(evaluator, tmp_path):
         quality_report([1.0], [1.0])
 
 
+def test_expectations_keep_their_evaluated_paths(evaluator, tmp_path):
+    from budgetnas.predictors.paths import PathRegressionPredictor, stored_path_samples
+    from budgetnas.predictors.supernet import STORE_KIND
+
+    store = Store(tmp_path / "s.sqlite")
+    acc, measured = measure_expectations(evaluator, store, shard=(0, 64))  # A0 and 3 decisions
+    assert measured == 4
+    fp = evaluator.fingerprint()
+    for key, value in acc.items():
+        rec = store.get(STORE_KIND, f"{fp}/{key}")
+        assert len(rec["paths"]) == len(evaluator.eval_batches) * evaluator.passes
+        assert sum(rec["correct"]) / sum(rec["total"]) == pytest.approx(value)
+        fixed = {int(g): c for g, c in rec["fixed"].items()}  # JSON keys are strings
+        assert value == pytest.approx(evaluator.expected_accuracy(fixed, key))
+        for path in rec["paths"]:
+            assert all(path[g] == c for g, c in fixed.items())
+    samples = stored_path_samples(store, fp)
+    assert len(samples["paths"]) == 4 * len(evaluator.eval_batches)
+    pred = PathRegressionPredictor().fit(evaluator.space, samples)
+    assert np.isfinite(pred.predict_archs([evaluator.space.heaviest()])).all()
+
+
 class AdditiveEvaluator:
     """Exact expectations of an additive accuracy under uniform paths: ``0.5`` plus a weight per
     active block option and per stage depth (blocks beyond the depth contribute nothing)."""

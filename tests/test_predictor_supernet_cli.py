@@ -47,7 +47,7 @@ def test_predictor_fit_cli_reports_quality_and_resumes(tmp_path, capsys):
     assert "binas: Kendall tau" in printed and "ridge: Kendall tau" in printed
     assert "gain from depth" in printed
     rep = json.loads((out / "predictor.json").read_text())
-    for name in ("binas", "binas_center_a0", "ridge"):
+    for name in ("binas", "binas_center_a0", "paths", "ridge"):
         assert rep[name]["n"] == 6 and set(rep[name]) >= {"kendall_tau", "spearman", "rmse"}
     assert len(rep["linear"]) == 255
     assert (out / "predictor_scatter.png").is_file()

@@ -105,6 +105,7 @@ def _shard_setup(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from budgetnas.predictors import RidgePredictor
+    from budgetnas.predictors.paths import paths_predictor
     from budgetnas.predictors.supernet import (
         BinasPredictor,
         quality_report,
@@ -154,6 +155,13 @@ def run(args: argparse.Namespace) -> int:
         other = "a0" if args.center == "depth" else "depth"
         alt = pred.recentered(other)
         report[f"binas_center_{other}"] = quality_report(alt.predict_archs(archs), accs)
+        try:  # least squares on the same evaluated paths (predictors.paths): no evaluation
+            paths = paths_predictor(pred, store)
+        except ValueError as exc:
+            print(f"paths: not fitted: {exc}", file=sys.stderr)
+        else:
+            series["paths"] = paths.predict_archs(archs)
+            report["paths"] = quality_report(series["paths"], accs)
         if args.ridge_subnets > 1:
             tr_archs, tr_accs = random_subnet_accuracies(
                 sub_ev, args.ridge_subnets, seed=2, store=store
@@ -172,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
         "pair_w": form.pair_w.tolist(),
     }
     (out / "predictor.json").write_text(json.dumps(payload, default=float))
-    for name in ("binas", "binas_center_a0", "binas_center_depth", "ridge"):
+    for name in ("binas", "binas_center_a0", "binas_center_depth", "paths", "ridge"):
         if name in report:
             r = report[name]
             print(

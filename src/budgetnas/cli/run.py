@@ -69,6 +69,13 @@ def register(subparsers) -> None:
         help="paths of the predictor's expectations: independent (a stream per expectation, "
         "the default) or paired (the same random paths for every expectation)",
     )
+    p.add_argument(
+        "--predictor-form",
+        choices=("binas", "paths"),
+        default=None,
+        help="the form searched: binas (averages of forced decisions, the default) or paths "
+        "(least squares on the same evaluated paths)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1)")
     p.add_argument(
         "--jobs",
@@ -102,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         predictor_subset=args.predictor_subset,
         predictor_batch=args.predictor_batch,
         predictor_sampling=args.predictor_sampling,
+        predictor_form=args.predictor_form,
         bn_batches=args.bn_batches,
         threads=args.threads,
         jobs=args.jobs,

@@ -78,6 +78,9 @@ class RunConfig:
     passes: int = 1
     predictor_sampling: str = "independent"  # or paired (common random paths)
     jobs: int = 1  # processes measuring the predictor's evaluations (one shard each)
+    # the form searched: "binas" (averages of forced decisions) or "paths" (least squares on
+    # the same evaluated paths, predictors.paths)
+    predictor_form: str = "binas"
     finetune_epochs: int = 1
     finetune_subset: int | None = None
     finetune_lr: float = 0.01
@@ -343,12 +346,17 @@ class Pipeline:
         return self.evaluator_on(self.cfg.oneshot_heldout, batch=500)
 
     def _predictor(self):
+        from budgetnas.predictors.paths import FORMS, paths_predictor
         from budgetnas.predictors.supernet import (
             BinasPredictor,
             quality_report,
             random_subnet_accuracies,
         )
 
+        if self.cfg.predictor_form not in FORMS:
+            raise ValueError(
+                f"unknown predictor form {self.cfg.predictor_form!r}; choose {' or '.join(FORMS)}"
+            )
         ev = self._evaluator()
         self.evaluator = ev
         sub_ev = self._subnet_evaluator()
@@ -366,11 +374,19 @@ class Pipeline:
             if i % 32 == 0 or i == n:
                 self.log(f"predictor: {i}/{n} expectations")
 
-        pred = BinasPredictor(store=self.store, progress=progress).fit(ev)
+        binas = BinasPredictor(store=self.store, progress=progress).fit(ev)
+        fitted = {"binas": binas}
+        try:  # the same evaluations, fitted jointly: no further supernet evaluation
+            fitted["paths"] = paths_predictor(binas, self.store)
+        except ValueError as exc:  # expectations stored before their paths were kept
+            if self.cfg.predictor_form == "paths":
+                raise ValueError(f"predictor form 'paths': {exc}") from exc
+        pred = fitted[self.cfg.predictor_form]
         info = {
-            "A0": pred.intercept_,
-            "measured_now": pred.n_measured_,
-            "fingerprint": pred.fingerprint_,
+            "A0": binas.intercept_,
+            "form": self.cfg.predictor_form,
+            "measured_now": binas.n_measured_,
+            "fingerprint": binas.fingerprint_,
             "interpretation": pred.interpretation(),
         }
         if self.cfg.oneshot_subnets > 0:
@@ -385,6 +401,9 @@ class Pipeline:
             predicted = pred.predict_archs(archs)
             info["quality"] = quality_report(predicted, accs)
             info["quality_points"] = {"predicted": predicted.tolist(), "oneshot": accs.tolist()}
+            info["quality_by_form"] = {
+                name: quality_report(p.predict_archs(archs), accs) for name, p in fitted.items()
+            }
         form = pred.quadratic_form()
         (self.out / "predictor.json").write_text(
             json.dumps(

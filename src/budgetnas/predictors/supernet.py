@@ -156,6 +156,19 @@ class SupernetEvaluator:
 
     def expected_accuracy(self, fixed: dict[int, int], key: str) -> float:
         """``E[acc]`` with the ``fixed`` decisions forced and the rest uniform (see module doc)."""
+        samples = self.path_samples(fixed, key)
+        total = sum(samples["total"])
+        if total == 0:
+            raise ValueError("no held-out data to evaluate on")
+        return sum(samples["correct"]) / total
+
+    def path_samples(self, fixed: dict[int, int], key: str) -> dict[str, list]:
+        """The evaluations behind ``expected_accuracy(fixed, key)``, one per held-out batch and
+        pass: ``{"paths": [choices], "batch": [index], "correct": [n], "total": [n]}``.
+
+        :class:`BinasPredictor` stores them with each expectation, so a regression on every
+        evaluated path (:mod:`budgetnas.predictors.paths`) costs no further evaluation.
+        """
         import torch
 
         from budgetnas.supernet.bn import recalibrate_bn
@@ -163,18 +176,19 @@ class SupernetEvaluator:
         net, space = self.supernet, self.space
         rng = self.path_rng(key)
         device = next(net.parameters()).device
-        correct = total = 0
+        out: dict[str, list] = {"paths": [], "batch": [], "correct": [], "total": []}
         with torch.no_grad():
             for _ in range(self.passes):
-                for x, y in self.eval_batches:
-                    net.set_active(sample_path(space, fixed, rng))
+                for j, (x, y) in enumerate(self.eval_batches):
+                    arch = sample_path(space, fixed, rng)
+                    net.set_active(arch)
                     recalibrate_bn(net, self.recal_batches, self.bn_batches)
                     pred = net(x.to(device)).argmax(1).cpu()
-                    correct += int((pred == y).sum())
-                    total += len(y)
-        if total == 0:
-            raise ValueError("no held-out data to evaluate on")
-        return correct / total
+                    out["paths"].append([int(c) for c in arch.choices])
+                    out["batch"].append(j)
+                    out["correct"].append(int((pred == y).sum()))
+                    out["total"].append(len(y))
+        return out
 
     def path_rng(self, key: str) -> np.random.Generator:
         """The generator the distribution ``key`` draws its paths from (see ``sampling``)."""
@@ -262,13 +276,22 @@ def measure_expectations(
     todo = _in_shard([("A0", {}), *decisions(evaluator.space)], shard)
     acc: dict[str, float] = {}
     measured = 0
+    with_samples = hasattr(evaluator, "path_samples")
     for n, (key, fixed) in enumerate(todo):
         rec = None if store is None else store.get(STORE_KIND, f"{fp}/{key}")
         if rec is None:
-            value = float(evaluator.expected_accuracy(fixed, key))
+            rec = {"fixed": fixed}
+            if with_samples:  # kept with the expectation: see predictors.paths
+                rec.update(evaluator.path_samples(fixed, key))
+                total = sum(rec["total"])
+                if total == 0:
+                    raise ValueError("no held-out data to evaluate on")
+                value = sum(rec["correct"]) / total
+            else:
+                value = float(evaluator.expected_accuracy(fixed, key))
             measured += 1
             if store is not None:
-                store.put(STORE_KIND, f"{fp}/{key}", {"acc": value, "fixed": fixed})
+                store.put(STORE_KIND, f"{fp}/{key}", {"acc": value, **rec})
         else:
             value = float(rec["acc"])
         acc[key] = value
@@ -330,16 +353,21 @@ class BinasPredictor:
         return self.predict(self.space_.encode_many(archs))
 
     def interpretation(self) -> dict:
-        """Which stages gain most from depth and from width (coefficient spreads)."""
-        out = {}
-        for s in range(N_STAGES):
-            e = self.depth_coef_[s]
-            width = self.block_coef_[s, :2].reshape(2, 3, 4).mean(axis=(0, 2))  # by expansion
-            out[f"stage{s + 1}"] = {
-                "depth_gain": float(e[-1] - e[0]),
-                "width_gain": float(width[-1] - width[0]),
-            }
-        return out
+        return interpretation(self.block_coef_, self.depth_coef_)
+
+
+def interpretation(block_coef: np.ndarray, depth_coef: np.ndarray) -> dict:
+    """Which stages gain most from depth (2 -> 4) and from width (expansion 3 -> 6 in blocks 1-2),
+    from the coefficient tables of a BINAS-form predictor."""
+    out = {}
+    for s in range(N_STAGES):
+        e = depth_coef[s]
+        width = block_coef[s, :2].reshape(2, 3, 4).mean(axis=(0, 2))  # by expansion
+        out[f"stage{s + 1}"] = {
+            "depth_gain": float(e[-1] - e[0]),
+            "width_gain": float(width[-1] - width[0]),
+        }
+    return out
 
 
 def random_subnet_accuracies(
@@ -398,6 +426,7 @@ __all__ = [
     "coefficient_table",
     "decisions",
     "distribution_rng",
+    "interpretation",
     "measure_expectations",
     "quality_report",
     "random_subnet_accuracies",

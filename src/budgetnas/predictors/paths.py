@@ -1,0 +1,136 @@
+"""The BINAS form fitted by least squares on every path the predictor evaluated.
+
+The 1 + 255 expectations of :class:`~budgetnas.predictors.supernet.BinasPredictor` are averages:
+``E[acc | decision]`` uses only the paths where that decision was *forced*, although the decision
+was also drawn at random in about one path in twelve of every other expectation. The evaluations
+behind them (one random path per held-out batch, stored with each expectation) are a sample of
+thousands of ``(path, held-out batch, accuracy)`` triples. This module fits the same additive
+model on all of them at once:
+
+    acc(path, batch j) ~ b_j + sum over the *active* decisions of the path of w[decision]
+
+where a decision is active when it is the depth of a stage or the option of a block that the
+stage's depth reaches, and ``b_j`` absorbs the difficulty of held-out batch ``j`` (the fit is
+within batches). Ridge least squares weighted by the images of each batch gives ``w``; the result
+has exactly the sparsity of the BINAS form (:func:`~budgetnas.predictors.supernet.binas_form`), so
+the solvers optimize it the same way. It costs no supernet evaluation beyond the fit's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from budgetnas.arch import Architecture
+from budgetnas.costs._base import QuadraticForm
+from budgetnas.spaces.mobilenet import DEPTHS, MAX_DEPTH, N_BLOCK_OPTIONS, N_STAGES, MobileNetSpace
+
+
+def active_features(space: MobileNetSpace, archs: Sequence[Architecture]) -> np.ndarray:
+    """One-hot decisions with the blocks beyond each stage's depth switched off, ``(n, 255)``."""
+    X = space.encode_many(archs).astype(float)
+    for i, arch in enumerate(archs):
+        for s, depth in enumerate(space.depths(arch)):
+            for b in range(depth, MAX_DEPTH):
+                X[i, space.group_slice(space.block_group(s, b))] = 0.0
+    return X
+
+
+def stored_path_samples(store, fingerprint: str) -> dict[str, list]:
+    """Every stored evaluation of the expectations with ``fingerprint``, concatenated:
+    ``{"paths", "batch", "correct", "total"}`` (see ``SupernetEvaluator.path_samples``)."""
+    from budgetnas.predictors.supernet import STORE_KIND
+
+    out: dict[str, list] = {"paths": [], "batch": [], "correct": [], "total": []}
+    n = 0
+    for _, rec in store.items(STORE_KIND, prefix=f"{fingerprint}/"):
+        if "paths" not in rec:
+            raise ValueError(
+                "the stored expectations have no path samples (measured before they were kept); "
+                "fit into a new store to get them"
+            )
+        for k in out:
+            out[k].extend(rec[k])
+        n += 1
+    if n == 0:
+        raise ValueError(f"no stored expectations with fingerprint {fingerprint}")
+    return out
+
+
+class PathRegressionPredictor:
+    """Ridge least squares of the BINAS form on evaluated paths (fitted attributes end in ``_``).
+
+    ``fit(space, samples)`` takes the dictionary of :func:`stored_path_samples` (or of
+    ``SupernetEvaluator.path_samples``). ``alpha`` is the ridge penalty on the decision weights,
+    in units of held-out images (each sample weighs as many images as its batch held).
+    """
+
+    def __init__(self, alpha: float = 1.0):
+        self.alpha = float(alpha)
+
+    def fit(self, space: MobileNetSpace, samples: dict[str, list]) -> PathRegressionPredictor:
+        paths = samples["paths"]
+        if len(paths) < 2:
+            raise ValueError("need at least two evaluated paths")
+        archs = [space.arch(list(c)) for c in paths]
+        X = active_features(space, archs)
+        total = np.asarray(samples["total"], dtype=float)
+        y = np.asarray(samples["correct"], dtype=float) / total
+        batch = np.asarray(samples["batch"])
+        # within held-out batches: subtract each batch's weighted mean from X and y
+        Xc, yc = X.copy(), y.copy()
+        for j in np.unique(batch):
+            m = batch == j
+            wts = total[m] / total[m].sum()
+            Xc[m] -= wts @ X[m]
+            yc[m] -= wts @ y[m]
+        sw = np.sqrt(total)[:, None]
+        A = (Xc * sw).T @ (Xc * sw) + self.alpha * np.eye(X.shape[1])
+        w = np.linalg.solve(A, (Xc * sw).T @ (yc * sw[:, 0]))
+        wts = total / total.sum()
+        self.space_ = space
+        self.coef_ = w
+        self.intercept_ = float(wts @ y - (wts @ X) @ w)  # the batch effects averaged out
+        self.n_samples_ = len(paths)
+        self.block_coef_ = np.zeros((N_STAGES, MAX_DEPTH, N_BLOCK_OPTIONS))
+        self.depth_coef_ = np.zeros((N_STAGES, len(DEPTHS)))
+        for s in range(N_STAGES):
+            for b in range(MAX_DEPTH):
+                self.block_coef_[s, b] = w[space.group_slice(space.block_group(s, b))]
+            self.depth_coef_[s] = w[space.group_slice(space.depth_group(s))]
+        return self
+
+    def quadratic_form(self) -> QuadraticForm:
+        from budgetnas.predictors.supernet import binas_form
+
+        if not hasattr(self, "coef_"):
+            raise RuntimeError("PathRegressionPredictor is not fitted; call fit() first")
+        return binas_form(self.space_, self.intercept_, self.block_coef_, self.depth_coef_)
+
+    def predict_archs(self, archs: Sequence[Architecture]) -> np.ndarray:
+        return self.quadratic_form().values(self.space_.encode_many(archs))
+
+    def interpretation(self) -> dict:
+        from budgetnas.predictors.supernet import interpretation
+
+        return interpretation(self.block_coef_, self.depth_coef_)
+
+
+FORMS = ("binas", "paths")
+
+
+def paths_predictor(binas, store) -> PathRegressionPredictor:
+    """The path regression on the evaluations behind a fitted ``BinasPredictor`` (in ``store``)."""
+    return PathRegressionPredictor().fit(
+        binas.space_, stored_path_samples(store, binas.fingerprint_)
+    )
+
+
+__all__ = [
+    "FORMS",
+    "PathRegressionPredictor",
+    "active_features",
+    "paths_predictor",
+    "stored_path_samples",
+]

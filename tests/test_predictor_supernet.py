@@ -200,6 +200,13 @@ def test_quality_report_and_random_subnets(evaluator, tmp_path):
     assert len(archs) == 3 and np.all((accs >= 0) & (accs <= 1))
     assert accs[0] == pytest.approx(evaluator.one_shot_accuracy(archs[0]))
     assert len(list(store.items("oneshot"))) == 3
+    # every record keeps its counts per held-out batch, which give the target's reliability
+    from budgetnas.predictors.reliability import stored_subnet_counts
+
+    counts = stored_subnet_counts(evaluator, archs, store)
+    assert [len(c) for c, _ in counts] == [len(evaluator.eval_batches)] * 3
+    assert [sum(c) / sum(t) for c, t in counts] == pytest.approx(list(accs))
+    assert stored_subnet_counts(evaluator, archs, Store(tmp_path / "empty.sqlite")) is None
     with pytest.raises(ValueError):
         quality_report([1.0], [1.0])
 

@@ -106,6 +106,7 @@ def _shard_setup(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from budgetnas.predictors import RidgePredictor
     from budgetnas.predictors.paths import paths_predictor
+    from budgetnas.predictors.reliability import target_reliability
     from budgetnas.predictors.supernet import (
         BinasPredictor,
         quality_report,
@@ -169,6 +170,9 @@ def run(args: argparse.Namespace) -> int:
             ridge = RidgePredictor(alpha=1.0).fit(space.encode_many(tr_archs), tr_accs)
             series["ridge"] = ridge.predict(space.encode_many(archs))
             report["ridge"] = quality_report(series["ridge"], accs)
+        ceiling = target_reliability(sub_ev, archs, store)
+        if ceiling is not None:
+            report["target_reliability"] = ceiling
         _scatter(out / "predictor_scatter.png", accs, series)
     form = pred.quadratic_form()
     payload = {
@@ -187,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{name}: Kendall tau {r['kendall_tau']:.3f}, Spearman {r['spearman']:.3f}, "
                 f"Pearson {r['pearson']:.3f}, RMSE {r['rmse']:.4f} on {r['n']} random subnets"
             )
+    if "target_reliability" in report:
+        print(_ceiling_line(report["target_reliability"]))
     inter = report["interpretation"]
     by_depth = sorted(inter, key=lambda s: -inter[s]["depth_gain"])
     by_width = sorted(inter, key=lambda s: -inter[s]["width_gain"])
@@ -199,6 +205,15 @@ def run(args: argparse.Namespace) -> int:
         + ", ".join(f"{s} {inter[s]['width_gain']:+.4f}" for s in by_width)
     )
     return 0
+
+
+def _ceiling_line(rel: dict) -> str:
+    return (
+        f"target: the one-shot accuracies agree with themselves at Kendall tau "
+        f"{rel['split_half_tau']:.3f} between two halves of the held-out set "
+        f"({rel['images_per_half'][0]} images each); reliability {rel['reliability']:.3f}, "
+        f"so no predictor can expect a Kendall tau above about {rel['tau_ceiling']:.3f}"
+    )
 
 
 def _scatter(path: Path, measured, series: dict) -> None:

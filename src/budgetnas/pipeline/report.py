@@ -403,11 +403,26 @@ def summary_markdown(
             "",
             f"Quality against the one-shot accuracy of {q['n']} random subnets not used to fit it:",
             "",
-            "| Kendall tau | Spearman | Pearson | RMSE |",
-            "|---|---|---|---|",
-            f"| {_num(q['kendall_tau'], 3)} | {_num(q['spearman'], 3)} | "
-            f"{_num(q['pearson'], 3)} | {_num(q['rmse'], 3)} |",
+            "| form | Kendall tau | Spearman | Pearson | RMSE |",
+            "|---|---|---|---|---|",
         ]
+        used = pred.get("form", "binas")
+        for name, r in (pred.get("quality_by_form") or {used: q}).items():
+            label = f"{name} (searched)" if name == used else name
+            lines.append(
+                f"| {label} | {_num(r['kendall_tau'], 3)} | {_num(r['spearman'], 3)} | "
+                f"{_num(r['pearson'], 3)} | {_num(r['rmse'], 3)} |"
+            )
+        rel = pred.get("target_reliability")
+        if rel:
+            lines += [
+                "",
+                f"The one-shot accuracies themselves are noisy: measured on two halves of the "
+                f"held-out set ({rel['images_per_half'][0]} images each) they rank the subnets "
+                f"alike at Kendall tau {_num(rel['split_half_tau'], 3)}; the whole set's "
+                f"reliability is {_num(rel['reliability'], 3)}, so no predictor can expect a "
+                f"Kendall tau above about {_num(rel['tau_ceiling'], 3)} against them.",
+            ]
     else:
         lines.append("Quality not measured in this run (`--oneshot-subnets N` measures it).")
     inter = pred.get("interpretation") or {}

@@ -347,6 +347,7 @@ class Pipeline:
 
     def _predictor(self):
         from budgetnas.predictors.paths import FORMS, paths_predictor
+        from budgetnas.predictors.reliability import target_reliability
         from budgetnas.predictors.supernet import (
             BinasPredictor,
             quality_report,
@@ -404,6 +405,9 @@ class Pipeline:
             info["quality_by_form"] = {
                 name: quality_report(p.predict_archs(archs), accs) for name, p in fitted.items()
             }
+            ceiling = target_reliability(sub_ev, archs, self.store)
+            if ceiling is not None:
+                info["target_reliability"] = ceiling
         form = pred.quadratic_form()
         (self.out / "predictor.json").write_text(
             json.dumps(

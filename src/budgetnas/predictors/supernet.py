@@ -196,9 +196,14 @@ class SupernetEvaluator:
 
     def one_shot_accuracy(self, arch: Architecture) -> float:
         """Accuracy of one fixed path (BatchNorm recalibrated on that path)."""
-        from budgetnas.training.evaluate import one_shot_accuracy
+        correct, total = self.one_shot_counts(arch)
+        return sum(correct) / sum(total)
 
-        return one_shot_accuracy(
+    def one_shot_counts(self, arch: Architecture) -> tuple[list[int], list[int]]:
+        """:meth:`one_shot_accuracy` per held-out batch: ``(correct, total)`` lists."""
+        from budgetnas.training.evaluate import one_shot_counts
+
+        return one_shot_counts(
             self.supernet, arch, self.recal_batches, self.eval_batches, self.bn_batches
         )
 
@@ -370,6 +375,18 @@ def interpretation(block_coef: np.ndarray, depth_coef: np.ndarray) -> dict:
     return out
 
 
+def random_subnets(space: MobileNetSpace, n: int, seed: int = 1) -> list[Architecture]:
+    """The ``n`` uniformly random subnets of :func:`random_subnet_accuracies` (deterministic)."""
+    rng = np.random.default_rng([int(seed), stable_hash("subnets")])
+    return [space.sample(rng) for _ in range(n)]
+
+
+def subnet_key(fingerprint: str, space: MobileNetSpace, arch: Architecture) -> str:
+    """Store key of the one-shot record of ``arch`` (kind ``SUBNET_KIND``) under an evaluator's
+    ``fingerprint(sampling=False)``."""
+    return f"{fingerprint}/{space.to_string(arch)}"
+
+
 def random_subnet_accuracies(
     evaluator,
     n: int,
@@ -380,19 +397,23 @@ def random_subnet_accuracies(
 ) -> tuple[list[Architecture], np.ndarray]:
     """One-shot accuracies of ``n`` uniformly random subnets (cached in ``store``); with
     ``shard=(i, k)`` only the subnets ``i, i + k, ...`` of them (see :func:`measure_expectations`).
+
+    Each record keeps the counts per held-out batch too (``"correct"``, ``"total"``), from which
+    :func:`~budgetnas.predictors.reliability.stored_subnet_counts` reads how reliable the
+    accuracies themselves are.
     """
     space = evaluator.space
-    rng = np.random.default_rng([int(seed), stable_hash("subnets")])
-    archs = _in_shard([space.sample(rng) for _ in range(n)], shard)
+    archs = _in_shard(random_subnets(space, n, seed), shard)
     fp = evaluator.fingerprint(sampling=False)
     accs = []
     for arch in archs:
-        key = f"{fp}/{space.to_string(arch)}"
+        key = subnet_key(fp, space, arch)
         rec = None if store is None else store.get(SUBNET_KIND, key)
         if rec is None:
-            value = float(evaluator.one_shot_accuracy(arch))
+            correct, total = evaluator.one_shot_counts(arch)
+            value = sum(correct) / sum(total)
             if store is not None:
-                store.put(SUBNET_KIND, key, {"acc": value})
+                store.put(SUBNET_KIND, key, {"acc": value, "correct": correct, "total": total})
         else:
             value = float(rec["acc"])
         accs.append(value)
@@ -430,5 +451,7 @@ __all__ = [
     "measure_expectations",
     "quality_report",
     "random_subnet_accuracies",
+    "random_subnets",
     "sample_path",
+    "subnet_key",
 ]

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from budgetnas.predictors.reliability import split_half
+
+
+def _counts(true_acc, n_batches, batch, rng):
+    """Binomial correct counts per batch for subnets of the given true accuracies."""
+    return [(list(rng.binomial(batch, a, size=n_batches)), [batch] * n_batches) for a in true_acc]
+
+
+def test_split_half_by_hand():
+    # 4 subnets, 2 batches: the halves are the batches themselves
+    counts = [([8, 7], [10, 10]), ([6, 6], [10, 10]), ([9, 9], [10, 10]), ([5, 6], [10, 10])]
+    rep = split_half(counts)
+    even = np.array([0.8, 0.6, 0.9, 0.5])
+    odd = np.array([0.7, 0.6, 0.9, 0.6])
+    r_half = np.corrcoef(even, odd)[0, 1]
+    r = 2 * r_half / (1 + r_half)
+    assert rep["split_half_pearson"] == pytest.approx(r_half)
+    assert rep["reliability"] == pytest.approx(r)
+    assert rep["tau_ceiling"] == pytest.approx(2 / np.pi * np.arcsin(np.sqrt(r)))
+    assert rep["images_per_half"] == [10, 10] and rep["n"] == 4
+
+
+def test_ceiling_falls_with_noise_and_matches_a_perfect_predictor():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    true_acc = rng.uniform(0.85, 0.90, size=400)
+    many = split_half(_counts(true_acc, 20, 500, rng))  # 10,000 images per subnet
+    few = split_half(_counts(true_acc, 2, 100, rng))  # 200 images per subnet
+    assert many["tau_ceiling"] > few["tau_ceiling"] + 0.2
+    # the ceiling is what the noise-free accuracies themselves reach against the measured ones
+    counts = _counts(true_acc, 10, 200, rng)
+    measured = [sum(c) / sum(t) for c, t in counts]
+    perfect = stats.kendalltau(true_acc, measured).statistic
+    assert split_half(counts)["tau_ceiling"] == pytest.approx(perfect, abs=0.07)
+
+
+def test_split_half_rejects_what_it_cannot_rank():
+    with pytest.raises(ValueError, match="at least 3"):
+        split_half([([1, 1], [2, 2])] * 2)
+    with pytest.raises(ValueError, match="same >= 2"):
+        split_half([([1], [2])] * 3)
+    with pytest.raises(ValueError, match="same >= 2"):
+        split_half([([1, 1], [2, 2]), ([1, 1, 1], [2, 2, 2]), ([1, 1], [2, 2])])
+    with pytest.raises(ValueError, match="do not vary"):
+        split_half([([1, 1], [2, 2])] * 3)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from budgetnas.bench.supernet import overhead, ranking
+from budgetnas.bench.supernet import overhead, ranking, tau_interval
 from budgetnas.store import Store
 from budgetnas.training import SupernetTrainer, TrainConfig
 
@@ -57,3 +57,21 @@ def test_ranking_is_resumable(tmp_path):
     assert len(list(Store(store).items("supernet-ranking"))) == 6
     with pytest.raises(ValueError, match="schedule"):
         ranking(str(tmp_path / "supernet.pt"), archs=1, store=str(store), schedule="step")
+
+
+def test_tau_interval_covers_the_estimate_and_narrows_with_more_pairs():
+    import numpy as np
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    y = x + rng.normal(size=200)
+    wide = tau_interval(x[:10], y[:10])
+    narrow = tau_interval(x, y)
+    assert wide[0] <= kendalltau(x[:10], y[:10]).statistic <= wide[1]
+    assert narrow[0] <= kendalltau(x, y).statistic <= narrow[1]
+    assert narrow[1] - narrow[0] < (wide[1] - wide[0]) / 2
+    assert tau_interval(x[:10], y[:10], seed=0) == wide  # reproducible
+    assert np.isnan(tau_interval([1, 1, 1], [2, 2, 2])).all()
+    with pytest.raises(ValueError, match="3 pairs"):
+        tau_interval([1, 2], [1, 2])

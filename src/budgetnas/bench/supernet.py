@@ -192,8 +192,9 @@ def ranking(
             }
             db.put("supernet-ranking", key, rec)
         rows.append(rec)
-    tau = kendalltau([r["one_shot"] for r in rows], [r["finetuned"] for r in rows])
-    tau_macs = kendalltau([r["macs"] for r in rows], [r["finetuned"] for r in rows])
+    one_shot, tuned = [r["one_shot"] for r in rows], [r["finetuned"] for r in rows]
+    tau = kendalltau(one_shot, tuned)
+    tau_macs = kendalltau([r["macs"] for r in rows], tuned)
     return {
         "supernet": str(supernet),
         "archs": archs,
@@ -201,9 +202,32 @@ def ranking(
         "schedule": schedule,
         "heldout_images": len(held),
         "kendall_tau": float(tau.statistic),
+        "kendall_tau_ci95": tau_interval(one_shot, tuned, seed=seed),
+        "kendall_tau_pvalue": float(tau.pvalue),
         "kendall_tau_macs_baseline": float(tau_macs.statistic),
         "rows": rows,
     }
+
+
+def tau_interval(x, y, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> list:
+    """Percentile bootstrap interval of Kendall's tau over the pairs ``(x_i, y_i)``: with 10
+    architectures one tau is a rough estimate, and the interval says how rough."""
+    from scipy.stats import kendalltau
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.size < 3:
+        raise ValueError("need at least 3 pairs for an interval")
+    rng = np.random.default_rng(seed)
+    taus = []
+    for _ in range(resamples):
+        idx = rng.integers(0, x.size, x.size)
+        t = kendalltau(x[idx], y[idx]).statistic
+        if np.isfinite(t):  # a resample of one repeated pair has no ranking
+            taus.append(t)
+    if not taus:  # no resample ranks anything (every value tied)
+        return [float("nan"), float("nan")]
+    lo, hi = np.quantile(taus, [(1 - level) / 2, (1 + level) / 2])
+    return [float(lo), float(hi)]
 
 
 def main(argv: list[str] | None = None) -> int:

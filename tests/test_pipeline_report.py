@@ -66,6 +66,19 @@ def _fake_run(path, space, with_quality=True):
             "pearson": 0.6,
             "rmse": 0.1,
         }
+        result["predictor"]["form"] = "binas"
+        result["predictor"]["quality_by_form"] = {
+            "binas": result["predictor"]["quality"],
+            "paths": {"n": 3, "kendall_tau": 0.71, "spearman": 0.8, "pearson": 0.9, "rmse": 0.05},
+        }
+        result["predictor"]["target_reliability"] = {
+            "n": 3,
+            "images_per_half": [250, 250],
+            "split_half_tau": 0.52,
+            "split_half_pearson": 0.7,
+            "reliability": 0.82,
+            "tau_ceiling": 0.72,
+        }
         result["predictor"]["quality_points"] = {
             "predicted": [0.3, 0.4, 0.5],
             "oneshot": [0.31, 0.42, 0.45],
@@ -88,7 +101,8 @@ def test_report_from_result_json(tmp_path, monkeypatch, one_thread):
     assert result["arch"] in text
     assert "latency_ms" in text and "params_m" in text and "M parameters" in text
     assert "`latency_us<=2000`" in text  # as the user typed it
-    assert "0.33" in text  # Kendall tau
+    assert "| binas (searched) | 0.33" in text and "| paths | 0.71" in text  # Kendall tau by form
+    assert "Kendall tau above about 0.72" in text and "250 images each" in text  # its ceiling
     for name in ("accuracy_vs_latency", "predictor"):
         png = tmp_path / "plots" / f"{name}.png"
         assert png.read_bytes()[:8] == PNG

@@ -43,6 +43,23 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+def tiny_train_config(**overrides):
+    """A supernet training configuration for tests: the tiny space on synthetic data, 2 steps of
+    16 images per epoch, one recalibration batch; ``overrides`` replace any field."""
+    from budgetnas.training import TrainConfig
+
+    base = {
+        "data": "synthetic",
+        "preset": "tiny",
+        "epochs_a": 1,
+        "epochs_b": 1,
+        "batch_size": 16,
+        "max_steps": 2,
+        "bn_batches": 1,
+    }
+    return TrainConfig(**{**base, **overrides})
+
+
 def tiny_run_argv(out, *options: str) -> list[str]:
     """``budgetnas run`` on the tiny preset with synthetic data: ``options``, then ``--out`` last."""
     return ["run", "--data", "synthetic", "--preset", "tiny", *options, "--out", str(out)]

@@ -4,24 +4,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import tiny_train_config  # noqa: E402
+
 
 @pytest.mark.slow
 def test_predictor_fit_cli_reports_quality_and_resumes(tmp_path, capsys):
     from budgetnas.cli.main import main
-    from budgetnas.training import SupernetTrainer, TrainConfig
+    from budgetnas.training import SupernetTrainer
 
     torch.set_num_threads(1)
-    cfg = TrainConfig(
-        data="synthetic",
-        preset="tiny",
-        epochs_a=1,
-        epochs_b=1,
-        batch_size=16,
-        max_steps=2,
-        bn_batches=1,
-        eval_subset=16,
-        subset=64,
-    )
+    cfg = tiny_train_config(eval_subset=16, subset=64)
     SupernetTrainer(cfg, tmp_path / "sn", progress=False).run()
     out = tmp_path / "pred"
     argv = [

@@ -9,7 +9,8 @@ import torch
 
 from budgetnas.bench.supernet import overhead, ranking, tau_interval
 from budgetnas.store import Store
-from budgetnas.training import SupernetTrainer, TrainConfig
+from budgetnas.training import SupernetTrainer
+from conftest import tiny_train_config
 
 
 @pytest.fixture(autouse=True)
@@ -28,15 +29,7 @@ def test_overhead_reports_ratio_per_path():
 
 
 def test_ranking_is_resumable(tmp_path):
-    cfg = TrainConfig(
-        data="synthetic",
-        preset="tiny",
-        epochs_a=1,
-        epochs_b=0,
-        batch_size=16,
-        max_steps=2,
-        bn_batches=1,
-    )
+    cfg = tiny_train_config(epochs_b=0)
     SupernetTrainer(replace(cfg), tmp_path, progress=False).run()
     store = tmp_path / "r.sqlite"
     res = ranking(str(tmp_path / "supernet.pt"), archs=3, finetune_steps=1, store=str(store))

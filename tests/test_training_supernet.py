@@ -9,21 +9,11 @@ import pytest
 import torch
 
 from budgetnas.cli.main import main
-from budgetnas.training import SupernetTrainer, TrainConfig, inner_distillation_loss
+from budgetnas.training import SupernetTrainer, inner_distillation_loss
 from budgetnas.training.supernet import load_supernet
+from conftest import tiny_train_config
 
-TINY = TrainConfig(
-    data="synthetic",
-    preset="tiny",
-    epochs_a=1,
-    epochs_b=2,
-    batch_size=16,
-    max_steps=2,
-    bn_batches=2,
-    eval_subset=32,
-    lr_a=0.05,
-    lr_b=0.02,
-)
+TINY = tiny_train_config(epochs_b=2, bn_batches=2, eval_subset=32, lr_a=0.05, lr_b=0.02)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

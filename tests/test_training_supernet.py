@@ -57,6 +57,19 @@ def test_resume_continues_exactly(tmp_path, straight_run, stop_after):
     assert config["train"]["preset"] == "tiny" and config["space"]["image_size"] == 16
     stages = [(r.get("stage"), r.get("epoch")) for r in _records(out)]
     assert stages == [("A", 1), ("B", 1), ("B", 2), (None, None)]
+    for r in _records(out)[1:3]:  # stage B also scores 3 fixed random paths
+        assert r["heldout_acc_random_min"] <= r["heldout_acc_random_mean"]
+        assert r["heldout_acc_random_mean"] <= r["heldout_acc_random_max"]
+
+
+def test_random_path_scores_leave_training_alone(tmp_path, straight_run):
+    out_a, _ = straight_run
+    SupernetTrainer(replace(TINY, eval_random=0), tmp_path, progress=False).run()
+    a, b = _state(out_a), _state(tmp_path)
+    for key in a["model"]:
+        if not key.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            assert torch.equal(a["model"][key], b["model"][key]), key
+    assert all("heldout_acc_random_mean" not in r for r in _records(tmp_path))
 
 
 def test_resume_refuses_changed_settings(tmp_path):

@@ -36,6 +36,12 @@ def register(subparsers) -> None:
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--bn-batches", type=int, default=d.bn_batches)
     p.add_argument("--eval-subset", type=int, default=None, help="held-out images per evaluation")
+    p.add_argument(
+        "--eval-random",
+        type=int,
+        default=d.eval_random,
+        help="random paths scored after every stage-B epoch (0: none)",
+    )
     p.add_argument("--max-steps", type=int, default=None, help="cap on steps per epoch")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
@@ -70,6 +76,7 @@ def config_from_args(args: argparse.Namespace):
         "augment": not args.no_augment,
         "bn_batches": args.bn_batches,
         "eval_subset": args.eval_subset,
+        "eval_random": args.eval_random,
         "max_steps": args.max_steps,
         "seed": args.seed,
         "threads": args.threads,

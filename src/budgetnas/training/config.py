@@ -31,6 +31,7 @@ class TrainConfig:
     bn_batches: int = 20  # batches for BatchNorm recalibration before each evaluation
     eval_subset: int | None = None  # held-out images used for per-epoch evaluation
     eval_batch_size: int = 500
+    eval_random: int = 3  # fixed random paths scored after every stage-B epoch (mean, min, max)
     max_steps: int | None = None  # cap on steps per epoch (tests, smoke runs)
     seed: int = 0
     threads: int = 1

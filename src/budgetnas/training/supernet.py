@@ -380,8 +380,30 @@ class SupernetTrainer:
                 self._eval_loader(self.heldout_ds),
                 cfg.bn_batches,
             )
+        # the paths that the predictor and the ranking score: neither heaviest nor smallest,
+        # which the sandwich rule trains in every step, tell how well the others are trained
+        random_accs = [
+            one_shot_accuracy(
+                model,
+                arch,
+                self._recal_loader(),
+                self._eval_loader(self.heldout_ds),
+                cfg.bn_batches,
+            )
+            for arch in self.eval_paths()
+        ]
+        if random_accs:
+            record["heldout_acc_random_mean"] = float(np.mean(random_accs))
+            record["heldout_acc_random_min"] = float(np.min(random_accs))
+            record["heldout_acc_random_max"] = float(np.max(random_accs))
         self._log(record)
         self._save("B", ep + 1)
+
+    def eval_paths(self) -> list:
+        """The ``eval_random`` random paths scored after every stage-B epoch: the same ones every
+        epoch (their own generator, so training draws the same paths with or without them)."""
+        rng = np.random.default_rng([self.cfg.seed, 20_251_201])
+        return [self.space.sample(rng) for _ in range(self.cfg.eval_random)]
 
     def _paths_template(self) -> list[str]:
         return (["heaviest", "smallest"] if self.cfg.sandwich else []) + ["random"] * (

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from budgetnas.predictors.reliability import split_half
+from budgetnas.predictors.reliability import report_batch_size, split_half
 
 
 def _counts(true_acc, n_batches, batch, rng):
@@ -47,3 +47,11 @@ def test_split_half_rejects_what_it_cannot_rank():
         split_half([([1, 1], [2, 2]), ([1, 1, 1], [2, 2, 2]), ([1, 1], [2, 2])])
     with pytest.raises(ValueError, match="do not vary"):
         split_half([([1, 1], [2, 2])] * 3)
+
+
+def test_report_batch_size_gives_several_batches():
+    assert report_batch_size(5000) == 500 and report_batch_size(20000) == 500
+    assert report_batch_size(32) == 4 and report_batch_size(3000) == 300
+    assert report_batch_size(5) == 1
+    with pytest.raises(ValueError):
+        report_batch_size(0)

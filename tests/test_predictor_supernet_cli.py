@@ -16,6 +16,7 @@ def test_predictor_fit_cli_reports_quality_and_resumes(tmp_path, capsys):
     cfg = tiny_train_config(eval_subset=16, subset=64)
     SupernetTrainer(cfg, tmp_path / "sn", progress=False).run()
     out = tmp_path / "pred"
+    rep_ceiling_keys = {"split_half_tau", "reliability", "tau_ceiling"}
     argv = [
         "predictor",
         "fit",
@@ -38,6 +39,11 @@ def test_predictor_fit_cli_reports_quality_and_resumes(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "binas: Kendall tau" in printed and "ridge: Kendall tau" in printed
     assert "gain from depth" in printed
+    # the 32 report images come in 8 batches: the target's noise ceiling is reported
+    assert "no predictor can expect a Kendall tau above" in printed
+    assert rep_ceiling_keys <= set(
+        json.loads((out / "predictor.json").read_text())["target_reliability"]
+    )
     rep = json.loads((out / "predictor.json").read_text())
     for name in ("binas", "binas_center_a0", "paths", "ridge"):
         assert rep[name]["n"] == 6 and set(rep[name]) >= {"kendall_tau", "spearman", "rmse"}

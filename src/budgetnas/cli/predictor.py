@@ -88,10 +88,13 @@ def _setup(args: argparse.Namespace):
     ev = SupernetEvaluator(
         net, recal, held, bn, args.passes, seed=args.seed, sampling=args.sampling
     )
+    from budgetnas.predictors.reliability import report_batch_size
+
     sub_ev = ev
     if args.subnet_heldout is not None and args.subnet_heldout != args.heldout:
         sub_ds = get_dataset(tcfg.data, "heldout", subset=args.subnet_heldout, **kw)
-        sub_held = list(make_loader(sub_ds, 500, shuffle=False))
+        sub_batch = report_batch_size(len(sub_ds))  # several batches: split-half reliability
+        sub_held = list(make_loader(sub_ds, sub_batch, shuffle=False))
         sub_ev = SupernetEvaluator(net, recal, sub_held, bn, 1, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

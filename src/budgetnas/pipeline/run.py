@@ -343,7 +343,11 @@ class Pipeline:
         """The evaluator scoring the quality-report subnets (``oneshot_heldout`` images)."""
         if self.cfg.oneshot_heldout in (None, self.cfg.predictor_subset):
             return self.evaluator
-        return self.evaluator_on(self.cfg.oneshot_heldout, batch=500)
+        from budgetnas.predictors.reliability import report_batch_size
+
+        n = self.cfg.oneshot_heldout
+        # several batches, so that the report can split them into halves (target reliability)
+        return self.evaluator_on(n, batch=500 if n is None else report_batch_size(n))
 
     def _predictor(self):
         from budgetnas.predictors.paths import FORMS, paths_predictor

@@ -27,6 +27,14 @@ import numpy as np
 from budgetnas.arch import Architecture
 
 
+def report_batch_size(images: int, most: int = 500, batches: int = 10) -> int:
+    """Batch size that scores ``images`` held-out images in about ``batches`` batches (at most
+    ``most`` images each): the split into halves needs several batches, and speed large ones."""
+    if images < 1:
+        raise ValueError(f"need at least one held-out image, got {images}")
+    return max(1, min(most, -(-images // batches)))
+
+
 def split_half(counts: Sequence[tuple[Sequence[int], Sequence[int]]]) -> dict:
     """Reliability of accuracies from ``(correct, total)`` per batch of each subnet.
 
@@ -89,4 +97,4 @@ def target_reliability(evaluator, archs: Sequence[Architecture], store) -> dict 
         return None
 
 
-__all__ = ["split_half", "stored_subnet_counts", "target_reliability"]
+__all__ = ["report_batch_size", "split_half", "stored_subnet_counts", "target_reliability"]

@@ -116,3 +116,27 @@ def test_presets_keep_the_decision_space():
 
 def d_cfg() -> BlockConfig:
     return BlockConfig(3, 3, False)
+
+
+def test_defining_indices_identify_the_network(space):
+    rng = np.random.default_rng(5)
+    archs = [space.sample(rng) for _ in range(200)]
+    for a in archs:
+        # changing a block beyond its stage's depth changes the encoding, not the network
+        choices = list(a.choices)
+        for s, depth in enumerate(space.depths(a)):
+            for b in range(depth, 4):
+                choices[space.block_group(s, b)] = int(rng.integers(12))
+        b = space.arch(choices)
+        assert np.array_equal(space.defining_indices(a), space.defining_indices(b))
+        assert space.canonicalize(a) == space.canonicalize(b)
+        n_active = sum(space.depths(a)) + 5  # active blocks and the 5 depth decisions
+        assert len(space.defining_indices(a)) == n_active
+    # another option for an active block: another network, other indices
+    for a in archs[:50]:
+        choices = list(a.choices)
+        g = space.block_group(0, 0)  # the first block of a stage is always active
+        choices[g] = (choices[g] + 1) % 12
+        b = space.arch(choices)
+        assert space.canonicalize(a) != space.canonicalize(b)
+        assert set(space.defining_indices(a)) != set(space.defining_indices(b))

@@ -143,16 +143,15 @@ def test_pareto_one_solver_call_per_budget(space, objective):
     assert values == sorted(values)  # a looser budget never predicts worse (exact solver)
 
 
-def test_milp_on_the_mobilenet_space_equals_brute_force_on_a_subspace():
+def _subspace_problem():
     """The full 255-binary problem with a BINAS-structured objective, a latency table and a
     params budget; options outside a small sub-space are penalised so hard that the optimum
-    lies inside it, where brute force enumerates every architecture."""
+    lies inside it, where brute force enumerates every architecture (canonical: one per
+    network)."""
     import itertools
 
     from budgetnas.costs.counting import block_form
     from budgetnas.predictors.supernet import binas_form
-    from budgetnas.search import create_solver
-    from budgetnas.search._base import Problem
     from budgetnas.spaces.mobilenet import DEPTHS, MAX_DEPTH, N_BLOCK_OPTIONS, N_STAGES
 
     space = MobileNetSpace(preset="tiny")
@@ -193,6 +192,14 @@ def test_milp_on_the_mobilenet_space_equals_brute_force_on_a_subspace():
     lat = latency.quadratic_form().values(X)
     params = CountCost(space, "params_m").quadratic_form().values(X)
     values = objective.values(X)
+    return space, objective, latency, lat, params, values
+
+
+def test_milp_on_the_mobilenet_space_equals_brute_force_on_a_subspace():
+    from budgetnas.search import create_solver
+    from budgetnas.search._base import Problem
+
+    space, objective, latency, lat, params, values = _subspace_problem()
     for q in (0.2, 0.5, 0.9):
         lat_limit, par_limit = np.quantile(lat, q), np.quantile(params, 0.7)
         constraints = [
@@ -206,3 +213,65 @@ def test_milp_on_the_mobilenet_space_equals_brute_force_on_a_subspace():
         res = create_solver("milp").solve(Problem(space, constraints, objective=objective))
         assert res.objective == pytest.approx(best, abs=1e-9)
         assert res.feasible and latency.evaluate(res.arch) <= lat_limit + 1e-9
+
+
+def test_top_k_gives_the_k_best_distinct_networks_of_brute_force():
+    from budgetnas.pipeline.rerank import top_k
+
+    space, objective, latency, lat, params, values = _subspace_problem()
+    lat_limit, par_limit = np.quantile(lat, 0.5), np.quantile(params, 0.7)
+    constraints = [
+        Constraint(parse_budget(f"latency_ms<={lat_limit}"), latency),
+        Constraint(parse_budget(f"params_m<={par_limit}"), CountCost(space, "params_m")),
+    ]
+    ok = (lat <= lat_limit + 1e-9) & (params <= par_limit + 1e-9)
+    best = np.sort(values[ok])[::-1]
+    found = top_k(space, objective, constraints, 6)
+    # six different networks (blocks beyond a stage's depth left out of the cuts), in order
+    assert len({r.arch for r in found}) == 6
+    assert all(r.arch == space.canonicalize(r.arch) and r.feasible for r in found)
+    assert [r.objective for r in found] == pytest.approx(list(best[:6]), abs=1e-9)
+    # no network fits: the solver's own error, not an empty list
+    from budgetnas.search import InfeasibleBudgetError
+
+    cheapest = float(latency.quadratic_form().const)
+    impossible = [Constraint(parse_budget(f"latency_ms<={cheapest}"), latency)]
+    with pytest.raises(InfeasibleBudgetError):
+        top_k(space, objective, impossible, 3)
+    with pytest.raises(ValueError):
+        top_k(space, objective, constraints, 0)
+
+
+def test_reranker_keeps_the_best_scored_candidate_within_budget(space, objective):
+    from budgetnas.pipeline.rerank import reranker, top_k
+
+    limit = 0.5 * space.count_params(space.heaviest()) / 1e6
+    cons = [Constraint(parse_budget(f"params_m<={limit}"), CountCost(space, "params_m"))]
+    candidates = [r.arch for r in top_k(space, objective, cons, 4)]
+    # a score that disagrees with the predictor: it prefers the fourth candidate
+    scores = dict(zip(candidates, [0.1, 0.2, 0.3, 0.9], strict=True))
+    logged = []
+    choose = reranker(space, objective, 4, lambda a: scores[a], log=logged.append)
+    res = choose(cons)
+    assert res.arch == candidates[3] and res.feasible
+    assert res.solver == "milp+rerank4" and res.history[-1]["chosen"] == 3
+    assert [c["score"] for c in res.history[-1]["rerank"]] == [0.1, 0.2, 0.3, 0.9]
+    assert logged and "picked #4" in logged[0]
+    # as the closed loop's chooser: the round records the candidates
+    loop = closed_loop(space, objective, constraints=cons, chooser=choose)
+    assert loop.ok and loop.arch == candidates[3]
+    assert loop.rounds[0]["rerank"]["chosen"] == 3
+
+
+def test_top_k_returns_every_feasible_network_when_fewer_than_k_fit():
+    from budgetnas.pipeline.rerank import top_k
+    from budgetnas.testing.problems import random_problem
+
+    problem = random_problem(3, sizes=(3, 2, 2), n_budgets=1, quantile=0.5)
+    space = problem.space
+    feasible = [a for a in space.enumerate() if problem.feasible(a)]
+    assert 0 < len(feasible) < 12
+    found = top_k(space, problem.objective, problem.constraints, 12)
+    assert {r.arch for r in found} == set(feasible)
+    values = [r.objective for r in found]
+    assert values == sorted(values, reverse=True)

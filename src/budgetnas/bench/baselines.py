@@ -58,6 +58,7 @@ class BaselineConfig:
     run: str
     budgets: list[str] = field(default_factory=list)  # sweeps: "latency_ms=1.0,1.5,2.0"
     solver: str | None = None
+    rerank: int | None = None  # the found network: predictor's best K re-ranked by one-shot
     random_archs: int = 20
     finetune_epochs: int | None = None
     finetune_subset: int | None = None
@@ -137,6 +138,11 @@ class BaselineBench:
         if self.solver == "hardcore":
             self.log("the run used hardcore; the bench searches its predictor with milp")
             self.solver = "milp"
+        self.rerank = self.run_cfg.rerank if cfg.rerank is None else cfg.rerank
+        if self.rerank < 1:
+            raise ValueError(f"rerank must be at least 1 (1: no re-ranking), got {self.rerank}")
+        if self.rerank > 1 and self.solver != "milp":
+            raise ValueError(f"rerank {self.rerank} needs the milp solver, not {self.solver!r}")
         self.repeats = cfg.latency_repeats or self.run_cfg.lut_repeats
         self.epochs = (
             self.run_cfg.finetune_epochs if cfg.finetune_epochs is None else cfg.finetune_epochs
@@ -265,6 +271,11 @@ class BaselineBench:
         measurers = {}
         if budget.metric == "latency_ms":
             measurers["latency_ms"] = self.latency
+        chooser = None
+        if self.rerank > 1:  # the predictor's best K, re-ranked as the baselines are chosen
+            from budgetnas.pipeline.rerank import reranker
+
+            chooser = reranker(self.space, self.form, self.rerank, self.oneshot, log=self.log)
         try:
             loop = closed_loop(
                 self.space,
@@ -274,6 +285,7 @@ class BaselineBench:
                 max_rounds=self.run_cfg.max_rounds,
                 raise_on_failure=False,
                 constraints=cons,
+                chooser=chooser,
             )
             if loop.ok:
                 _, brows = self._fits(loop.arch, cons)
@@ -285,6 +297,7 @@ class BaselineBench:
                         "budgets": brows,
                         "detail": {
                             "solver": self.solver,
+                            "rerank": self.rerank,
                             "closed_loop": loop.message,
                             "rounds": len(loop.rounds),
                         },
@@ -367,6 +380,7 @@ class BaselineBench:
             "config": {
                 **asdict(self.cfg),
                 "solver": self.solver,
+                "rerank": self.rerank,
                 "finetune_epochs": self.epochs,
                 "finetune_subset": self.subset,
                 "latency_repeats": self.repeats,
@@ -435,7 +449,13 @@ def markdown(result: dict) -> str:
     lines = [
         "# Baselines: found vs uniform scaling vs best of random",
         "",
-        f"Run `{cfg['run']}`; solver `{cfg['solver']}`; every network fine-tuned alike: "
+        f"Run `{cfg['run']}`; solver `{cfg['solver']}`"
+        + (
+            f" (the predictor's {cfg['rerank']} best re-ranked by one-shot accuracy)"
+            if (cfg.get("rerank") or 1) > 1
+            else ""
+        )
+        + "; every network fine-tuned alike: "
         f"{cfg['finetune_epochs']} epoch(s) on {cfg['finetune_subset'] or 'all'} training images "
         f"(CE + KL from the heaviest path); one-shot selection on {cfg['heldout_images']} held-out "
         f"images; latency measured on `{cfg['latency_fingerprint'].get('backend')}`, "
@@ -518,6 +538,12 @@ def main(argv: list[str] | None = None) -> int:
         help="METRIC=V1,V2,... e.g. latency_ms=1.0,1.5,2.0 (repeat for other metrics)",
     )
     p.add_argument("--solver", default=None, help="(the run's solver)")
+    p.add_argument(
+        "--rerank",
+        type=int,
+        default=None,
+        help="found network: the predictor's K best re-ranked by one-shot accuracy (the run's)",
+    )
     p.add_argument("--random-archs", type=int, default=20)
     p.add_argument("--finetune-epochs", type=int, default=None, help="(the run's)")
     p.add_argument("--finetune-subset", type=int, default=None, help="training images (the run's)")
@@ -530,6 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         run=args.run,
         budgets=list(args.budgets),
         solver=args.solver,
+        rerank=args.rerank,
         random_archs=args.random_archs,
         finetune_epochs=args.finetune_epochs,
         finetune_subset=args.finetune_subset,

@@ -76,6 +76,13 @@ def register(subparsers) -> None:
         help="the form searched: binas (averages of forced decisions, the default) or paths "
         "(least squares on the same evaluated paths)",
     )
+    p.add_argument(
+        "--rerank",
+        type=int,
+        default=None,
+        help="take the predictor's K best distinct networks under the budgets (milp) and keep the "
+        "one with the best one-shot accuracy (1: no re-ranking, the default)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1)")
     p.add_argument(
         "--jobs",
@@ -110,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         predictor_batch=args.predictor_batch,
         predictor_sampling=args.predictor_sampling,
         predictor_form=args.predictor_form,
+        rerank=args.rerank,
         bn_batches=args.bn_batches,
         threads=args.threads,
         jobs=args.jobs,

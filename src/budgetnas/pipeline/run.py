@@ -81,6 +81,9 @@ class RunConfig:
     # the form searched: "binas" (averages of forced decisions) or "paths" (least squares on
     # the same evaluated paths, predictors.paths)
     predictor_form: str = "binas"
+    # re-rank the predictor's best K networks under the budgets by one-shot accuracy (milp only;
+    # 1: the predictor's best, no re-ranking)
+    rerank: int = 1
     finetune_epochs: int = 1
     finetune_subset: int | None = None
     finetune_lr: float = 0.01
@@ -182,6 +185,13 @@ class Pipeline:
         cfg = self.cfg
         torch.set_num_threads(cfg.threads)
         parse_budgets(cfg.budgets)  # fail early on a malformed budget
+        if cfg.rerank < 1:
+            raise ValueError(f"rerank must be at least 1 (1: no re-ranking), got {cfg.rerank}")
+        if cfg.rerank > 1 and cfg.solver != "milp":
+            raise ValueError(
+                f"rerank {cfg.rerank} needs the milp solver (it takes the predictor's best "
+                f"{cfg.rerank} distinct networks); got solver {cfg.solver!r}"
+            )
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "run_config.json").write_text(json.dumps(asdict(cfg), indent=2))
         self._train_cfg = _train_config(cfg)
@@ -203,6 +213,7 @@ class Pipeline:
             "space_preset": self.space.config.name,
             "data": cfg.data,
             "solver": cfg.solver,
+            "rerank": cfg.rerank,
             "budgets": loop.budgets,
             "closed_loop": {"ok": loop.ok, "message": loop.message, "rounds": loop.rounds},
             "predicted_accuracy": loop.result.predicted,
@@ -448,10 +459,23 @@ class Pipeline:
             solver_kwargs=self._solver_kwargs(),
             measurers=measurers,
             max_rounds=self.cfg.max_rounds,
+            chooser=self._chooser(form),
             **ctx,
         )
         self.log(f"found {loop.result.arch} ({loop.message})")
         return loop
+
+    def _chooser(self, form):
+        """With ``rerank`` K > 1, each round takes the predictor's K best networks under the
+        budgets (``milp``) and keeps the best by one-shot accuracy on the report's held-out
+        images (stored like the report's subnets); None: the solver's answer as it is."""
+        if self.cfg.rerank <= 1:
+            return None
+        from budgetnas.pipeline.rerank import reranker
+        from budgetnas.predictors.supernet import one_shot_scorer
+
+        score = one_shot_scorer(self._subnet_evaluator(), self.store)
+        return reranker(self.space, form, self.cfg.rerank, score, log=self.log)
 
     def _solver_kwargs(self) -> dict | None:
         """``hardcore`` searches on the supernet itself, with the held-out batches as validation

@@ -134,9 +134,13 @@ def closed_loop(
     raise_on_failure: bool = True,
     solver_kwargs: dict | None = None,
     constraints: Sequence[Constraint] | None = None,
+    chooser: Callable[[Sequence[Constraint]], Any] | None = None,
     **ctx,
 ) -> LoopResult:
-    """Search, measure every budget that has a measurer, tighten and search again (module doc)."""
+    """Search, measure every budget that has a measurer, tighten and search again (module doc).
+
+    ``chooser`` replaces the solver call of each round: a function from the round's constraints
+    to a verified ``SearchResult`` (for example :func:`budgetnas.pipeline.rerank.reranker`)."""
     from budgetnas.search import InfeasibleBudgetError
 
     if max_rounds < 1:
@@ -160,9 +164,16 @@ def closed_loop(
             for c in constraints
         ]
         try:
-            result = search(
-                space, objective, solver=solver, solver_kwargs=solver_kwargs, constraints=current
-            )
+            if chooser is not None:
+                result = chooser(current)
+            else:
+                result = search(
+                    space,
+                    objective,
+                    solver=solver,
+                    solver_kwargs=solver_kwargs,
+                    constraints=current,
+                )
         except InfeasibleBudgetError as exc:
             if r == 0:
                 raise
@@ -183,6 +194,7 @@ def closed_loop(
                 "predicted_objective": result.predicted,
                 "budgets": rows,
                 "solver_wall_s": result.wall_s,
+                **({"rerank": result.history[-1]} if _reranked(result) else {}),
             }
         )
         broken = [row for row in rows if not row["ok"]]
@@ -209,6 +221,10 @@ def closed_loop(
     if raise_on_failure:
         raise BudgetNotMetError(message, loop)
     return loop
+
+
+def _reranked(result) -> bool:
+    return bool(result.history) and "rerank" in result.history[-1]
 
 
 def _fmt(limits: dict[str, float]) -> str:

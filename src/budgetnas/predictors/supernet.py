@@ -402,24 +402,37 @@ def random_subnet_accuracies(
     :func:`~budgetnas.predictors.reliability.stored_subnet_counts` reads how reliable the
     accuracies themselves are.
     """
-    space = evaluator.space
-    archs = _in_shard(random_subnets(space, n, seed), shard)
-    fp = evaluator.fingerprint(sampling=False)
+    archs = _in_shard(random_subnets(evaluator.space, n, seed), shard)
+    score = one_shot_scorer(evaluator, store)
     accs = []
     for arch in archs:
-        key = subnet_key(fp, space, arch)
-        rec = None if store is None else store.get(SUBNET_KIND, key)
-        if rec is None:
-            correct, total = evaluator.one_shot_counts(arch)
-            value = sum(correct) / sum(total)
-            if store is not None:
-                store.put(SUBNET_KIND, key, {"acc": value, "correct": correct, "total": total})
-        else:
-            value = float(rec["acc"])
-        accs.append(value)
+        accs.append(score(arch))
         if progress is not None:
             progress(len(accs), len(archs))
     return archs, np.asarray(accs)
+
+
+def one_shot_scorer(evaluator, store=None) -> Callable[[Architecture], float]:
+    """``arch -> one-shot accuracy`` on ``evaluator``'s held-out batches, each result stored (kind
+    ``SUBNET_KIND``, with its counts per batch) and read back on the next call for the same
+    weights and data. The fingerprint is computed once, on the first call."""
+    space = evaluator.space
+    fp: list[str] = []
+
+    def score(arch: Architecture) -> float:
+        if not fp:
+            fp.append(evaluator.fingerprint(sampling=False))
+        key = subnet_key(fp[0], space, arch)
+        rec = None if store is None else store.get(SUBNET_KIND, key)
+        if rec is not None:
+            return float(rec["acc"])
+        correct, total = evaluator.one_shot_counts(arch)
+        value = sum(correct) / sum(total)
+        if store is not None:
+            store.put(SUBNET_KIND, key, {"acc": value, "correct": correct, "total": total})
+        return value
+
+    return score
 
 
 def quality_report(predicted: Sequence[float], measured: Sequence[float]) -> dict:
@@ -449,6 +462,7 @@ __all__ = [
     "distribution_rng",
     "interpretation",
     "measure_expectations",
+    "one_shot_scorer",
     "quality_report",
     "random_subnet_accuracies",
     "random_subnets",

@@ -10,8 +10,11 @@ so with binary ``x`` every form is evaluated exactly and the LP relaxation is ne
 A budget whose cost model is only approximated by its form (residuals ``r_min <= cost - form <=
 r_max``) enters as ``form + r_min <= B``: necessary, so no feasible architecture is cut off. The
 solution is then checked with the exact cost; an over-budget architecture is excluded by a no-good
-cut (``sum of its active binaries <= groups - 1``) and the program solved again (lazy cuts).
-The same cuts exclude architectures already evaluated (``exclude``).
+cut (``sum of the binaries that define its network <= their number - 1``; see
+``SearchSpace.defining_indices``: blocks beyond a stage's depth are left out, so every encoding
+of the network is cut) and the program solved again (lazy cuts). The same cuts exclude
+architectures already evaluated (``exclude``), which gives the best ``k`` distinct networks by
+solving ``k`` times (:func:`budgetnas.pipeline.rerank.top_k`).
 """
 
 from __future__ import annotations
@@ -122,10 +125,10 @@ class _Program:
             A.append(sparse.csr_array(np.stack([b for b, _ in budget_rows])))
             lo.append(np.full(len(budget_rows), -np.inf))
             hi.append(np.array([u for _, u in budget_rows]))
-        cuts = list(cuts)
-        if cuts:
-            k = self.space.n_groups
-            rows = np.repeat(np.arange(len(cuts)), k)
+        cuts = [np.asarray(c, dtype=int) for c in cuts]
+        if cuts:  # no-good: not all binaries of an excluded network at once
+            sizes = np.array([len(c) for c in cuts])
+            rows = np.repeat(np.arange(len(cuts)), sizes)
             cols = np.concatenate(cuts)
             A.append(
                 sparse.csr_array(
@@ -133,7 +136,7 @@ class _Program:
                 )
             )
             lo.append(np.full(len(cuts), -np.inf))
-            hi.append(np.full(len(cuts), k - 1.0))
+            hi.append(sizes - 1.0)
         integrality = np.concatenate([np.ones(self.n), np.zeros(self.m)])
         return milp(
             objective,
@@ -222,7 +225,8 @@ class MILPSolver(Solver):
             remaining = self.time_limit - (time.perf_counter() - start)
             if remaining <= 0:
                 break
-            cuts = [space.active_indices(a) for a in (*self.exclude, *over)]
+            # on the binaries that define the network: every encoding of it is cut at once
+            cuts = [space.defining_indices(a) for a in (*self.exclude, *over)]
             res = program.solve(
                 objective, budget_rows, cuts, remaining, self.mip_rel_gap, self.presolve
             )

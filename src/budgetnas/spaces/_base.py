@@ -113,6 +113,12 @@ class SearchSpace(ABC):
     def active_indices(self, arch: Architecture) -> np.ndarray:
         return np.asarray(self.offsets) + np.asarray(arch.choices, dtype=int)
 
+    def defining_indices(self, arch: Architecture) -> np.ndarray:
+        """The binaries that identify the *network* of ``arch``: every encoding with these set
+        is the same network. A no-good cut on them excludes all of its encodings (default: every
+        group's choice)."""
+        return self.active_indices(arch)
+
     def decode(self, x: np.ndarray) -> Architecture:
         """The architecture of the largest entry in each group (exact for one-hot ``x``)."""
         x = np.asarray(x, dtype=float)

@@ -346,6 +346,15 @@ class MobileNetSpace(SearchSpace):
                 choices[self.block_group(s, b)] = 0
         return Architecture(arch.space, tuple(choices))
 
+    def defining_indices(self, arch: Architecture) -> np.ndarray:
+        """The depth of every stage and the options of the blocks it reaches: blocks beyond a
+        stage's depth do not change the network."""
+        idx = self.active_indices(arch)
+        keep = [self.depth_group(s) for s in range(N_STAGES)]
+        for s, depth in enumerate(self.depths(arch)):
+            keep.extend(self.block_group(s, b) for b in range(depth))
+        return idx[sorted(keep)]
+
     def stage_blocks(self, arch: Architecture) -> list[list[BlockConfig]]:
         """The active block configs of each stage, stage by stage."""
         self.validate(arch)

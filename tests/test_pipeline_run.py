@@ -60,6 +60,18 @@ def test_run_rejects_bad_budget(tmp_path, run_argv):
     assert main(argv) != 0
 
 
+def test_run_refuses_rerank_without_milp(tmp_path, run_argv):
+    from budgetnas.cli.main import main
+    from budgetnas.pipeline.run import Pipeline, RunConfig
+
+    cfg = RunConfig.from_preset("tiny", budgets=["params_m<=1"], solver="hardcore", rerank=3)
+    with pytest.raises(ValueError, match="needs the milp solver"):
+        Pipeline(cfg, tmp_path / "r").run()
+    with pytest.raises(ValueError, match="at least 1"):
+        Pipeline(RunConfig.from_preset("tiny", budgets=["params_m<=1"], rerank=0), tmp_path).run()
+    assert main(run_argv(tmp_path / "r2", "--budget", "params_m<=1", "--rerank", "0")) != 0
+
+
 @pytest.mark.slow
 def test_run_with_latency_budget_measures_on_the_table_backend(tmp_path, capsys, run_argv):
     from budgetnas.cli.main import main
@@ -134,6 +146,16 @@ def test_run_reuses_a_trained_supernet(tiny_run, tmp_path, capsys, one_thread, r
     paths = json.loads((out3 / "result.json").read_text())
     assert paths["predictor"]["form"] == "paths" and paths["budgets"][0]["ok"]
     assert paths["predictor"]["quality"] == by_form["paths"]
+    # re-ranking: the predictor's 3 best networks, the one with the best one-shot accuracy kept
+    out4 = tmp_path / "reuse-rerank"
+    assert main([*argv[:-2], "--rerank", "3", "--out", str(out4)]) == 0
+    reranked = json.loads((out4 / "result.json").read_text())
+    record = reranked["closed_loop"]["rounds"][0]["rerank"]
+    scores = [c["score"] for c in record["rerank"]]
+    assert reranked["rerank"] == 3 and len(scores) == 3 and reranked["budgets"][0]["ok"]
+    assert record["rerank"][0]["arch"] == result["arch"]  # the predictor's first pick
+    assert reranked["arch"] == record["rerank"][int(np.argmax(scores))]["arch"]
+    assert reranked["oneshot_heldout_acc"] is not None
     # a supernet that does not exist, or trained on other data, is refused with a clear message
     bad = [*argv[:-1], str(tmp_path / "other")]
     bad[bad.index("--supernet") + 1] = str(tmp_path / "missing.pt")

@@ -99,7 +99,9 @@ def test_distillation_loss_terms():
 
 @pytest.mark.slow
 def test_training_learns_synthetic_data(tmp_path):
-    cfg = replace(TINY, epochs_a=4, epochs_b=1, max_steps=None, lr_a=0.1, eval_subset=None)
+    # lr 0.05 (the preset's): at 0.1 the tiny network reaches only 0.51 in 4 epochs here, as it did
+    # when this test was written (it had never passed on this machine)
+    cfg = replace(TINY, epochs_a=4, epochs_b=1, max_steps=None, eval_subset=None)
     result = SupernetTrainer(cfg, tmp_path, progress=False).run()
     assert result["test_acc_heaviest"] > 0.6  # 4 classes: chance is 0.25
 

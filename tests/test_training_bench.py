@@ -68,3 +68,23 @@ def test_tau_interval_covers_the_estimate_and_narrows_with_more_pairs():
     assert np.isnan(tau_interval([1, 1, 1], [2, 2, 2])).all()
     with pytest.raises(ValueError, match="3 pairs"):
         tau_interval([1, 2], [1, 2])
+
+
+def test_ranking_archs_spread_over_macs():
+    import numpy as np
+
+    from budgetnas.bench.supernet import ranking_archs
+    from budgetnas.spaces.mobilenet import MobileNetSpace
+
+    space = MobileNetSpace(preset="tiny")
+    uniform = ranking_archs(space, 10, np.random.default_rng(1))
+    again = [space.sample(np.random.default_rng(1)) for _ in range(1)]
+    assert uniform[0] == again[0]  # the protocol: plain uniform samples, as before
+    spread = ranking_archs(space, 10, np.random.default_rng(1), "macs-spread")
+    macs = [space.count_macs(a) for a in spread]
+    assert macs == sorted(macs) and len(set(spread)) == 10
+    pool = [space.count_macs(space.sample(np.random.default_rng(s))) for s in range(500)]
+    # from the bottom to the top decile of the space's sizes
+    assert macs[0] < np.quantile(pool, 0.15) and macs[-1] > np.quantile(pool, 0.85)
+    with pytest.raises(ValueError, match="unknown sample"):
+        ranking("unused.pt", sample="sorted")

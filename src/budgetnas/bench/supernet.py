@@ -105,8 +105,13 @@ def ranking(
     eval_subset: int | None = None,
     threads: int = 1,
     schedule: str = "cosine",
+    sample: str = "uniform",
 ) -> dict:
     """Kendall tau between one-shot and briefly fine-tuned held-out accuracy of random archs.
+
+    ``sample`` draws the architectures: ``"uniform"`` (independent uniform samples, the issue's
+    protocol) or ``"macs-spread"`` (from 50 uniform samples per architecture, the ones at evenly
+    spaced MACs quantiles, so the set spans the space's sizes instead of bunching in its middle).
 
     ``schedule`` is the fine-tuning learning rate: ``"cosine"`` (decays to 0 over the steps, so
     the accuracy is read at a settled network) or ``"constant"`` (the last iterate of SGD at
@@ -114,6 +119,8 @@ def ranking(
     """
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"unknown schedule {schedule!r}; choose cosine or constant")
+    if sample not in SAMPLES:
+        raise ValueError(f"unknown sample {sample!r}; choose {' or '.join(SAMPLES)}")
     from scipy.stats import kendalltau
 
     from budgetnas.data import get_dataset, make_loader
@@ -137,7 +144,7 @@ def ranking(
     held = get_dataset(cfg.data, "heldout", subset=eval_subset, **common)
     db = Store(store or Path(supernet).with_name("ranking.sqlite"))
     rng = np.random.default_rng(seed)
-    sampled = [space.sample(rng) for _ in range(archs)]
+    sampled = ranking_archs(space, archs, rng, sample)
 
     def recal_loader():
         return make_loader(recal, cfg.batch_size, shuffle=True, seed=cfg.seed)
@@ -200,6 +207,7 @@ def ranking(
         "archs": archs,
         "finetune_steps": finetune_steps,
         "schedule": schedule,
+        "sample": sample,
         "heldout_images": len(held),
         "kendall_tau": float(tau.statistic),
         "kendall_tau_ci95": tau_interval(one_shot, tuned, seed=seed),
@@ -207,6 +215,17 @@ def ranking(
         "kendall_tau_macs_baseline": float(tau_macs.statistic),
         "rows": rows,
     }
+
+
+SAMPLES = ("uniform", "macs-spread")
+
+
+def ranking_archs(space, n: int, rng: np.random.Generator, sample: str = "uniform") -> list:
+    """The ``n`` architectures of the ranking bench (see ``sample`` in :func:`ranking`)."""
+    if sample == "uniform":
+        return [space.sample(rng) for _ in range(n)]
+    pool = sorted((space.sample(rng) for _ in range(50 * n)), key=space.count_macs)
+    return [pool[int((i + 0.5) * len(pool) / n)] for i in range(n)]
 
 
 def tau_interval(x, y, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> list:
@@ -253,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
         default="cosine",
         help="fine-tuning learning rate: cosine decay to 0 (default) or constant",
     )
+    r.add_argument(
+        "--sample",
+        choices=SAMPLES,
+        default="uniform",
+        help="architectures: uniform samples (default) or spread evenly over MACs",
+    )
     for q in (o, r):
         q.add_argument("--seed", type=int, default=None)
         q.add_argument("--json", default=None, help="also write the result here")
@@ -272,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             args.eval_subset,
             args.threads,
             args.schedule,
+            args.sample,
         )
     text = json.dumps(res, indent=2)
     if args.json:

@@ -138,11 +138,10 @@ class BaselineBench:
         if self.solver == "hardcore":
             self.log("the run used hardcore; the bench searches its predictor with milp")
             self.solver = "milp"
+        from budgetnas.pipeline.rerank import check_rerank
+
         self.rerank = self.run_cfg.rerank if cfg.rerank is None else cfg.rerank
-        if self.rerank < 1:
-            raise ValueError(f"rerank must be at least 1 (1: no re-ranking), got {self.rerank}")
-        if self.rerank > 1 and self.solver != "milp":
-            raise ValueError(f"rerank {self.rerank} needs the milp solver, not {self.solver!r}")
+        check_rerank(self.rerank, self.solver)
         self.repeats = cfg.latency_repeats or self.run_cfg.lut_repeats
         self.epochs = (
             self.run_cfg.finetune_epochs if cfg.finetune_epochs is None else cfg.finetune_epochs

@@ -27,6 +27,18 @@ from budgetnas.arch import Architecture
 from budgetnas.costs._base import Constraint, QuadraticForm
 
 
+def check_rerank(k: int, solver: str) -> None:
+    """Refuse a re-ranking setting that cannot run: ``k`` below 1, or ``k > 1`` with a solver
+    other than ``milp`` (only its no-good cuts give the ``k`` best distinct networks)."""
+    if k < 1:
+        raise ValueError(f"rerank must be at least 1 (1: no re-ranking), got {k}")
+    if k > 1 and solver != "milp":
+        raise ValueError(
+            f"rerank {k} needs the milp solver (it takes the predictor's best {k} distinct "
+            f"networks); got solver {solver!r}"
+        )
+
+
 def top_k(
     space,
     objective: QuadraticForm,
@@ -99,4 +111,4 @@ def reranker(
     return choose
 
 
-__all__ = ["reranker", "top_k"]
+__all__ = ["check_rerank", "reranker", "top_k"]

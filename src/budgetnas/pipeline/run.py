@@ -179,19 +179,14 @@ class Pipeline:
     def run(self) -> dict:
         import torch
 
+        from budgetnas.pipeline.rerank import check_rerank
         from budgetnas.store import Store
         from budgetnas.units import parse_budgets
 
         cfg = self.cfg
         torch.set_num_threads(cfg.threads)
         parse_budgets(cfg.budgets)  # fail early on a malformed budget
-        if cfg.rerank < 1:
-            raise ValueError(f"rerank must be at least 1 (1: no re-ranking), got {cfg.rerank}")
-        if cfg.rerank > 1 and cfg.solver != "milp":
-            raise ValueError(
-                f"rerank {cfg.rerank} needs the milp solver (it takes the predictor's best "
-                f"{cfg.rerank} distinct networks); got solver {cfg.solver!r}"
-            )
+        check_rerank(cfg.rerank, cfg.solver)
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "run_config.json").write_text(json.dumps(asdict(cfg), indent=2))
         self._train_cfg = _train_config(cfg)
@@ -358,7 +353,7 @@ class Pipeline:
 
         n = self.cfg.oneshot_heldout
         # several batches, so that the report can split them into halves (target reliability)
-        return self.evaluator_on(n, batch=500 if n is None else report_batch_size(n))
+        return self.evaluator_on(n, batch=report_batch_size(n))
 
     def _predictor(self):
         from budgetnas.predictors.paths import FORMS, paths_predictor

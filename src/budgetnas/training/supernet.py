@@ -369,29 +369,21 @@ class SupernetTrainer:
             "images": seen,
             "paths_per_step": len(self._paths_template()),
         }
-        for label, arch in (
-            ("heaviest", self.space.heaviest()),
-            ("smallest", self.space.smallest()),
-        ):
-            record[f"heldout_acc_{label}"] = one_shot_accuracy(
+
+        def heldout(arch) -> float:
+            return one_shot_accuracy(
                 model,
                 arch,
                 self._recal_loader(),
                 self._eval_loader(self.heldout_ds),
                 cfg.bn_batches,
             )
+
+        record["heldout_acc_heaviest"] = heldout(self.space.heaviest())
+        record["heldout_acc_smallest"] = heldout(self.space.smallest())
         # the paths that the predictor and the ranking score: neither heaviest nor smallest,
         # which the sandwich rule trains in every step, tell how well the others are trained
-        random_accs = [
-            one_shot_accuracy(
-                model,
-                arch,
-                self._recal_loader(),
-                self._eval_loader(self.heldout_ds),
-                cfg.bn_batches,
-            )
-            for arch in self.eval_paths()
-        ]
+        random_accs = [heldout(arch) for arch in self.eval_paths()]
         if random_accs:
             record["heldout_acc_random_mean"] = float(np.mean(random_accs))
             record["heldout_acc_random_min"] = float(np.min(random_accs))

@@ -41,9 +41,12 @@ def test_run_end_to_end_tiny_synthetic(tiny_run, capsys, one_thread):
     again = json.loads((out / "result.json").read_text())
     assert again["predictor"]["measured_now"] == 0
     assert again["arch"] == result["arch"] and again["test_acc"] == result["test_acc"]
-    # a run asking for other supernet settings refuses to reuse the stored supernet
+    # a run asking for other supernet settings refuses to reuse the stored supernet, and leaves
+    # the run's configuration as it was (later tools read it: pareto, bench baselines)
+    config = (out / "run_config.json").read_text()
     assert main([*argv, "--epochs-a", "3"]) != 0
     assert (out / "supernet" / "supernet.pt").stat().st_mtime == mtime
+    assert (out / "run_config.json").read_text() == config
     # pareto reuses the run's predictor: one solver call per budget
     capsys.readouterr()
     assert main(["pareto", "--run", str(out), "--budgets", f"params_m={limit},{2 * limit}"]) == 0

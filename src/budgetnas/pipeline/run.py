@@ -188,7 +188,6 @@ class Pipeline:
         parse_budgets(cfg.budgets)  # fail early on a malformed budget
         check_rerank(cfg.rerank, cfg.solver)
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "run_config.json").write_text(json.dumps(asdict(cfg), indent=2))
         self._train_cfg = _train_config(cfg)
         self.store = Store(self.out / "store.sqlite")
         supernet = self._timed("supernet_s", self._supernet)
@@ -196,7 +195,9 @@ class Pipeline:
         self.supernet = supernet
         if cfg.supernet is not None:  # the space preset is the reused supernet's
             cfg.space_preset = self.space.config.name
-            (self.out / "run_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        # written once the run directory's supernet is accepted: a run refused because it asks
+        # for other supernet settings leaves the directory's configuration as it was
+        (self.out / "run_config.json").write_text(json.dumps(asdict(cfg), indent=2))
         ctx = self._timed("table_s", self._table)
         predictor = self._timed("predictor_s", self._predictor)
         loop = self._timed("search_s", lambda: self._search(predictor.quadratic_form(), ctx))

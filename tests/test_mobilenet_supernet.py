@@ -182,3 +182,27 @@ def test_gated_forward_gradient_is_the_derivative_of_mixing_in_an_option(space, 
         fd = float((up - down) / (2 * eps))
         assert h.grad[i].item() == pytest.approx(fd, rel=1e-5, abs=1e-8)
     assert h.grad[unsampled].abs() > 1e-6  # an option off the path still gets a gradient
+
+
+def test_inherit_from_heaviest_starts_unused_weights_from_trained_ones(space):
+    torch.manual_seed(5)
+    net = MobileNetSupernet(space)
+    _randomize(net, seed=5)
+    net.eval().set_active(space.heaviest())
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        before = net(x)
+        net.inherit_from_heaviest()
+        assert torch.equal(net(x), before)  # the heaviest path uses none of the inherited weights
+    for block in net.elastic_blocks():
+        assert torch.equal(block.dw["3"].weight, block.dw["5"].weight[:, :, 1:4, 1:4])
+        bn3, bn5 = block.dw_bn["3"].state_dict(), block.dw_bn["5"].state_dict()
+        assert all(torch.equal(t, bn5[k]) for k, t in bn3.items())
+        ref = block.proj_bn["e6se"].state_dict()
+        for bn in block.proj_bn.values():
+            assert all(torch.equal(t, ref[k]) for k, t in bn.state_dict().items())
+    # copies, not shared tensors: training one kernel later leaves the other alone
+    block = next(iter(net.elastic_blocks()))
+    with torch.no_grad():
+        block.dw["3"].weight.add_(1.0)
+    assert not torch.equal(block.dw["3"].weight, block.dw["5"].weight[:, :, 1:4, 1:4])

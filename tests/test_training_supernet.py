@@ -122,3 +122,70 @@ def test_cli_train_then_eval(tmp_path, capsys):
     assert main(["eval", "--supernet", str(out / "supernet.pt"), "--arch", "e3k3"]) == 2
     assert "not a mobilenet architecture string" in capsys.readouterr().err
     assert main(["eval", "--supernet", str(tmp_path / "none.pt"), "--arch", "heaviest"]) == 2
+
+
+def _heaviest_logits(net, space, x):
+    net.eval().set_active(space.heaviest())
+    with torch.no_grad():
+        return net(x)
+
+
+def test_stage_a_from_another_run(tmp_path):
+    source = tmp_path / "a"
+    SupernetTrainer(replace(TINY, epochs_b=0), source, progress=False).run()
+    cfg = replace(TINY, epochs_a=0, epochs_b=1, stage_a_from=str(source / "supernet.pt"))
+    SupernetTrainer(cfg, tmp_path / "b", progress=False).run()
+    src, _ = load_supernet(source / "supernet.pt")
+    net, ckpt = load_supernet(tmp_path / "b" / "supernet.pt")
+    teacher = type(net)(net.space)
+    teacher.load_state_dict(ckpt["teacher"])
+    c = src.space.config
+    x = torch.randn(4, c.in_channels, c.image_size, c.image_size)
+    # the teacher of stage B is the source's stage A (channels sorted: the same function)
+    assert torch.allclose(
+        _heaviest_logits(teacher, net.space, x), _heaviest_logits(src, src.space, x), atol=1e-5
+    )
+    log = [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert log[0]["stage"] == "A" and log[0]["from"] == str(source / "supernet.pt")
+    assert [r.get("stage") for r in log[1:]] == ["B", None]  # one B epoch, then the final line
+    # a stage-B checkpoint gives its teacher: a third run starts from the same weights
+    cfg_c = replace(cfg, stage_a_from=str(tmp_path / "b" / "supernet.pt"))
+    SupernetTrainer(cfg_c, tmp_path / "c", progress=False).run()
+    _, ckpt_c = load_supernet(tmp_path / "c" / "supernet.pt")
+    assert all(torch.equal(ckpt_c["teacher"][k], t) for k, t in ckpt["teacher"].items())
+
+
+def test_stage_a_from_refusals(tmp_path):
+    unfinished = tmp_path / "u"
+    SupernetTrainer(replace(TINY, epochs_a=2), unfinished, progress=False).run(stop_after=1)
+    with pytest.raises(ValueError, match="no finished stage A"):
+        cfg = replace(TINY, epochs_a=0, stage_a_from=str(unfinished / "supernet.pt"))
+        SupernetTrainer(cfg, tmp_path / "x", progress=False).run()
+    with pytest.raises(ValueError, match="epochs_a must be 0"):
+        cfg = replace(TINY, stage_a_from=str(unfinished / "supernet.pt"))
+        SupernetTrainer(cfg, tmp_path / "y", progress=False).run()
+    with pytest.raises(FileNotFoundError, match="no supernet checkpoint"):
+        cfg = replace(TINY, epochs_a=0, stage_a_from=str(tmp_path / "missing.pt"))
+        SupernetTrainer(cfg, tmp_path / "z", progress=False).run()
+    other = torch.load(unfinished / "supernet.pt", weights_only=False)
+    other["space"]["width_mult"] = 2.0
+    torch.save(other, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="another space"):
+        cfg = replace(TINY, epochs_a=0, stage_a_from=str(tmp_path / "other.pt"))
+        SupernetTrainer(cfg, tmp_path / "v", progress=False).run()
+    args = ["train", "--data", "synthetic", "--preset", "tiny", "--out", str(tmp_path / "w")]
+    assert main([*args, "--stage-a-from", "x.pt", "--epochs-a", "1"]) == 2
+
+
+def test_cli_stage_a_from_sets_stage_b_epochs():
+    import argparse
+
+    from budgetnas.cli import train as train_cli
+
+    parser = argparse.ArgumentParser()
+    train_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--out", "o", "--stage-a-from", "s.pt", "--epochs", "3"])
+    cfg = train_cli.config_from_args(args)
+    assert (cfg.epochs_a, cfg.epochs_b, cfg.stage_a_from, cfg.inherit) == (0, 3, "s.pt", True)
+    args = parser.parse_args(["train", "--out", "o", "--no-inherit"])
+    assert train_cli.config_from_args(args).inherit is False

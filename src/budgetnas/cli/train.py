@@ -42,6 +42,19 @@ def register(subparsers) -> None:
         default=d.eval_random,
         help="random paths scored after every stage-B epoch (0: none)",
     )
+    p.add_argument(
+        "--no-inherit",
+        action="store_true",
+        help="start stage B's 3x3 kernels and (e, SE) BatchNorms from their random "
+        "initialisation instead of the heaviest path's trained weights",
+    )
+    p.add_argument(
+        "--stage-a-from",
+        default=None,
+        metavar="CKPT",
+        help="take stage A (the trained heaviest path) from another run's supernet.pt and "
+        "train stage B only",
+    )
     p.add_argument("--max-steps", type=int, default=None, help="cap on steps per epoch")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
@@ -59,6 +72,12 @@ def config_from_args(args: argparse.Namespace):
     d = TrainConfig()
     epochs_a = args.epochs_a if args.epochs_a is not None else args.epochs
     epochs_b = args.epochs_b if args.epochs_b is not None else args.epochs
+    if args.stage_a_from is not None:
+        if args.epochs_a:
+            raise ValueError("--stage-a-from replaces stage A: leave out --epochs-a")
+        epochs_a = 0  # --epochs then sets stage B only
+        if epochs_b is None:
+            epochs_b = d.epochs_b
     values = {
         "data": args.data,
         "preset": args.preset,
@@ -77,6 +96,8 @@ def config_from_args(args: argparse.Namespace):
         "bn_batches": args.bn_batches,
         "eval_subset": args.eval_subset,
         "eval_random": args.eval_random,
+        "inherit": not args.no_inherit,
+        "stage_a_from": args.stage_a_from,
         "max_steps": args.max_steps,
         "seed": args.seed,
         "threads": args.threads,

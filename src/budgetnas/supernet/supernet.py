@@ -154,6 +154,23 @@ class ElasticBlock(nn.Module):
         _permute(self.se_reduce.bias, se_perm, 0)
         _permute(self.se_expand.weight, se_perm, 1)
 
+    @torch.no_grad()
+    def inherit_from_heaviest(self) -> None:
+        """Start the weights that the heaviest path never uses from those it trained: the 3x3
+        depthwise kernel from the centre 3x3 of the 5x5 one (with its BatchNorm), and the
+        projection BatchNorm of every (e, SE) pair from that of (6, SE on). The heaviest path is
+        unchanged. Without it, stage B starts every 3x3 kernel from its random initialisation
+        and paths that mix kernel sizes stay far behind (measured: docs/bench/supernet.md)."""
+        big, small = max(KERNELS), min(KERNELS)
+        cut = (big - small) // 2
+        src = self.dw[str(big)].weight
+        self.dw[str(small)].weight.copy_(src[:, :, cut : cut + small, cut : cut + small])
+        self.dw_bn[str(small)].load_state_dict(self.dw_bn[str(big)].state_dict())
+        heaviest = self.proj_bn[_bn_key(max(EXPANSIONS), True)].state_dict()
+        for key, bn in self.proj_bn.items():
+            if key != _bn_key(max(EXPANSIONS), True):
+                bn.load_state_dict(heaviest)
+
 
 def _permute(t: torch.Tensor, perm: torch.Tensor, dim: int) -> None:
     t.copy_(t.index_select(dim, perm))
@@ -250,3 +267,9 @@ class MobileNetSupernet(nn.Module):
     def reorder_channels(self) -> None:
         for block in self.elastic_blocks():
             block.reorder_channels()
+
+    @torch.no_grad()
+    def inherit_from_heaviest(self) -> None:
+        """:meth:`ElasticBlock.inherit_from_heaviest` in every block (stage B starts with it)."""
+        for block in self.elastic_blocks():
+            block.inherit_from_heaviest()

@@ -32,6 +32,8 @@ class TrainConfig:
     eval_subset: int | None = None  # held-out images used for per-epoch evaluation
     eval_batch_size: int = 500
     eval_random: int = 3  # fixed random paths scored after every stage-B epoch (mean, min, max)
+    inherit: bool = True  # stage B starts the 3x3 kernels and (e, SE) BNs from the heaviest's
+    stage_a_from: str | None = None  # take stage A from this checkpoint instead of training it
     max_steps: int | None = None  # cap on steps per epoch (tests, smoke runs)
     seed: int = 0
     threads: int = 1

@@ -189,6 +189,8 @@ class SupernetTrainer:
     def _start_stage_b(self) -> None:
         """Freeze the stage-A network as teacher; sort channels by importance; new optimizer."""
         self.model.reorder_channels()
+        if self.cfg.inherit:
+            self.model.inherit_from_heaviest()
         self.teacher = copy.deepcopy(self.model).eval()
         self.teacher.set_active(self.space.heaviest())
         for p in self.teacher.parameters():
@@ -225,6 +227,8 @@ class SupernetTrainer:
         t_start = time.time()
         if stage == "A":
             self.model.set_active(self.space.heaviest())
+            if cfg.stage_a_from is not None:
+                self._take_stage_a(Path(cfg.stage_a_from))
             for ep in range(epoch, cfg.epochs_a):
                 if self._stop():
                     return {"stopped": True, "stage": "A", "epoch": ep}
@@ -237,6 +241,46 @@ class SupernetTrainer:
                 return {"stopped": True, "stage": "B", "epoch": ep}
             self._epoch_b(ep)
         return self._finish(time.time() - t_start)
+
+    def _take_stage_a(self, path: Path) -> None:
+        """Load the stage-A weights of another run's checkpoint (its teacher once it is in stage
+        B) instead of training stage A; logged as stage A, epoch 0, with the source."""
+        if self.cfg.epochs_a:
+            raise ValueError("stage_a_from replaces stage A: epochs_a must be 0")
+        if not path.is_file():
+            raise FileNotFoundError(f"no supernet checkpoint at {path} (stage_a_from)")
+        ckpt = torch.load(path, map_location=self.device, weights_only=False)
+        if ckpt.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a budgetnas supernet checkpoint")
+        if ckpt["space"] != self.space.config.to_dict():
+            raise ValueError(
+                f"{path} holds a supernet of another space ({ckpt['space'].get('name')!r}); "
+                f"this run trains {self.space.config.name!r}"
+            )
+        source = TrainConfig.from_dict(ckpt["train"])
+        if ckpt["stage"] == "B":
+            state = ckpt["teacher"]
+        elif source.stage_a_from is None and 0 < source.epochs_a <= ckpt["epoch"]:
+            state = ckpt["model"]
+        else:
+            raise ValueError(
+                f"{path} has no finished stage A (stage {ckpt['stage']}, epoch {ckpt['epoch']} "
+                f"of {source.epochs_a})"
+            )
+        self.model.load_state_dict(state)
+        self.model.eval()
+        held = accuracy(self.model, self._eval_loader(self.heldout_ds))
+        self._log(
+            {
+                "stage": "A",
+                "epoch": 0,
+                "from": str(path),
+                "source_epochs_a": source.epochs_a,
+                "source_data": source.data,
+                "heldout_acc_heaviest": held,
+                "seconds": 0.0,
+            }
+        )
 
     def _stop(self) -> bool:
         if self._budget is None:

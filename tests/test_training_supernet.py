@@ -161,6 +161,11 @@ def test_stage_a_from_refusals(tmp_path):
     with pytest.raises(ValueError, match="no finished stage A"):
         cfg = replace(TINY, epochs_a=0, stage_a_from=str(unfinished / "supernet.pt"))
         SupernetTrainer(cfg, tmp_path / "x", progress=False).run()
+    b_only = tmp_path / "b"  # a stage B from random weights has no stage A to give
+    SupernetTrainer(replace(TINY, epochs_a=0, epochs_b=1), b_only, progress=False).run()
+    with pytest.raises(ValueError, match="no finished stage A"):
+        cfg = replace(TINY, epochs_a=0, stage_a_from=str(b_only / "supernet.pt"))
+        SupernetTrainer(cfg, tmp_path / "x2", progress=False).run()
     with pytest.raises(ValueError, match="epochs_a must be 0"):
         cfg = replace(TINY, stage_a_from=str(unfinished / "supernet.pt"))
         SupernetTrainer(cfg, tmp_path / "y", progress=False).run()

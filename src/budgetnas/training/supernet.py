@@ -258,9 +258,10 @@ class SupernetTrainer:
                 f"this run trains {self.space.config.name!r}"
             )
         source = TrainConfig.from_dict(ckpt["train"])
-        if ckpt["stage"] == "B":
+        trained_a = source.epochs_a > 0 or source.stage_a_from is not None
+        if ckpt["stage"] == "B" and trained_a:
             state = ckpt["teacher"]
-        elif source.stage_a_from is None and 0 < source.epochs_a <= ckpt["epoch"]:
+        elif ckpt["stage"] == "A" and trained_a and source.epochs_a <= ckpt["epoch"]:
             state = ckpt["model"]
         else:
             raise ValueError(

@@ -2,7 +2,8 @@
 
 Each of the 4 x 5 elastic blocks keeps one expansion conv at the widest ratio (e=6); ratio e uses
 its first ``make_divisible(c_in * e)`` channels. The 3x3 and 5x5 depthwise kernels have separate
-weights (and BatchNorms). Squeeze-excite is sliced with the width: its reduce layer reads the first
+weights (and BatchNorms); :meth:`MobileNetSupernet.inherit_from_heaviest` starts the 3x3 ones from
+the centre of the trained 5x5 ones. Squeeze-excite is sliced with the width: its reduce layer reads the first
 ``c_mid`` channels and uses its first ``make_divisible(c_mid / 4)`` hidden units. After the
 projection each (e, SE) pair has a private BatchNorm. :meth:`MobileNetSupernet.reorder_channels`
 sorts the expanded and SE channels by importance (a function-preserving permutation of the

@@ -1,8 +1,10 @@
 """One-shot training of the MobileNetV3 supernet (ALGORITHMS.md section 5).
 
-Stage A trains the heaviest path. Stage B sorts channels by importance, freezes a copy of the
-stage-A network as teacher and trains paths drawn by the sandwich rule (heaviest, smallest and
-``n_random`` uniform paths each step) with inner distillation. A checkpoint is written after every
+Stage A trains the heaviest path (or is taken from another run: ``stage_a_from``). Stage B sorts
+channels by importance, starts the weights the heaviest path never used (3x3 kernels, the other
+(e, SE) BatchNorms) from those it trained (``inherit``), freezes a copy of the stage-A network as
+teacher and trains paths drawn by the sandwich rule (heaviest, smallest and ``n_random`` uniform
+paths each step) with inner distillation. A checkpoint is written after every
 epoch (``supernet.pt``, written atomically) holding the weights, teacher, optimizer, schedule and
 every RNG state, so ``resume=True`` continues exactly as if the run had not stopped.
 """

@@ -91,7 +91,7 @@ class SupernetTrainer:
         >>> out = tempfile.mkdtemp()
         >>> result = SupernetTrainer(cfg, out, progress=False).run()
         >>> sorted(result)[:2], 0.0 <= result["test_acc_heaviest"] <= 1.0
-        (['epochs', 'seconds'], True)
+        (['epochs', 'heldout_acc_heaviest'], True)
     """
 
     def __init__(self, cfg: TrainConfig, out_dir: str | os.PathLike, progress: bool = True):

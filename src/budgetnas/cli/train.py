@@ -73,9 +73,7 @@ def config_from_args(args: argparse.Namespace):
     epochs_a = args.epochs_a if args.epochs_a is not None else args.epochs
     epochs_b = args.epochs_b if args.epochs_b is not None else args.epochs
     if args.stage_a_from is not None:
-        if args.epochs_a:
-            raise ValueError("--stage-a-from replaces stage A: leave out --epochs-a")
-        epochs_a = 0  # --epochs then sets stage B only
+        epochs_a = args.epochs_a or 0  # --epochs sets stage B only; TrainConfig refuses --epochs-a
         if epochs_b is None:
             epochs_b = d.epochs_b
     values = {

@@ -3,8 +3,8 @@
 Each of the 4 x 5 elastic blocks keeps one expansion conv at the widest ratio (e=6); ratio e uses
 its first ``make_divisible(c_in * e)`` channels. The 3x3 and 5x5 depthwise kernels have separate
 weights (and BatchNorms); :meth:`MobileNetSupernet.inherit_from_heaviest` starts the 3x3 ones from
-the centre of the trained 5x5 ones. Squeeze-excite is sliced with the width: its reduce layer reads the first
-``c_mid`` channels and uses its first ``make_divisible(c_mid / 4)`` hidden units. After the
+the centre of the trained 5x5 ones. Squeeze-excite is sliced with the width: its reduce layer
+reads the first ``c_mid`` channels and uses its first ``make_divisible(c_mid / 4)`` hidden units. After the
 projection each (e, SE) pair has a private BatchNorm. :meth:`MobileNetSupernet.reorder_channels`
 sorts the expanded and SE channels by importance (a function-preserving permutation of the
 heaviest path), so narrow choices keep the important channels.
@@ -167,10 +167,10 @@ class ElasticBlock(nn.Module):
         src = self.dw[str(big)].weight
         self.dw[str(small)].weight.copy_(src[:, :, cut : cut + small, cut : cut + small])
         self.dw_bn[str(small)].load_state_dict(self.dw_bn[str(big)].state_dict())
-        heaviest = self.proj_bn[_bn_key(max(EXPANSIONS), True)].state_dict()
+        heaviest = _bn_key(max(EXPANSIONS), True)
         for key, bn in self.proj_bn.items():
-            if key != _bn_key(max(EXPANSIONS), True):
-                bn.load_state_dict(heaviest)
+            if key != heaviest:
+                bn.load_state_dict(self.proj_bn[heaviest].state_dict())
 
 
 def _permute(t: torch.Tensor, perm: torch.Tensor, dim: int) -> None:

@@ -40,6 +40,12 @@ class TrainConfig:
     num_workers: int = 0
     device: str = "cpu"
 
+    def __post_init__(self) -> None:
+        if self.stage_a_from is not None and self.epochs_a:
+            raise ValueError(
+                f"stage_a_from replaces stage A: epochs_a must be 0, got {self.epochs_a}"
+            )
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 

@@ -67,14 +67,20 @@ def resolve_space(cfg: TrainConfig) -> MobileNetSpace:
     return MobileNetSpace(space_cfg)
 
 
-def load_supernet(path: str | Path, map_location: str = "cpu") -> tuple[MobileNetSupernet, dict]:
-    """The supernet stored in a checkpoint, and the checkpoint dict."""
+def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """The dict of a supernet checkpoint written by :class:`SupernetTrainer`, checked."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no supernet checkpoint at {path}")
     ckpt = torch.load(path, map_location=map_location, weights_only=False)
     if ckpt.get("format") != FORMAT:
         raise ValueError(f"{path} is not a budgetnas supernet checkpoint (format {FORMAT})")
+    return ckpt
+
+
+def load_supernet(path: str | Path, map_location: str = "cpu") -> tuple[MobileNetSupernet, dict]:
+    """The supernet stored in a checkpoint, and the checkpoint dict."""
+    ckpt = read_checkpoint(path, map_location)
     space = MobileNetSpace(MobileNetConfig.from_dict(ckpt["space"]))
     net = MobileNetSupernet(space)
     net.load_state_dict(ckpt["model"])
@@ -247,13 +253,7 @@ class SupernetTrainer:
     def _take_stage_a(self, path: Path) -> None:
         """Load the stage-A weights of another run's checkpoint (its teacher once it is in stage
         B) instead of training stage A; logged as stage A, epoch 0, with the source."""
-        if self.cfg.epochs_a:
-            raise ValueError("stage_a_from replaces stage A: epochs_a must be 0")
-        if not path.is_file():
-            raise FileNotFoundError(f"no supernet checkpoint at {path} (stage_a_from)")
-        ckpt = torch.load(path, map_location=self.device, weights_only=False)
-        if ckpt.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a budgetnas supernet checkpoint")
+        ckpt = read_checkpoint(path, map_location=self.device)
         if ckpt["space"] != self.space.config.to_dict():
             raise ValueError(
                 f"{path} holds a supernet of another space ({ckpt['space'].get('name')!r}); "
@@ -294,9 +294,7 @@ class SupernetTrainer:
         return False
 
     def _restore(self, path: Path) -> tuple[str, int]:
-        ckpt = torch.load(path, map_location=self.device, weights_only=False)
-        if ckpt.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a budgetnas supernet checkpoint")
+        ckpt = read_checkpoint(path, map_location=self.device)
         saved = TrainConfig.from_dict(ckpt["train"])
         if saved != self.cfg:
             diff = {

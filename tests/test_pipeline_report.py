@@ -117,6 +117,18 @@ def test_report_from_result_json(tmp_path, monkeypatch, one_thread):
         assert tuple(scope["logits"].shape) == (1, 4)
 
 
+def test_report_says_why_the_noise_ceiling_is_missing(tmp_path):
+    from budgetnas.pipeline.report import write_report
+    from budgetnas.spaces.mobilenet import MobileNetSpace
+
+    result = _fake_run(tmp_path, MobileNetSpace(preset="tiny"))
+    result["predictor"]["target_reliability"] = {"unavailable": "the accuracies do not vary"}
+    write_report(tmp_path, result)
+    text = (tmp_path / "summary.md").read_text()
+    assert "No noise ceiling for these one-shot accuracies: the accuracies do not vary." in text
+    assert "Kendall tau above about" not in text
+
+
 def test_report_skips_plots_without_data_and_never_raises(tmp_path, capsys):
     from budgetnas.pipeline import report
     from budgetnas.spaces.mobilenet import MobileNetSpace

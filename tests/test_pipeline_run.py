@@ -128,9 +128,9 @@ def test_run_reuses_a_trained_supernet(tiny_run, tmp_path, capsys, one_thread, r
     assert filecmp.cmp(src, out / "supernet" / "supernet.pt", shallow=False)
     result = json.loads((out / "result.json").read_text())
     assert result["budgets"][0]["ok"] and result["predictor"]["quality"]["n"] == 4
-    # both forms are scored on the same subnets; the searched one (binas) is "quality"
+    # both forms are scored on the same subnets; the searched one (paths) is "quality"
     by_form = result["predictor"]["quality_by_form"]
-    assert set(by_form) == {"binas", "paths"} and by_form["binas"] == result["predictor"]["quality"]
+    assert set(by_form) == {"binas", "paths"} and by_form["paths"] == result["predictor"]["quality"]
     cfg = json.loads((out / "run_config.json").read_text())
     assert cfg["supernet"] == str(src) and cfg["space_preset"] == "tiny"
     # the report subnets were scored on their own 48 held-out images, the predictor on 32
@@ -143,12 +143,12 @@ def test_run_reuses_a_trained_supernet(tiny_run, tmp_path, capsys, one_thread, r
     assert parallel["predictor"]["quality"] == result["predictor"]["quality"]
     assert parallel["predictor"]["measured_now"] == 0  # the fit found all 256 in the store
     assert parallel["arch"] == result["arch"]
-    # the path regression searched instead, from the same stored evaluations
-    out3 = tmp_path / "reuse-paths"
-    assert main([*argv[:-2], "--predictor-form", "paths", "--out", str(out3)]) == 0
-    paths = json.loads((out3 / "result.json").read_text())
-    assert paths["predictor"]["form"] == "paths" and paths["budgets"][0]["ok"]
-    assert paths["predictor"]["quality"] == by_form["paths"]
+    # the beyond-average averages searched instead, from the same stored evaluations
+    out3 = tmp_path / "reuse-binas"
+    assert main([*argv[:-2], "--predictor-form", "binas", "--out", str(out3)]) == 0
+    binas = json.loads((out3 / "result.json").read_text())
+    assert binas["predictor"]["form"] == "binas" and binas["budgets"][0]["ok"]
+    assert binas["predictor"]["quality"] == by_form["binas"]
     # re-ranking: the predictor's 3 best networks, the one with the best one-shot accuracy kept
     out4 = tmp_path / "reuse-rerank"
     assert main([*argv[:-2], "--rerank", "3", "--out", str(out4)]) == 0

@@ -55,3 +55,32 @@ def test_report_batch_size_gives_several_batches():
     assert report_batch_size(5) == 1
     with pytest.raises(ValueError):
         report_batch_size(0)
+
+
+def test_target_reliability_says_why_it_is_missing(tmp_path):
+    from budgetnas.predictors.reliability import target_reliability
+    from budgetnas.predictors.supernet import SUBNET_KIND, subnet_key
+    from budgetnas.spaces.mobilenet import MobileNetSpace
+    from budgetnas.store import Store
+
+    class Evaluator:  # what target_reliability reads of a SupernetEvaluator
+        space = MobileNetSpace(preset="tiny")
+
+        def fingerprint(self, sampling=True):
+            assert sampling is False  # one-shot records do not depend on the path sampling
+            return "fp"
+
+    ev, store = Evaluator(), Store(tmp_path / "s.sqlite")
+    archs = [ev.space.sample(np.random.default_rng(i)) for i in range(4)]
+
+    def put(records):
+        for arch, rec in zip(archs, records, strict=True):
+            store.put(SUBNET_KIND, subnet_key("fp", ev.space, arch), rec)
+
+    put([{"acc": 0.5}] * 4)  # records of before the counts were kept
+    assert "no counts per held-out batch" in target_reliability(ev, archs, store)["unavailable"]
+    put([{"acc": 0.5, "correct": [c], "total": [10]} for c in (3, 4, 5, 6)])  # one batch
+    assert "same >= 2" in target_reliability(ev, archs, store)["unavailable"]
+    put([{"acc": 0.5, "correct": [c, c + 1], "total": [10, 10]} for c in (3, 4, 5, 6)])
+    rel = target_reliability(ev, archs, store)
+    assert "unavailable" not in rel and rel["tau_ceiling"] == pytest.approx(1.0)

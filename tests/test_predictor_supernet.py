@@ -357,3 +357,25 @@ def test_fingerprint_ignores_recalibrated_statistics_but_not_data(evaluator):
         evaluator.seed,
     )
     assert fewer.fingerprint() != before
+
+
+def test_bn_halves_score_even_and_odd_batches_after_two_recalibrations(evaluator):
+    ev = evaluator
+    halves = SupernetEvaluator(
+        ev.supernet, ev.recal_batches, ev.eval_batches, 1, 1, seed=3, bn_halves=True
+    )
+    arch = ev.space.sample(np.random.default_rng(7))
+    correct, total = halves.one_shot_counts(arch)
+    held = ev.eval_batches
+    for k in (0, 1):  # batch k after recalibrating on recalibration batch k only
+        alone = one_shot_accuracy(ev.supernet, arch, ev.recal_batches[k : k + 1], held[k::2], 1)
+        assert correct[k] == round(alone * total[k])
+    assert total == [len(y) for _, y in held]
+    # the two recalibrations differ: the same batches score otherwise with one of them
+    one = [one_shot_accuracy(ev.supernet, arch, ev.recal_batches[k:], held, 1) for k in (0, 1)]
+    assert one[0] != one[1]
+    # another way of scoring is another record, and too few batches for two halves is an error
+    assert halves.fingerprint(sampling=False) != ev.fingerprint(sampling=False)
+    short = SupernetEvaluator(ev.supernet, ev.recal_batches, held, 2, 1, bn_halves=True)
+    with pytest.raises(ValueError, match="2 x 2 recalibration batches"):
+        short.one_shot_counts(arch)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -88,3 +90,25 @@ def test_ranking_archs_spread_over_macs():
     assert macs[0] < np.quantile(pool, 0.15) and macs[-1] > np.quantile(pool, 0.85)
     with pytest.raises(ValueError, match="unknown sample"):
         ranking("unused.pt", sample="sorted")
+
+
+def test_recal_noise_scores_each_subnet_after_two_disjoint_recalibrations(tiny_run, one_thread):
+    from budgetnas.bench.supernet import recal_noise
+    from budgetnas.pipeline.run import Pipeline, RunConfig
+    from budgetnas.predictors.supernet import random_subnets
+    from budgetnas.training.evaluate import one_shot_accuracy
+
+    res = recal_noise(str(tiny_run.out), subnets=4, heldout=32, bn=(1,))
+    got = res["bn"]["1"]
+    assert res["heldout"] == 32 and np.asarray(got["scores"]).shape == (2, 4)
+    assert got["images"] == 32  # one batch of the tiny preset's 32 images
+    # by hand: the first report subnet after recalibrating on batch 0, then on batch 1 alone
+    cfg = RunConfig(**json.loads((tiny_run.out / "run_config.json").read_text()))
+    pipe = Pipeline(cfg, tiny_run.out, log=lambda msg: None).open()
+    ev = pipe.evaluator_on(32, batch=500)
+    arch = random_subnets(pipe.space, 4, seed=1)[0]
+    for k in (0, 1):
+        acc = one_shot_accuracy(pipe.supernet, arch, ev.recal_batches[k:], ev.eval_batches, 1)
+        assert got["scores"][k][0] == pytest.approx(acc)
+    with pytest.raises(ValueError, match="needs 4 recalibration batches"):
+        recal_noise(str(tiny_run.out), subnets=2, heldout=32, bn=(2,))

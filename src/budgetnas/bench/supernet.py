@@ -4,6 +4,7 @@ Run as a module (the ``bench`` command belongs to another part of the project)::
 
     python -m budgetnas.bench.supernet overhead --preset fmnist-small --paths 10
     python -m budgetnas.bench.supernet ranking --supernet runs/x/supernet.pt --archs 10
+    python -m budgetnas.bench.supernet recal-noise --run runs/r --subnets 20 --bn 1,8
 
 ``overhead``: for random paths, the median over paths of (time of a training step on the
 supernet path) / (time of the same step on the extracted standalone network); steps alternate
@@ -13,6 +14,11 @@ between the two so that load from other processes hits both alike.
 and the held-out accuracy after a brief fine-tuning of the extracted network (CE + KL from the
 heaviest path), then Kendall's tau between them. Each architecture's result is written to a
 :class:`~budgetnas.store.Store` as soon as it exists, so an interrupted run resumes.
+
+``recal-noise``: how much of a one-shot accuracy is the BatchNorm recalibration's noise. The
+first random subnets of a run's quality report are scored twice on the same held-out images,
+after recalibrating on two disjoint sets of ``bn`` training batches; the correlation of the two
+scores is the reliability of one recalibration (1: the batches do not matter).
 """
 
 from __future__ import annotations
@@ -220,6 +226,49 @@ def ranking(
 SAMPLES = ("uniform", "macs-spread")
 
 
+def recal_noise(
+    run: str, subnets: int = 20, heldout: int = 2000, bn: tuple[int, ...] = (1, 8), threads=1
+) -> dict:
+    """For each number of recalibration batches in ``bn``: the one-shot accuracies of ``subnets``
+    random subnets (those of the run's quality report) after two disjoint recalibrations, on the
+    same ``heldout`` images, and how well the two agree (Pearson, Kendall tau, spread of the
+    difference against the spread of the subnets)."""
+    from scipy import stats
+
+    from budgetnas.pipeline.run import Pipeline, RunConfig
+    from budgetnas.predictors.supernet import random_subnets
+    from budgetnas.training.evaluate import one_shot_counts
+
+    torch.set_num_threads(threads)
+    cfg = RunConfig(**json.loads((Path(run) / "run_config.json").read_text()))
+    pipe = Pipeline(cfg, run, log=lambda msg: None).open()
+    ev = pipe.evaluator_on(heldout, batch=500)
+    recal, held = ev.recal_batches, ev.eval_batches
+    if 2 * max(bn) > len(recal):
+        raise ValueError(
+            f"bn {max(bn)} needs {2 * max(bn)} recalibration batches, the run has {len(recal)}"
+        )
+    archs = random_subnets(pipe.space, subnets, seed=1)
+    out = {"run": run, "subnets": subnets, "heldout": sum(len(y) for _, y in held), "bn": {}}
+    for n in bn:
+        scores = np.zeros((2, len(archs)))
+        for i, arch in enumerate(tqdm(archs, desc=f"recalibration on {n} batches", leave=False)):
+            for k in (0, 1):
+                c, t = one_shot_counts(pipe.supernet, arch, recal[k * n : (k + 1) * n], held, n)
+                scores[k, i] = sum(c) / sum(t)
+        varies = bool(np.ptp(scores, axis=1).min() > 0)
+        out["bn"][str(n)] = {
+            "images": n * cfg.batch_size,
+            # None where a recalibration scores every subnet alike (nothing to correlate)
+            "pearson": float(stats.pearsonr(*scores).statistic) if varies else None,
+            "kendall_tau": float(stats.kendalltau(*scores).statistic) if varies else None,
+            "sd_difference": float(np.std(scores[0] - scores[1])),
+            "sd_subnets": float(scores.mean(0).std()),
+            "scores": scores.tolist(),
+        }
+    return out
+
+
 def ranking_archs(space, n: int, rng: np.random.Generator, sample: str = "uniform") -> list:
     """The ``n`` architectures of the ranking bench (see ``sample`` in :func:`ranking`)."""
     if sample == "uniform":
@@ -278,11 +327,21 @@ def main(argv: list[str] | None = None) -> int:
         default="uniform",
         help="architectures: uniform samples (default) or spread evenly over MACs",
     )
+    n = sub.add_parser("recal-noise")
+    n.add_argument("--run", required=True, help="a finished `budgetnas run` directory")
+    n.add_argument("--subnets", type=int, default=20)
+    n.add_argument("--heldout", type=int, default=2000)
+    n.add_argument("--bn", default="1,8", help="numbers of recalibration batches to compare")
+    n.add_argument("--threads", type=int, default=1)
+    n.add_argument("--json", default=None, help="also write the result here")
     for q in (o, r):
         q.add_argument("--seed", type=int, default=None)
         q.add_argument("--json", default=None, help="also write the result here")
     args = p.parse_args(argv)
-    if args.what == "overhead":
+    if args.what == "recal-noise":
+        bn = tuple(int(v) for v in args.bn.split(","))
+        res = recal_noise(args.run, args.subnets, args.heldout, bn, args.threads)
+    elif args.what == "overhead":
         res = overhead(
             args.preset, args.paths, args.batch_size, args.steps, args.seed or 0, args.threads
         )

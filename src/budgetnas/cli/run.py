@@ -73,8 +73,8 @@ def register(subparsers) -> None:
         "--predictor-form",
         choices=("binas", "paths"),
         default=None,
-        help="the form searched: binas (averages of forced decisions, the default) or paths "
-        "(least squares on the same evaluated paths)",
+        help="the form searched: paths (least squares on every evaluated path, the default) or "
+        "binas (averages of forced decisions); both come from the same evaluations",
     )
     p.add_argument(
         "--rerank",

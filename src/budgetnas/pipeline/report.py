@@ -414,7 +414,9 @@ def summary_markdown(
                 f"{_num(r['pearson'], 3)} | {_num(r['rmse'], 3)} |"
             )
         rel = pred.get("target_reliability")
-        if rel:
+        if rel and "unavailable" in rel:
+            lines += ["", f"No noise ceiling for these one-shot accuracies: {rel['unavailable']}."]
+        elif rel:
             lines += [
                 "",
                 f"The one-shot accuracies themselves are noisy: measured on two halves of the "

@@ -58,16 +58,76 @@ def stored_path_samples(store, fingerprint: str) -> dict[str, list]:
     return out
 
 
+# ridge penalties tried by cross-validation (``alpha="cv"``), in held-out images
+ALPHA_GRID = tuple(float(a) for a in 10.0 ** np.arange(0.0, 7.5, 0.5))
+
+
+def _within_batches(X, y, total, batch):
+    """``X`` and ``y`` minus the image-weighted mean of their held-out batch."""
+    Xc, yc = X.copy(), y.copy()
+    for j in np.unique(batch):
+        m = batch == j
+        wts = total[m] / total[m].sum()
+        Xc[m] -= wts @ X[m]
+        yc[m] -= wts @ y[m]
+    return Xc, yc
+
+
+def _ridge(Xc, yc, total, alpha):
+    sw = np.sqrt(total)[:, None]
+    A = (Xc * sw).T @ (Xc * sw) + alpha * np.eye(Xc.shape[1])
+    return np.linalg.solve(A, (Xc * sw).T @ (yc * sw[:, 0]))
+
+
+def cv_errors(X, y, total, batch, alphas, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Image-weighted mean squared error of held-out paths for each ridge penalty in ``alphas``.
+
+    The paths are split into ``folds`` random folds; each fold is predicted by the fit on the
+    others, with the batch effect of its held-out batch estimated from the other folds' paths of
+    that batch (paths of a batch that no other fold holds are not scored).
+    """
+    fold = np.random.default_rng(seed).permutation(len(y)) % folds
+    err = np.zeros(len(alphas))
+    weight = 0.0
+    for k in range(folds):
+        tr, va = fold != k, fold == k
+        Xc, yc = _within_batches(X[tr], y[tr], total[tr], batch[tr])
+        seen = np.isin(batch[va], batch[tr])
+        if not seen.any():
+            continue
+        Xv, yv, tv, bv = X[va][seen], y[va][seen], total[va][seen], batch[va][seen]
+        weight += tv.sum()
+        for i, alpha in enumerate(alphas):
+            w = _ridge(Xc, yc, total[tr], alpha)
+            resid_tr = y[tr] - X[tr] @ w
+            offset = {}
+            for j in np.unique(bv):
+                m = batch[tr] == j
+                offset[j] = total[tr][m] @ resid_tr[m] / total[tr][m].sum()
+            resid = yv - Xv @ w - np.array([offset[j] for j in bv])
+            err[i] += tv @ resid**2
+    if weight == 0:
+        raise ValueError("cross-validation needs held-out batches with paths in several folds")
+    return err / weight
+
+
 class PathRegressionPredictor:
     """Ridge least squares of the BINAS form on evaluated paths (fitted attributes end in ``_``).
 
     ``fit(space, samples)`` takes the dictionary of :func:`stored_path_samples` (or of
     ``SupernetEvaluator.path_samples``). ``alpha`` is the ridge penalty on the decision weights,
-    in units of held-out images (each sample weighs as many images as its batch held).
+    in units of held-out images (each sample weighs as many images as its batch held); ``"cv"``
+    (the default) picks it from ``ALPHA_GRID`` by 5-fold cross-validation over the paths
+    (:func:`cv_errors`; the choice is ``alpha_``). Each sample's accuracy on a few dozen images
+    is mostly sampling noise, so the weights need shrinking: on a Fashion-MNIST supernet the
+    cross-validated penalty ranked held-out subnets better than a nearly unpenalized fit
+    (docs/bench/pipeline.md, run 8).
     """
 
-    def __init__(self, alpha: float = 1.0):
-        self.alpha = float(alpha)
+    def __init__(self, alpha: float | str = "cv"):
+        if alpha != "cv" and not float(alpha) >= 0:
+            raise ValueError(f"alpha must be >= 0 or 'cv', got {alpha!r}")
+        self.alpha = alpha if alpha == "cv" else float(alpha)
 
     def fit(self, space: MobileNetSpace, samples: dict[str, list]) -> PathRegressionPredictor:
         paths = samples["paths"]
@@ -78,16 +138,14 @@ class PathRegressionPredictor:
         total = np.asarray(samples["total"], dtype=float)
         y = np.asarray(samples["correct"], dtype=float) / total
         batch = np.asarray(samples["batch"])
-        # within held-out batches: subtract each batch's weighted mean from X and y
-        Xc, yc = X.copy(), y.copy()
-        for j in np.unique(batch):
-            m = batch == j
-            wts = total[m] / total[m].sum()
-            Xc[m] -= wts @ X[m]
-            yc[m] -= wts @ y[m]
-        sw = np.sqrt(total)[:, None]
-        A = (Xc * sw).T @ (Xc * sw) + self.alpha * np.eye(X.shape[1])
-        w = np.linalg.solve(A, (Xc * sw).T @ (yc * sw[:, 0]))
+        if self.alpha == "cv":
+            self.cv_errors_ = cv_errors(X, y, total, batch, ALPHA_GRID)
+            self.alpha_ = ALPHA_GRID[int(np.argmin(self.cv_errors_))]
+        else:
+            self.alpha_ = self.alpha
+        # within held-out batches: the batch's weighted mean subtracted from X and y
+        Xc, yc = _within_batches(X, y, total, batch)
+        w = _ridge(Xc, yc, total, self.alpha_)
         wts = total / total.sum()
         self.space_ = space
         self.coef_ = w
@@ -128,9 +186,11 @@ def paths_predictor(binas, store) -> PathRegressionPredictor:
 
 
 __all__ = [
+    "ALPHA_GRID",
     "FORMS",
     "PathRegressionPredictor",
     "active_features",
+    "cv_errors",
     "paths_predictor",
     "stored_path_samples",
 ]

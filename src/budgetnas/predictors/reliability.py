@@ -14,8 +14,12 @@ the counts per held-out batch that the one-shot records keep, without a further 
    ``sqrt(r)``; for jointly normal values Kendall's tau is ``(2 / pi) arcsin(correlation)``
    (Greiner's relation), which gives ``tau_ceiling``.
 
-The BatchNorm recalibration of each subnet is shared by both halves, so its noise is not
-counted: the ceiling is an upper bound of the real one.
+A subnet's one-shot accuracy also depends on the few training batches its BatchNorm statistics
+are re-estimated on: two recalibrations on different batches rank the same subnets differently
+(docs/bench/pipeline.md, run 8). The quality reports therefore score their subnets with
+``SupernetEvaluator(bn_halves=True)``: the even batches after one recalibration, the odd ones after
+another, so the split sees both sources of noise. Records scored with a single recalibration
+share it between the halves, and their ceiling is an upper bound of the real one.
 """
 
 from __future__ import annotations
@@ -85,16 +89,20 @@ def stored_subnet_counts(evaluator, archs: Sequence[Architecture], store) -> lis
     return out
 
 
-def target_reliability(evaluator, archs: Sequence[Architecture], store) -> dict | None:
-    """:func:`split_half` of the stored one-shot records of ``archs``; None where it cannot be
-    computed (records without counts, a single held-out batch, no variation)."""
+def target_reliability(evaluator, archs: Sequence[Architecture], store) -> dict:
+    """:func:`split_half` of the stored one-shot records of ``archs``; where it cannot be
+    computed, ``{"unavailable": reason}`` (records without counts, a single held-out batch, no
+    variation between the subnets), so that a report can say why the ceiling is missing."""
     counts = stored_subnet_counts(evaluator, archs, store)
     if counts is None:
-        return None
+        return {
+            "unavailable": "a one-shot record has no counts per held-out batch "
+            "(measured before they were kept)"
+        }
     try:
         return split_half(counts)
-    except ValueError:
-        return None
+    except ValueError as exc:
+        return {"unavailable": str(exc)}
 
 
 __all__ = ["report_batch_size", "split_half", "stored_subnet_counts", "target_reliability"]

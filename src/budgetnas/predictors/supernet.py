@@ -100,6 +100,13 @@ class SupernetEvaluator:
     (lists or deterministic loaders). ``passes`` repeats the held-out batches with fresh paths.
     ``sampling`` is ``"paired"`` (every key draws the base paths of ``A0``) or
     ``"independent"`` (every key its own stream); see the module doc.
+
+    ``bn_halves=True`` changes what :meth:`one_shot_counts` of a fixed path does: the even
+    held-out batches are scored after recalibrating the BatchNorms on the first ``bn_batches``
+    recalibration batches, the odd ones after recalibrating on the next ``bn_batches``. The
+    accuracy then averages two independent recalibrations, and a split into even and odd batches
+    (:mod:`budgetnas.predictors.reliability`) sees the recalibration's noise as well as the
+    images'. The quality report scores its subnets so.
     """
 
     def __init__(
@@ -111,6 +118,7 @@ class SupernetEvaluator:
         passes: int = 1,
         seed: int = 0,
         sampling: str = "independent",
+        bn_halves: bool = False,
     ):
         if sampling not in SAMPLINGS:
             raise ValueError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLINGS)}")
@@ -121,6 +129,7 @@ class SupernetEvaluator:
         self.bn_batches = int(bn_batches)
         self.passes = int(passes)
         self.seed = int(seed)
+        self.bn_halves = bool(bn_halves)
         self.space = supernet.space
 
     def fingerprint(self, sampling: bool = True) -> str:
@@ -143,10 +152,13 @@ class SupernetEvaluator:
         settings = {"bn": self.bn_batches, "passes": self.passes, "seed": self.seed}
         if sampling and self.sampling != "independent":  # independent fits keep their records
             settings["sampling"] = self.sampling
+        if self.bn_halves:
+            settings["bn_halves"] = True
         h.update(json.dumps(settings, sort_keys=True).encode())
         # the held-out data (another subset or batch size is another expectation) and the
         # recalibration batches actually used
-        recal = [b for _, b in zip(range(self.bn_batches), self.recal_batches, strict=False)]
+        n_recal = self.bn_batches * (2 if self.bn_halves else 1)
+        recal = [b for _, b in zip(range(n_recal), self.recal_batches, strict=False)]
         for x, y in [*self.eval_batches, *recal]:
             h.update(str(tuple(x.shape)).encode())
             h.update(x.detach().cpu().contiguous().numpy().tobytes())
@@ -200,12 +212,30 @@ class SupernetEvaluator:
         return sum(correct) / sum(total)
 
     def one_shot_counts(self, arch: Architecture) -> tuple[list[int], list[int]]:
-        """:meth:`one_shot_accuracy` per held-out batch: ``(correct, total)`` lists."""
-        from budgetnas.training.evaluate import one_shot_counts
+        """:meth:`one_shot_accuracy` per held-out batch: ``(correct, total)`` lists (with
+        ``bn_halves``, even and odd batches after two different recalibrations)."""
+        from budgetnas.training.evaluate import batch_counts, one_shot_counts
 
-        return one_shot_counts(
-            self.supernet, arch, self.recal_batches, self.eval_batches, self.bn_batches
-        )
+        if not self.bn_halves:
+            return one_shot_counts(
+                self.supernet, arch, self.recal_batches, self.eval_batches, self.bn_batches
+            )
+        from budgetnas.supernet.bn import recalibrate_bn
+
+        bn = self.bn_batches
+        recal = [b for _, b in zip(range(2 * bn), self.recal_batches, strict=False)]
+        if len(recal) < 2 * bn:
+            raise ValueError(
+                f"bn_halves needs 2 x {bn} recalibration batches, there are {len(recal)}"
+            )
+        held = list(self.eval_batches)
+        correct, total = [0] * len(held), [0] * len(held)
+        self.supernet.set_active(arch)
+        for k in (0, 1):
+            recalibrate_bn(self.supernet, recal[k * bn : (k + 1) * bn], bn)
+            if held[k::2]:
+                correct[k::2], total[k::2] = batch_counts(self.supernet, held[k::2])
+        return correct, total
 
 
 CENTERS = ("depth", "a0")

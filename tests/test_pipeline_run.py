@@ -6,6 +6,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
+from budgetnas.predictors.paths import ALPHA_GRID  # noqa: E402
+
 
 @pytest.mark.slow
 def test_run_end_to_end_tiny_synthetic(tiny_run, capsys, one_thread):
@@ -131,6 +133,7 @@ def test_run_reuses_a_trained_supernet(tiny_run, tmp_path, capsys, one_thread, r
     # both forms are scored on the same subnets; the searched one (paths) is "quality"
     by_form = result["predictor"]["quality_by_form"]
     assert set(by_form) == {"binas", "paths"} and by_form["paths"] == result["predictor"]["quality"]
+    assert result["predictor"]["paths_alpha"] in ALPHA_GRID  # chosen by cross-validation
     cfg = json.loads((out / "run_config.json").read_text())
     assert cfg["supernet"] == str(src) and cfg["space_preset"] == "tiny"
     # the report subnets were scored on their own 48 held-out images, the predictor on 32

@@ -4,6 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from budgetnas.predictors.paths import ALPHA_GRID  # noqa: E402
 from conftest import tiny_train_config  # noqa: E402
 
 
@@ -47,6 +48,7 @@ def test_predictor_fit_cli_reports_quality_and_resumes(tmp_path, capsys):
         json.loads((out / "predictor.json").read_text())["target_reliability"]
     )
     rep = json.loads((out / "predictor.json").read_text())
+    assert rep["paths_alpha"] in ALPHA_GRID  # the path regression's cross-validated penalty
     for name in ("binas", "binas_center_a0", "paths", "ridge"):
         assert rep[name]["n"] == 6 and set(rep[name]) >= {"kendall_tau", "spearman", "rmse"}
     assert len(rep["linear"]) == 255

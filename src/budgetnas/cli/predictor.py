@@ -164,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             series["paths"] = paths.predict_archs(archs)
             report["paths"] = quality_report(series["paths"], accs)
+            report["paths_alpha"] = paths.alpha_
         if args.ridge_subnets > 1:
             tr_archs, tr_accs = random_subnet_accuracies(
                 sub_ev, args.ridge_subnets, seed=2, store=store

@@ -408,6 +408,8 @@ class Pipeline:
             "fingerprint": binas.fingerprint_,
             "interpretation": pred.interpretation(),
         }
+        if "paths" in fitted:  # the ridge penalty its cross-validation chose, in held-out images
+            info["paths_alpha"] = fitted["paths"].alpha_
         if self.cfg.oneshot_subnets > 0:
 
             def subnet_progress(i, n):

@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# the main job: the whole supernet pipeline on Fashion-MNIST, quick preset (about 11 minutes on
+# the main job: the whole supernet pipeline on Fashion-MNIST, quick preset (11-14 minutes on
 # one core): train a supernet, fit the predictor, search under the budget, fine-tune, export and
 # report into runs/demo (summary.md, result.json, model.pt, model.onnx, plots/); resumable
 demo: setup

@@ -125,9 +125,15 @@ class PathRegressionPredictor:
     """
 
     def __init__(self, alpha: float | str = "cv"):
-        if alpha != "cv" and not float(alpha) >= 0:
-            raise ValueError(f"alpha must be >= 0 or 'cv', got {alpha!r}")
-        self.alpha = alpha if alpha == "cv" else float(alpha)
+        if not (isinstance(alpha, str) and alpha == "cv"):
+            try:
+                value = float(alpha)
+            except (TypeError, ValueError):
+                value = -1.0
+            if not value >= 0:
+                raise ValueError(f"alpha must be a number >= 0 or 'cv', got {alpha!r}")
+            alpha = value
+        self.alpha = alpha
 
     def fit(self, space: MobileNetSpace, samples: dict[str, list]) -> PathRegressionPredictor:
         paths = samples["paths"]

@@ -64,6 +64,28 @@ def test_bench_passes_its_options_through_in_order(monkeypatch):
     assert seen == [argv]
 
 
+def test_remeasure_measures_each_network_once_per_bench(tmp_path):
+    from budgetnas.bench.baselines import LATENCY_KIND, BaselineBench, BaselineConfig
+    from budgetnas.store import Store
+
+    store = Store(tmp_path / "s.sqlite")
+    calls = []
+
+    def bench(remeasure):
+        b = BaselineBench(BaselineConfig(run="R", remeasure=remeasure))
+        b.store, b.latency_id, b.repeats = store, "lut", 3
+        b._measure = lambda arch: calls.append(arch) or 2.0 + len(calls)
+        return b
+
+    first = bench(False)
+    assert first.latency("a") == 3.0 and first.latency("a") == 3.0 and calls == ["a"]
+    assert bench(False).latency("a") == 3.0 and calls == ["a"]  # stored: reused
+    again = bench(True)  # measured anew once, stored, then reused within the bench
+    assert again.latency("a") == 4.0 and again.latency("a") == 4.0 and calls == ["a", "a"]
+    assert again.latency("b") == 5.0 and calls == ["a", "a", "b"]
+    assert store.get(LATENCY_KIND, "lut/r3/a") == {"ms": 4.0}
+
+
 @pytest.mark.slow
 def test_bench_baselines_on_a_tiny_run(tiny_run, one_thread):
     pytest.importorskip("matplotlib")
@@ -110,3 +132,12 @@ def test_bench_baselines_on_a_tiny_run(tiny_run, one_thread):
     assert {k: len(list(store.items(k))) for k in counts} == counts
     again = json.loads((out / "baselines.json").read_text())
     assert [r["test_acc"] for r in again["rows"]] == [r["test_acc"] for r in rows]
+    # --remeasure: every latency measured again and stored, nothing trained again
+    before = dict(store.items(LATENCY_KIND))
+    assert main([*argv, "--remeasure"]) == 0
+    after = dict(store.items(LATENCY_KIND))
+    assert after.keys() == before.keys() and after != before
+    assert {k: len(list(store.items(k))) for k in counts} == counts
+    remeasured = json.loads((out / "baselines.json").read_text())
+    assert remeasured["config"]["remeasure"] is True
+    assert [r["test_acc"] for r in remeasured["rows"]] == [r["test_acc"] for r in rows]

@@ -22,7 +22,10 @@ is within its budget, predicted and measured, or carries an ``error``.
 All selected networks then get the same fine-tuning (:meth:`Pipeline.finetune`: KL distillation
 from the heaviest path, the same epochs and images) and test evaluation, and the latency of each is
 measured on the table's backend. One-shot accuracies, latencies and fine-tuning results are stored
-in the run's ``store.sqlite`` as soon as they exist, so an interrupted bench resumes.
+in the run's ``store.sqlite`` as soon as they exist, so an interrupted bench resumes. A stored
+latency is a measurement of a moment: on a host whose speed drifts (or that was busy),
+``remeasure=True`` (``--remeasure``) measures every network again, once per bench, and stores the
+new value; one-shot scores and fine-tunings are still reused.
 
 Writes ``RUN/baselines.json`` (every row), ``RUN/baselines.md`` (the table) and
 ``RUN/plots/baselines.png`` (test accuracy against measured latency, three methods), then
@@ -66,6 +69,7 @@ class BaselineConfig:
     latency_repeats: int | None = None
     max_draws: int = 200_000
     seed: int = 0
+    remeasure: bool = False  # measure every latency again (once per bench) instead of reusing it
 
 
 # ---- the candidate families -----------------------------------------------------------------------
@@ -207,10 +211,14 @@ class BaselineBench:
 
     def latency(self, arch: Architecture) -> float:
         key = f"{self.latency_id}/r{self.repeats}/{arch}"
-        rec = self.store.get(LATENCY_KIND, key)
+        fresh = getattr(self, "_fresh", None)
+        if fresh is None:
+            fresh = self._fresh = set()  # keys measured by this bench
+        rec = None if self.cfg.remeasure and key not in fresh else self.store.get(LATENCY_KIND, key)
         if rec is None:
             rec = {"ms": float(self._measure(arch))}
             self.store.put(LATENCY_KIND, key, rec)
+            fresh.add(key)
         return float(rec["ms"])
 
     def finetuned(self, arch: Architecture) -> dict[str, float]:
@@ -550,6 +558,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-repeats", type=int, default=None, help="(the run's table repeats)")
     p.add_argument("--max-draws", type=int, default=200_000, help="random samples tried at most")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="measure every latency again instead of reusing the stored one (a host that was busy "
+        "or whose speed drifted); one-shot scores and fine-tunings are still reused",
+    )
     args = p.parse_args(argv)
     cfg = BaselineConfig(
         run=args.run,
@@ -563,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         latency_repeats=args.latency_repeats,
         max_draws=args.max_draws,
         seed=args.seed,
+        remeasure=args.remeasure,
     )
     result = run_baselines(cfg)
     print(markdown(result))

@@ -78,6 +78,7 @@ def _fake_run(path, space, with_quality=True):
             "split_half_pearson": 0.7,
             "reliability": 0.82,
             "tau_ceiling": 0.72,
+            "recalibrations": 2,
         }
         result["predictor"]["quality_points"] = {
             "predicted": [0.3, 0.4, 0.5],
@@ -102,7 +103,8 @@ def test_report_from_result_json(tmp_path, monkeypatch, one_thread):
     assert "latency_ms" in text and "params_m" in text and "M parameters" in text
     assert "`latency_us<=2000`" in text  # as the user typed it
     assert "| binas (searched) | 0.33" in text and "| paths | 0.71" in text  # Kendall tau by form
-    assert "Kendall tau above about 0.72" in text and "250 images each" in text  # its ceiling
+    assert "Kendall tau above about 0.72" in text  # its ceiling, and how it was measured
+    assert "250 images each, each after its own BatchNorm recalibration" in text
     for name in ("accuracy_vs_latency", "predictor"):
         png = tmp_path / "plots" / f"{name}.png"
         assert png.read_bytes()[:8] == PNG

@@ -58,7 +58,7 @@ def test_report_batch_size_gives_several_batches():
 
 
 def test_target_reliability_says_why_it_is_missing(tmp_path):
-    from budgetnas.predictors.reliability import target_reliability
+    from budgetnas.predictors.reliability import recalibration_note, target_reliability
     from budgetnas.predictors.supernet import SUBNET_KIND, subnet_key
     from budgetnas.spaces.mobilenet import MobileNetSpace
     from budgetnas.store import Store
@@ -84,3 +84,9 @@ def test_target_reliability_says_why_it_is_missing(tmp_path):
     put([{"acc": 0.5, "correct": [c, c + 1], "total": [10, 10]} for c in (3, 4, 5, 6)])
     rel = target_reliability(ev, archs, store)
     assert "unavailable" not in rel and rel["tau_ceiling"] == pytest.approx(1.0)
+    # halves that shared one recalibration (an upper bound), or had one each
+    assert rel["recalibrations"] == 1 and "upper bound" in recalibration_note(rel)
+    ev.bn_halves = True
+    rel = target_reliability(ev, archs, store)
+    assert rel["recalibrations"] == 2 and "its own" in recalibration_note(rel)
+    assert recalibration_note({}) == ""  # records of before it was kept

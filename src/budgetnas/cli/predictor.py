@@ -208,12 +208,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _ceiling_line(rel: dict) -> str:
+    from budgetnas.predictors.reliability import recalibration_note
+
     if "unavailable" in rel:
         return f"target: no noise ceiling: {rel['unavailable']}"
     return (
         f"target: the one-shot accuracies agree with themselves at Kendall tau "
         f"{rel['split_half_tau']:.3f} between two halves of the held-out set "
-        f"({rel['images_per_half'][0]} images each); reliability {rel['reliability']:.3f}, "
+        f"({rel['images_per_half'][0]} images each{recalibration_note(rel)}); reliability "
+        f"{rel['reliability']:.3f}, "
         f"so no predictor can expect a Kendall tau above about {rel['tau_ceiling']:.3f}"
     )
 

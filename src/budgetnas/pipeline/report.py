@@ -417,10 +417,13 @@ def summary_markdown(
         if rel and "unavailable" in rel:
             lines += ["", f"No noise ceiling for these one-shot accuracies: {rel['unavailable']}."]
         elif rel:
+            from budgetnas.predictors.reliability import recalibration_note
+
+            halves = f"{rel['images_per_half'][0]} images each{recalibration_note(rel)}"
             lines += [
                 "",
                 f"The one-shot accuracies themselves are noisy: measured on two halves of the "
-                f"held-out set ({rel['images_per_half'][0]} images each) they rank the subnets "
+                f"held-out set ({halves}) they rank the subnets "
                 f"alike at Kendall tau {_num(rel['split_half_tau'], 3)}; the whole set's "
                 f"reliability is {_num(rel['reliability'], 3)}, so no predictor can expect a "
                 f"Kendall tau above about {_num(rel['tau_ceiling'], 3)} against them.",

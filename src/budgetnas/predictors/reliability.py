@@ -90,8 +90,9 @@ def stored_subnet_counts(evaluator, archs: Sequence[Architecture], store) -> lis
 
 
 def target_reliability(evaluator, archs: Sequence[Architecture], store) -> dict:
-    """:func:`split_half` of the stored one-shot records of ``archs``; where it cannot be
-    computed, ``{"unavailable": reason}`` (records without counts, a single held-out batch, no
+    """:func:`split_half` of the stored one-shot records of ``archs``, with ``recalibrations``
+    (2 when each half had its own BatchNorm recalibration, 1 when they shared one); where it cannot
+    be computed, ``{"unavailable": reason}`` (records without counts, a single held-out batch, no
     variation between the subnets), so that a report can say why the ceiling is missing."""
     counts = stored_subnet_counts(evaluator, archs, store)
     if counts is None:
@@ -100,9 +101,30 @@ def target_reliability(evaluator, archs: Sequence[Architecture], store) -> dict:
             "(measured before they were kept)"
         }
     try:
-        return split_half(counts)
+        rel = split_half(counts)
     except ValueError as exc:
         return {"unavailable": str(exc)}
+    # 2: the halves were scored after recalibrations of their own (bn_halves), so the ceiling
+    # counts that noise too; 1: one shared recalibration, the ceiling is an upper bound
+    rel["recalibrations"] = 2 if getattr(evaluator, "bn_halves", False) else 1
+    return rel
 
 
-__all__ = ["report_batch_size", "split_half", "stored_subnet_counts", "target_reliability"]
+def recalibration_note(rel: dict) -> str:
+    """A clause for reports: how the halves of :func:`target_reliability` were recalibrated
+    (empty for records that do not say)."""
+    n = rel.get("recalibrations")
+    if n == 2:
+        return ", each after its own BatchNorm recalibration"
+    if n == 1:
+        return ", sharing one BatchNorm recalibration: an upper bound"
+    return ""
+
+
+__all__ = [
+    "recalibration_note",
+    "report_batch_size",
+    "split_half",
+    "stored_subnet_counts",
+    "target_reliability",
+]

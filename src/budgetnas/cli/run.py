@@ -88,7 +88,7 @@ def register(subparsers) -> None:
         "--jobs",
         type=int,
         default=None,
-        help="processes measuring the predictor's supernet evaluations in parallel (1)",
+        help="processes measuring the predictor's supernet evaluations in parallel (quick preset: 2)",
     )
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=run)

@@ -16,8 +16,8 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# the main job: the whole supernet pipeline on Fashion-MNIST, quick preset (11-14 minutes on
-# one core): train a supernet, fit the predictor, search under the budget, fine-tune, export and
+# the main job: the whole supernet pipeline on Fashion-MNIST, quick preset (about 10 minutes on
+# 2 cores): train a supernet, fit the predictor, search under the budget, fine-tune, export and
 # report into runs/demo (summary.md, result.json, model.pt, model.onnx, plots/); resumable
 demo: setup
 	BUDGETNAS_DATA=$(abspath $(DATA)) $(VENV)/bin/budgetnas run --data fashion-mnist --preset quick \

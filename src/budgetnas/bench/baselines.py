@@ -114,6 +114,7 @@ class BaselineBench:
         self.cfg = cfg
         self.run_dir = Path(cfg.run)
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self._fresh: set[str] = set()  # latency keys measured by this bench (``remeasure``)
 
     # -- setup
     def open(self) -> BaselineBench:
@@ -211,14 +212,12 @@ class BaselineBench:
 
     def latency(self, arch: Architecture) -> float:
         key = f"{self.latency_id}/r{self.repeats}/{arch}"
-        fresh = getattr(self, "_fresh", None)
-        if fresh is None:
-            fresh = self._fresh = set()  # keys measured by this bench
-        rec = None if self.cfg.remeasure and key not in fresh else self.store.get(LATENCY_KIND, key)
+        stale = self.cfg.remeasure and key not in self._fresh
+        rec = None if stale else self.store.get(LATENCY_KIND, key)
         if rec is None:
             rec = {"ms": float(self._measure(arch))}
             self.store.put(LATENCY_KIND, key, rec)
-            fresh.add(key)
+            self._fresh.add(key)
         return float(rec["ms"])
 
     def finetuned(self, arch: Architecture) -> dict[str, float]:

@@ -90,10 +90,11 @@ def _setup(args: argparse.Namespace):
     )
     from budgetnas.predictors.reliability import report_batch_size
 
-    # the report's subnets: several batches (split-half reliability), two recalibrations
-    sub_ds = get_dataset(tcfg.data, "heldout", subset=args.subnet_heldout or args.heldout, **kw)
-    sub_held = list(make_loader(sub_ds, report_batch_size(len(sub_ds)), shuffle=False))
-    sub_ev = SupernetEvaluator(net, recal, sub_held, bn, 1, seed=args.seed, bn_halves=True)
+    sub_ev = None  # the report's subnets (if any): several batches (split-half reliability),
+    if args.subnets > 1:  # each half after its own recalibration
+        sub_ds = get_dataset(tcfg.data, "heldout", subset=args.subnet_heldout or args.heldout, **kw)
+        sub_held = list(make_loader(sub_ds, report_batch_size(len(sub_ds)), shuffle=False))
+        sub_ev = SupernetEvaluator(net, recal, sub_held, bn, 1, seed=args.seed, bn_halves=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     return net, ev, sub_ev, Store(out / "store.sqlite")

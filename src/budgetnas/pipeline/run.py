@@ -139,7 +139,8 @@ def _shard_setup(cfg: dict, out: str) -> tuple:
     run_cfg = RunConfig(**cfg)
     torch.set_num_threads(run_cfg.threads)
     pipe = Pipeline(run_cfg, out, log=lambda msg: None).open()
-    return pipe.evaluator, pipe._subnet_evaluator(), pipe.store
+    sub_ev = pipe._subnet_evaluator() if run_cfg.oneshot_subnets > 0 else None
+    return pipe.evaluator, sub_ev, pipe.store
 
 
 class Pipeline:
@@ -354,7 +355,7 @@ class Pipeline:
     def _subnet_evaluator(self):
         """The evaluator scoring the quality-report subnets (``oneshot_heldout`` images, or the
         predictor's), with two recalibrations (``bn_halves``) so that the report's noise ceiling
-        counts the recalibration's noise too."""
+        counts the recalibration's noise too (re-ranking scores its candidates so as well)."""
         from budgetnas.predictors.reliability import report_batch_size
 
         n = self.cfg.oneshot_heldout or self.cfg.predictor_subset
@@ -378,7 +379,8 @@ class Pipeline:
             )
         ev = self._evaluator()
         self.evaluator = ev
-        sub_ev = self._subnet_evaluator()
+        # built (held-out batches loaded) only for a quality report
+        sub_ev = self._subnet_evaluator() if self.cfg.oneshot_subnets > 0 else None
         if self.cfg.jobs != 1:
             from functools import partial
 

@@ -73,10 +73,16 @@ def _within_batches(X, y, total, batch):
     return Xc, yc
 
 
-def _ridge(Xc, yc, total, alpha):
-    sw = np.sqrt(total)[:, None]
-    A = (Xc * sw).T @ (Xc * sw) + alpha * np.eye(Xc.shape[1])
-    return np.linalg.solve(A, (Xc * sw).T @ (yc * sw[:, 0]))
+def _normal_equations(Xc, yc, total):
+    """``(X'WX, X'Wy)`` with the images of each sample as weights ``W``: the part of a ridge fit
+    that does not depend on the penalty, computed once for every penalty tried."""
+    Xw = Xc * total[:, None]
+    return Xw.T @ Xc, Xw.T @ yc
+
+
+def _ridge(normal, alpha):
+    gram, rhs = normal
+    return np.linalg.solve(gram + alpha * np.eye(len(rhs)), rhs)
 
 
 def cv_errors(X, y, total, batch, alphas, folds: int = 5, seed: int = 0) -> np.ndarray:
@@ -91,14 +97,14 @@ def cv_errors(X, y, total, batch, alphas, folds: int = 5, seed: int = 0) -> np.n
     weight = 0.0
     for k in range(folds):
         tr, va = fold != k, fold == k
-        Xc, yc = _within_batches(X[tr], y[tr], total[tr], batch[tr])
+        normal = _normal_equations(*_within_batches(X[tr], y[tr], total[tr], batch[tr]), total[tr])
         seen = np.isin(batch[va], batch[tr])
         if not seen.any():
             continue
         Xv, yv, tv, bv = X[va][seen], y[va][seen], total[va][seen], batch[va][seen]
         weight += tv.sum()
         for i, alpha in enumerate(alphas):
-            w = _ridge(Xc, yc, total[tr], alpha)
+            w = _ridge(normal, alpha)
             resid_tr = y[tr] - X[tr] @ w
             offset = {}
             for j in np.unique(bv):
@@ -151,7 +157,7 @@ class PathRegressionPredictor:
             self.alpha_ = self.alpha
         # within held-out batches: the batch's weighted mean subtracted from X and y
         Xc, yc = _within_batches(X, y, total, batch)
-        w = _ridge(Xc, yc, total, self.alpha_)
+        w = _ridge(_normal_equations(Xc, yc, total), self.alpha_)
         wts = total / total.sum()
         self.space_ = space
         self.coef_ = w

@@ -214,14 +214,12 @@ class SupernetEvaluator:
     def one_shot_counts(self, arch: Architecture) -> tuple[list[int], list[int]]:
         """:meth:`one_shot_accuracy` per held-out batch: ``(correct, total)`` lists (with
         ``bn_halves``, even and odd batches after two different recalibrations)."""
-        from budgetnas.training.evaluate import batch_counts, one_shot_counts
+        from budgetnas.training.evaluate import one_shot_counts
 
         if not self.bn_halves:
             return one_shot_counts(
                 self.supernet, arch, self.recal_batches, self.eval_batches, self.bn_batches
             )
-        from budgetnas.supernet.bn import recalibrate_bn
-
         bn = self.bn_batches
         recal = [b for _, b in zip(range(2 * bn), self.recal_batches, strict=False)]
         if len(recal) < 2 * bn:
@@ -230,11 +228,11 @@ class SupernetEvaluator:
             )
         held = list(self.eval_batches)
         correct, total = [0] * len(held), [0] * len(held)
-        self.supernet.set_active(arch)
-        for k in (0, 1):
-            recalibrate_bn(self.supernet, recal[k * bn : (k + 1) * bn], bn)
+        for k in (0, 1):  # even batches after the first recalibration, odd after the second
             if held[k::2]:
-                correct[k::2], total[k::2] = batch_counts(self.supernet, held[k::2])
+                correct[k::2], total[k::2] = one_shot_counts(
+                    self.supernet, arch, recal[k * bn : (k + 1) * bn], held[k::2], bn
+                )
         return correct, total
 
 

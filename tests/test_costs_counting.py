@@ -11,7 +11,6 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from budgetnas.costs import constraint, list_costs, resolve_cost
-from budgetnas.costs._base import QuadraticForm
 from budgetnas.costs.counting import (
     CountCost,
     PeakMemoryCost,
@@ -19,6 +18,7 @@ from budgetnas.costs.counting import (
     block_peak_elements,
     table_sum,
 )
+from budgetnas.forms import QuadraticForm
 from budgetnas.search import Problem, create_solver
 from budgetnas.spaces.mobilenet import MobileNetSpace
 from budgetnas.supernet import MobileNetSupernet, extract

@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from budgetnas.costs._base import QuadraticForm  # noqa: E402
 from budgetnas.data import get_dataset, make_loader  # noqa: E402
+from budgetnas.forms import QuadraticForm  # noqa: E402
 from budgetnas.pipeline.search import build_constraints  # noqa: E402
 from budgetnas.search import InfeasibleBudgetError, Problem, create_solver  # noqa: E402
 from budgetnas.search.hardcore import coordinate_blocks, sample_path  # noqa: E402

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from budgetnas.costs import constraint, resolve_cost
-from budgetnas.costs._base import QuadraticForm
 from budgetnas.costs.counting import table_sum
 from budgetnas.costs.latency import Measurement
 from budgetnas.costs.lut import (
@@ -22,6 +21,7 @@ from budgetnas.costs.lut import (
     import_table,
     load_table,
 )
+from budgetnas.forms import QuadraticForm
 from budgetnas.search import Problem, create_solver
 from budgetnas.spaces.mobilenet import MobileNetSpace
 from budgetnas.store import Store

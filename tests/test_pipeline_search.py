@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from budgetnas.costs._base import Constraint, FormCost, QuadraticForm
+from budgetnas.costs._base import Constraint, FormCost
 from budgetnas.costs.counting import CountCost
+from budgetnas.forms import QuadraticForm
 from budgetnas.pipeline import BudgetNotMetError, closed_loop, search
 from budgetnas.spaces.mobilenet import MobileNetSpace
 from budgetnas.units import parse_budget

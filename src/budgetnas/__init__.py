@@ -30,7 +30,7 @@ _LAZY = {
     "parse_budget": "budgetnas.units",
     "InfeasibleBudgetError": "budgetnas.search._base",
     "SearchResult": "budgetnas.search._base",
-    "QuadraticForm": "budgetnas.costs._base",
+    "QuadraticForm": "budgetnas.forms",
     "create_solver": "budgetnas.search",
     "list_solvers": "budgetnas.search",
     "get_space": "budgetnas.spaces",

@@ -35,7 +35,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from budgetnas.arch import Architecture
-from budgetnas.costs._base import CostModel, QuadraticForm
+from budgetnas.costs._base import CostModel
+from budgetnas.forms import QuadraticForm
 from budgetnas.spaces.mobilenet import (
     BLOCK_OPTIONS,
     DEPTHS,
@@ -92,6 +93,8 @@ def table_sum(space: MobileNetSpace, table: np.ndarray, arch: Architecture) -> f
 
 class _SpaceCost(CostModel):
     """Shared: vectorized exact evaluation through the form (exact forms only)."""
+
+    verification = "counted"
 
     space: MobileNetSpace
 

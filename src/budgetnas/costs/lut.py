@@ -37,9 +37,10 @@ from pathlib import Path
 import numpy as np
 
 from budgetnas.arch import Architecture
-from budgetnas.costs._base import CostModel, QuadraticForm
+from budgetnas.costs._base import CostModel
 from budgetnas.costs.counting import block_form
 from budgetnas.costs.latency import Measurement, check_backend, resolve_clock
+from budgetnas.forms import QuadraticForm
 from budgetnas.spaces.mobilenet import (
     BLOCK_OPTIONS,
     MAX_DEPTH,

@@ -11,7 +11,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from budgetnas.costs._base import Constraint, QuadraticForm
+from budgetnas.costs._base import Constraint
+from budgetnas.forms import QuadraticForm
 from budgetnas.units import Budget, parse_budget
 
 
@@ -78,7 +79,7 @@ def pareto(
 
 def load_run(run_dir: str | Path):
     """``(space, predictor form, run config dict)`` of a run directory."""
-    from budgetnas.costs._base import QuadraticForm
+    from budgetnas.forms import QuadraticForm
     from budgetnas.spaces.mobilenet import MobileNetSpace
 
     run_dir = Path(run_dir)

@@ -24,7 +24,8 @@ from dataclasses import replace
 import numpy as np
 
 from budgetnas.arch import Architecture
-from budgetnas.costs._base import Constraint, QuadraticForm
+from budgetnas.costs._base import Constraint
+from budgetnas.forms import QuadraticForm
 
 
 def check_rerank(k: int, solver: str) -> None:

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from budgetnas.arch import Architecture
-from budgetnas.costs._base import Constraint, QuadraticForm
+from budgetnas.costs._base import Constraint
+from budgetnas.forms import QuadraticForm
 from budgetnas.units import Budget, parse_budgets
 
 Measurer = Callable[[Architecture], float]

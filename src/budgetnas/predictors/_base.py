@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from budgetnas.costs._base import QuadraticForm
+from budgetnas.forms import QuadraticForm
 
 
 class Predictor(ABC):

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from budgetnas.arch import Architecture
-from budgetnas.costs._base import QuadraticForm
+from budgetnas.forms import QuadraticForm
 from budgetnas.spaces.mobilenet import DEPTHS, MAX_DEPTH, N_BLOCK_OPTIONS, N_STAGES, MobileNetSpace
 
 

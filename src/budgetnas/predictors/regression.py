@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from budgetnas.costs._base import QuadraticForm
+from budgetnas.forms import QuadraticForm
 from budgetnas.predictors._base import Predictor, check_xy
 
 

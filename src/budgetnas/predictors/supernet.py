@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from budgetnas.arch import Architecture
-from budgetnas.costs._base import QuadraticForm
+from budgetnas.forms import QuadraticForm
 from budgetnas.spaces.mobilenet import (
     DEPTHS,
     MAX_DEPTH,

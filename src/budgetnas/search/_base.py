@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from budgetnas.arch import Architecture
-from budgetnas.costs._base import Constraint, QuadraticForm
+from budgetnas.costs._base import Constraint
+from budgetnas.forms import QuadraticForm
 from budgetnas.spaces._base import SearchSpace
 
 

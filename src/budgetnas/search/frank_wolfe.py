@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from budgetnas.arch import Architecture
-from budgetnas.costs._base import QuadraticForm
+from budgetnas.forms import QuadraticForm
 from budgetnas.search import register_solver
 from budgetnas.search._base import InfeasibleBudgetError, Problem, Solver, SolverFailedError
 from budgetnas.spaces._base import SearchSpace

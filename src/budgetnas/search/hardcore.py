@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from budgetnas.arch import Architecture
-from budgetnas.costs._base import QuadraticForm
+from budgetnas.forms import QuadraticForm
 from budgetnas.search import register_solver
 from budgetnas.search._base import Problem, Solver
 from budgetnas.search.frank_wolfe import (

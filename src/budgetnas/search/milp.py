@@ -28,7 +28,7 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from budgetnas.arch import Architecture
-from budgetnas.costs._base import QuadraticForm
+from budgetnas.forms import QuadraticForm
 from budgetnas.search import register_solver
 from budgetnas.search._base import Problem, Solver, SolverFailedError
 from budgetnas.spaces._base import SearchSpace

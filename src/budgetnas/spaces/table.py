@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from budgetnas.arch import Architecture
-from budgetnas.costs._base import CostModel, QuadraticForm
+from budgetnas.costs._base import CostModel
+from budgetnas.forms import QuadraticForm
 from budgetnas.spaces._base import SearchSpace
 
 

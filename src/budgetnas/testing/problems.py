@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from budgetnas.costs._base import Constraint, FormCost, QuadraticForm
+from budgetnas.costs._base import Constraint, FormCost
+from budgetnas.forms import QuadraticForm
 from budgetnas.search._base import Problem
 from budgetnas.spaces._base import SearchSpace
 from budgetnas.spaces.table import pair_indices

@@ -47,10 +47,18 @@ __all__ = [
 _NONE = "none"
 
 
-def option(default: Any, help: str, *, choices: tuple | None = None, flag: str | None = None):
+def option(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple | None = None,
+    flag: str | None = None,
+    sep: str | None = None,
+):
     """A dataclass field with its command-line help (``choices``: allowed values; ``flag``: the
-    flag's name when it is not the field's)."""
-    meta = {"help": help, "choices": choices, "flag": flag}
+    flag's name when it is not the field's; ``sep``: a list field also splits each flag value on
+    this separator, as in ``--solvers milp,random``)."""
+    meta = {"help": help, "choices": choices, "flag": flag, "sep": sep}
     if isinstance(default, list | dict):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -93,7 +101,7 @@ def flat_fields(cls, path: tuple[str, ...] = ()) -> dict[str, tuple[tuple[str, .
     return out
 
 
-def _convert(name: str, tp, value: Any, default: Any) -> Any:
+def _convert(name: str, tp, value: Any, sep: str | None = None) -> Any:
     """``value`` (from TOML or a flag) as the field's type, with a clear error."""
     base, optional = _split_optional(tp)
     if value is None or (optional and value == _NONE and base is not str):
@@ -106,6 +114,8 @@ def _convert(name: str, tp, value: Any, default: Any) -> Any:
             (item,) = typing.get_args(base) or (str,)
             if isinstance(value, str | int | float):
                 value = [value]
+            if sep:
+                value = [p.strip() for v in value for p in str(v).split(sep) if p.strip()]
             return [item(v) for v in value]
         if base is bool:
             if isinstance(value, str):
@@ -159,7 +169,7 @@ def update(cfg, values: Mapping[str, Any]):
             nested.setdefault(key, {}).update(value)
         elif key in leaves:
             path, tp, f = leaves[key]
-            converted = _convert(key, tp, value, f.default)
+            converted = _convert(key, tp, value, f.metadata.get("sep"))
             _check_choice(key, f, converted)
             if len(path) == 1:
                 changes[key] = converted
@@ -241,9 +251,11 @@ def add_arguments(
     *,
     skip: tuple[str, ...] = (),
     required: tuple[str, ...] = (),
+    rename: dict[str, str] | None = None,
 ) -> None:
     """One flag per leaf field of ``cls`` (``--epochs-a``), with the field's help and its default
-    in the help text. Flags default to "not given", so that :func:`overrides_from_args` returns
+    in the help text (``rename``: other flag names for some fields, ``{"heldout":
+    "predictor-subset"}``; ``skip``: fields without a flag). Flags default to "not given", so that :func:`overrides_from_args` returns
     only what the user wrote. ``list`` fields are repeatable flags (``--budget A --budget B`` for a
     field ``budgets``: the flag drops a final ``s``)."""
     defaults = cls()
@@ -254,11 +266,12 @@ def add_arguments(
         default = defaults
         for part in path:
             default = getattr(default, part)
-        flag = f.metadata.get("flag") or name
+        flag = (rename or {}).get(name) or f.metadata.get("flag") or name
         help_text = f.metadata.get("help") or ""
         kw: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
         if typing.get_origin(base) is list:
-            flag = flag[:-1] if flag.endswith("s") and not f.metadata.get("flag") else flag
+            explicit = (rename or {}).get(name) or f.metadata.get("flag")
+            flag = flag[:-1] if flag.endswith("s") and not explicit else flag
             kw.update(action="append", metavar=flag.upper().replace("-", "_"))
         elif base is bool:
             kw.update(action=argparse.BooleanOptionalAction)

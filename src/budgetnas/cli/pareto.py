@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
         )
     metric, limits = parse_sweep(args.budgets)
     space, form, cfg = load_run(args.run)
-    ctx = {"store": str(Path(args.run) / "store.sqlite"), "threads": cfg.get("threads", 1)}
+    ctx = {"store": str(Path(args.run) / "store.sqlite"), "threads": cfg.train.threads}
     rows = pareto(space, form, metric, limits, solver=args.solver, fixed=args.budget, **ctx)
-    (Path(args.run) / "pareto.json").write_text(json.dumps(rows, indent=2, default=float))
+    (Path(args.run) / "pareto.json").write_text(json.dumps(rows, indent=2, default=_json))
     for row in rows:
         if "error" in row:
             print(f"{metric}<={row['limit']:g}: infeasible ({row['error']})", file=sys.stdout)
@@ -46,3 +46,8 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stdout,
             )
     return 0
+
+
+def _json(value):
+    """Budget rows and numpy numbers in ``pareto.json``."""
+    return value.to_json() if hasattr(value, "to_json") else float(value)

@@ -78,21 +78,20 @@ def pareto(
 
 
 def load_run(run_dir: str | Path):
-    """``(space, predictor form, run config dict)`` of a run directory."""
+    """``(space, predictor form, run configuration)`` of a run directory."""
     from budgetnas.forms import QuadraticForm
+    from budgetnas.pipeline.config import load_run_config
     from budgetnas.spaces.mobilenet import MobileNetSpace
 
     run_dir = Path(run_dir)
-    cfg_path, pred_path = run_dir / "run_config.json", run_dir / "predictor.json"
-    for path in (cfg_path, pred_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: run `budgetnas run --out {run_dir}` first")
-    cfg = json.loads(cfg_path.read_text())
-    pred = json.loads(pred_path.read_text())
-    form = QuadraticForm(
-        pred["const"], pred["linear"], pred["pair_i"], pred["pair_j"], pred["pair_w"]
-    )
-    return MobileNetSpace(preset=cfg["space_preset"]), form, cfg
+    pred_path = run_dir / "predictor.json"
+    cfg, _ = load_run_config(run_dir)
+    if not pred_path.is_file():
+        raise FileNotFoundError(
+            f"{pred_path} is missing: run `budgetnas run --out {run_dir}` first"
+        )
+    form = QuadraticForm.from_dict(json.loads(pred_path.read_text()))
+    return MobileNetSpace(preset=cfg.train.preset), form, cfg
 
 
 __all__ = ["load_run", "pareto", "parse_sweep"]

@@ -269,6 +269,24 @@ def write_plots(
     return written, skipped
 
 
+def _run_settings(run_dir: Path) -> dict | None:
+    """The few settings the summary states (asked budgets, preset, seed, fine-tuning), from the
+    run's configuration; None when the directory has none."""
+    from budgetnas.pipeline.config import load_run_config
+
+    try:
+        cfg, preset = load_run_config(run_dir)
+    except (FileNotFoundError, ValueError):
+        return None
+    return {
+        "budgets": cfg.budgets,
+        "preset": preset,
+        "seed": cfg.train.seed,
+        "finetune_epochs": cfg.finetune.epochs,
+        "finetune_subset": cfg.finetune.images,
+    }
+
+
 # ---- summary --------------------------------------------------------------------------------------
 def baseline_table(rows: list[dict]) -> str:
     """Markdown table of ``budgetnas bench baselines`` rows."""
@@ -338,7 +356,7 @@ def summary_markdown(
         f"Solver `{result.get('solver')}`"
         + (f", preset `{config['preset']}`" if config.get("preset") else "")
         + (f", seed {config['seed']}" if "seed" in config else "")
-        + ". Resolved configuration: `run_config.json`.",
+        + ". Resolved configuration: `config.toml`.",
         "",
     ]
     ok = loop.get("ok", all(r.get("ok") for r in budgets))
@@ -484,7 +502,8 @@ def summary_markdown(
         lines += [f"(no reload code: {exc})", ""]
     files = {
         "result.json": "everything above, machine-readable",
-        "run_config.json": "the resolved configuration of the run",
+        "config.toml": "the resolved configuration: `budgetnas run --config config.toml --out NEW` repeats the run",
+        "run_config.json": "the resolved configuration of the run (runs before config.toml)",
         "arch.txt": "the architecture string",
         "model.pt": "the fine-tuned network, TorchScript",
         "model.onnx": "the same network, ONNX",
@@ -501,16 +520,17 @@ def summary_markdown(
     return "\n".join(lines)
 
 
-def write_report(run_dir: str | Path, result: dict | None = None, log=None) -> dict[str, Any]:
-    """(Re)write ``summary.md`` and the plots of a run directory; ``result`` defaults to
-    ``result.json``. Returns ``{"summary": path, "plots": {...}, "skipped": {name: reason}}``."""
+def write_report(run_dir: str | Path, result=None, log=None) -> dict[str, Any]:
+    """(Re)write ``summary.md`` and the plots of a run directory; ``result`` (a
+    :class:`~budgetnas.pipeline.result.RunResult`) defaults to ``result.json``. Returns
+    ``{"summary": path, "plots": {...}, "skipped": {name: reason}}``."""
+    from budgetnas.pipeline.result import RunResult
+
     run_dir = Path(run_dir)
     if result is None:
-        path = run_dir / "result.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: run `budgetnas run --out {run_dir}` first")
-        result = json.loads(path.read_text())
-    config = _read_json(run_dir / "run_config.json")
+        result = RunResult.load(run_dir)
+    result = result.to_json() if isinstance(result, RunResult) else result
+    config = _run_settings(run_dir)
     baselines = _read_json(run_dir / BASELINES_JSON)
     rows = (baselines or {}).get("rows")
     plots, skipped = write_plots(run_dir, result, rows, log=log)

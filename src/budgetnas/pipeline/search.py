@@ -25,6 +25,7 @@ from typing import Any
 from budgetnas.arch import Architecture
 from budgetnas.costs._base import Constraint
 from budgetnas.forms import QuadraticForm
+from budgetnas.results import BudgetRow, budget_rows
 from budgetnas.units import Budget, parse_budgets
 
 Measurer = Callable[[Architecture], float]
@@ -85,7 +86,7 @@ class LoopResult:
     ok: bool
     message: str
     result: Any  # the last SearchResult (None when the last round found nothing)
-    budgets: list[dict[str, Any]]  # metric, limit, solver_limit, predicted, measured, slack, ok
+    budgets: list[BudgetRow]  # the last round's rows
     rounds: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
 
@@ -99,30 +100,10 @@ class LoopResult:
             "message": self.message,
             "arch": None if self.result is None else str(self.result.arch),
             "search": None if self.result is None else self.result.to_dict(),
-            "budgets": self.budgets,
+            "budgets": [row.to_json() for row in self.budgets],
             "rounds": self.rounds,
             "wall_s": self.wall_s,
         }
-
-
-def _budget_rows(constraints, solver_limits, arch, measured: dict[str, float]) -> list[dict]:
-    rows = []
-    for c in constraints:
-        m = c.budget.metric
-        predicted = float(c.value(arch))
-        value = measured.get(m, predicted)
-        rows.append(
-            {
-                "metric": m,
-                "limit": c.budget.limit,
-                "solver_limit": solver_limits[m],
-                "predicted": predicted,
-                "measured": measured.get(m),
-                "slack": c.budget.slack(value),
-                "ok": bool(c.budget.feasible(predicted) and c.budget.feasible(value)),
-            }
-        )
-    return rows
 
 
 def closed_loop(
@@ -136,12 +117,14 @@ def closed_loop(
     solver_kwargs: dict | None = None,
     constraints: Sequence[Constraint] | None = None,
     chooser: Callable[[Sequence[Constraint]], Any] | None = None,
+    where: dict[str, str] | None = None,
     **ctx,
 ) -> LoopResult:
     """Search, measure every budget that has a measurer, tighten and search again (module doc).
 
     ``chooser`` replaces the solver call of each round: a function from the round's constraints
-    to a verified ``SearchResult`` (for example :func:`budgetnas.pipeline.rerank.reranker`)."""
+    to a verified ``SearchResult`` (for example :func:`budgetnas.pipeline.rerank.reranker`).
+    ``where`` names, per metric, the device a measurer measures on (it goes into the rows)."""
     from budgetnas.search import InfeasibleBudgetError
 
     if max_rounds < 1:
@@ -155,26 +138,21 @@ def closed_loop(
     if unknown:
         raise ValueError(f"measurers for metrics without a budget: {sorted(unknown)}")
     limits = {c.budget.metric: c.budget.limit for c in constraints}
+
+    def solve(current):
+        if chooser is not None:
+            return chooser(current)
+        return search(
+            space, objective, solver=solver, solver_kwargs=solver_kwargs, constraints=current
+        )
+
     rounds: list[dict] = []
     result = None
-    rows: list[dict] = []
+    rows: list[BudgetRow] = []
     message = ""
     for r in range(max_rounds):
-        current = [
-            Constraint(Budget(c.budget.metric, limits[c.budget.metric], c.budget.text), c.cost)
-            for c in constraints
-        ]
         try:
-            if chooser is not None:
-                result = chooser(current)
-            else:
-                result = search(
-                    space,
-                    objective,
-                    solver=solver,
-                    solver_kwargs=solver_kwargs,
-                    constraints=current,
-                )
+            result = solve(_tightened(constraints, limits))
         except InfeasibleBudgetError as exc:
             if r == 0:
                 raise
@@ -184,44 +162,54 @@ def closed_loop(
             )
             result = None
             break
-        arch = result.arch
-        measured = {m: float(f(arch)) for m, f in measurers.items()}
-        rows = _budget_rows(constraints, limits, arch, measured)
-        rounds.append(
-            {
-                "round": r + 1,
-                "arch": str(arch),
-                "solver_limits": dict(limits),
-                "predicted_objective": result.predicted,
-                "budgets": rows,
-                "solver_wall_s": result.wall_s,
-                **({"rerank": result.history[-1]} if _reranked(result) else {}),
-            }
-        )
-        broken = [row for row in rows if not row["ok"]]
+        measured = {m: float(f(result.arch)) for m, f in measurers.items()}
+        rows = budget_rows(constraints, result.arch, measured, dict(limits), where)
+        rounds.append(_round_record(r, result, limits, rows))
+        broken = [row for row in rows if not row.ok]
         if not broken:
-            wall = time.perf_counter() - start
             msg = "all budgets met" + (
                 f" after {r + 1} rounds (tightened: {_fmt(limits)})" if r else ""
             )
-            return LoopResult(True, msg, result, rows, rounds, wall)
-        for row in broken:
-            m = row["metric"]
-            if row["measured"] is None or row["predicted"] <= 0:
-                continue
-            ratio = row["measured"] / row["predicted"]
-            limits[m] = limits[m] / ratio
-        message = "; ".join(
-            f"{row['metric']} measured {row['measured']:.4g} > limit {row['limit']:.4g} "
-            f"(predicted {row['predicted']:.4g})"
-            for row in broken
-            if row["measured"] is not None
-        )
-        message = f"budget not met after {r + 1} round(s): {message}"
+            return LoopResult(True, msg, result, rows, rounds, time.perf_counter() - start)
+        message = f"budget not met after {r + 1} round(s): {_tighten(limits, broken)}"
     loop = LoopResult(False, message, result, rows, rounds, time.perf_counter() - start)
     if raise_on_failure:
         raise BudgetNotMetError(message, loop)
     return loop
+
+
+def _tightened(constraints: Sequence[Constraint], limits: dict[str, float]) -> list[Constraint]:
+    """The constraints with the solver's current limits."""
+    return [
+        Constraint(Budget(c.budget.metric, limits[c.budget.metric], c.budget.text), c.cost)
+        for c in constraints
+    ]
+
+
+def _round_record(r: int, result, limits: dict[str, float], rows: list[BudgetRow]) -> dict:
+    return {
+        "round": r + 1,
+        "arch": str(result.arch),
+        "solver_limits": dict(limits),
+        "predicted_objective": result.predicted,
+        "budgets": [row.to_json() for row in rows],
+        "solver_wall_s": result.wall_s,
+        **({"rerank": result.history[-1]} if _reranked(result) else {}),
+    }
+
+
+def _tighten(limits: dict[str, float], broken: list[BudgetRow]) -> str:
+    """Scale each broken budget's solver limit by predicted / measured; the failure message."""
+    for row in broken:
+        if row.measured is None or row.predicted is None or row.predicted <= 0:
+            continue
+        limits[row.metric] = limits[row.metric] / (row.measured / row.predicted)
+    return "; ".join(
+        f"{row.metric} measured {row.measured:.4g} > limit {row.limit:.4g} "
+        f"(predicted {row.predicted:.4g})"
+        for row in broken
+        if row.measured is not None
+    )
 
 
 def _reranked(result) -> bool:

@@ -1,44 +1,60 @@
-"""The resolved configuration of a supernet training run (saved as ``config.json``)."""
+"""The resolved configuration of a supernet training run (saved as ``config.json`` and in every
+checkpoint). Importing it needs no torch."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from budgetnas.config import from_dict, option
+
+__all__ = ["TrainConfig"]
 
 
 @dataclass
 class TrainConfig:
     """Settings of ``budgetnas train``: stage A (heaviest path) then stage B (random paths with
-    inner distillation from the frozen stage-A network, sandwich rule)."""
+    inner distillation from the frozen stage-A network, sandwich rule); see
+    docs/methods/supernet.md."""
 
-    data: str = "fashion-mnist"
-    preset: str = "fmnist-small"
-    data_dir: str | None = None
-    subset: int | None = None  # training images used (from search-train), None = all
-    subset_b: int | None = None  # training images per stage-B epoch, None = same as stage A
-    epochs_a: int = 3
-    epochs_b: int = 1
-    batch_size: int = 128
-    lr_a: float = 0.1
-    lr_b: float = 0.03
-    momentum: float = 0.9
-    weight_decay: float = 4e-5
-    gamma: float = 1.0  # weight of the inner distillation terms in stage B
-    sandwich: bool = True  # heaviest + smallest + random paths per step; else one random path
-    n_random: int = 1  # random paths per stage-B step
-    augment: bool = True
-    bn_batches: int = 20  # batches for BatchNorm recalibration before each evaluation
-    eval_subset: int | None = None  # held-out images used for per-epoch evaluation
-    eval_batch_size: int = 500
-    eval_random: int = 3  # fixed random paths scored after every stage-B epoch (mean, min, max)
-    inherit: bool = True  # stage B starts the 3x3 kernels and (e, SE) BNs from the heaviest's
-    stage_a_from: str | None = None  # take stage A from this checkpoint instead of training it
-    max_steps: int | None = None  # cap on steps per epoch (tests, smoke runs)
-    seed: int = 0
-    threads: int = 1
-    num_workers: int = 0
-    device: str = "cpu"
+    data: str = option("fashion-mnist", "fashion-mnist, cifar10 or synthetic")
+    preset: str = option("fmnist-small", "space preset: fmnist-small, cifar-small, tiny, imagenet")
+    data_dir: str | None = option(None, "dataset folder (default: $BUDGETNAS_DATA)")
+    subset: int | None = option(None, "training images used (from search-train; none: all)")
+    subset_b: int | None = option(None, "training images per stage-B epoch (none: as stage A)")
+    epochs_a: int = option(3, "stage-A epochs (the heaviest path)")
+    epochs_b: int = option(1, "stage-B epochs (random paths)")
+    batch_size: int = option(128, "training batch size")
+    lr_a: float = option(0.1, "stage-A learning rate")
+    lr_b: float = option(0.03, "stage-B learning rate")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(4e-5, "weight decay (not on BatchNorm and biases)")
+    gamma: float = option(1.0, "weight of the inner distillation terms in stage B")
+    sandwich: bool = option(
+        True, "heaviest + smallest + random paths per step (--no-sandwich: one random path)"
+    )
+    n_random: int = option(1, "random paths per stage-B step")
+    augment: bool = option(True, "training augmentation")
+    bn_batches: int = option(20, "batches for BatchNorm recalibration before each evaluation")
+    eval_subset: int | None = option(None, "held-out images per evaluation (none: all)")
+    eval_batch_size: int = option(500, "evaluation batch size")
+    eval_random: int = option(3, "random paths scored after every stage-B epoch (0: none)")
+    inherit: bool = option(
+        True,
+        "start stage B's 3x3 kernels and (e, SE) BatchNorms from the heaviest path's trained "
+        "weights (--no-inherit: from their random initialisation)",
+    )
+    stage_a_from: str | None = option(
+        None,
+        "take stage A (the trained heaviest path) from another run's supernet.pt and train "
+        "stage B only",
+    )
+    max_steps: int | None = option(None, "cap on steps per epoch (tests, smoke runs)")
+    seed: int = option(0, "random seed")
+    threads: int = option(1, "torch CPU threads")
+    num_workers: int = option(0, "data loader workers")
+    device: str = option("cpu", "torch device")
 
     def __post_init__(self) -> None:
         if self.stage_a_from is not None and self.epochs_a:
@@ -51,11 +67,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
+        """The configuration of a stored dict; unknown settings are an error."""
+        known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
-        return cls(**data)
+        if data.get("stage_a_from") is not None:  # set together: epochs_a is 0 with it
+            return cls(**data)
+        return from_dict(cls, data)
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:

@@ -1,0 +1,35 @@
+"""The stages of ``budgetnas run``, each a function of the run's :class:`RunContext`.
+
+Each stage reuses what the run directory already holds (so an interrupted run resumes at the
+stage it stopped): :func:`supernet_stage` (train or reuse the supernet), :func:`table_stage` (the
+latency table when a latency budget is given), :func:`predictor_stage` (the accuracy predictor),
+:func:`search_stage` (search and the closed loop), :func:`finetune_stage` (fine-tuning and test
+accuracy) and :func:`export_stage` (TorchScript and ONNX).
+"""
+
+from importlib import import_module
+from typing import Any
+
+__all__ = [
+    "export_stage",
+    "finetune_stage",
+    "predictor_stage",
+    "search_stage",
+    "supernet_stage",
+    "table_stage",
+]
+
+_LAZY = {
+    "supernet_stage": "budgetnas.pipeline.stages.supernet",
+    "table_stage": "budgetnas.pipeline.stages.tables",
+    "predictor_stage": "budgetnas.pipeline.stages.predictor",
+    "search_stage": "budgetnas.pipeline.stages.search",
+    "finetune_stage": "budgetnas.pipeline.stages.finetune",
+    "export_stage": "budgetnas.pipeline.stages.export",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,68 @@
+"""Stage 5: fine-tuning of the found network with KL distillation, and its test accuracy."""
+
+from __future__ import annotations
+
+import hashlib
+
+__all__ = ["finetune", "finetune_stage"]
+
+
+def finetune_stage(ctx, arch):
+    """:func:`finetune` with the run's settings, cached in ``finetuned-<key>.pt`` (the key hashes
+    the architecture and the run's configuration)."""
+    import torch
+
+    from budgetnas.config import to_dict
+    from budgetnas.supernet import extract
+
+    key = hashlib.sha256(f"{arch}/{to_dict(ctx.cfg)}".encode()).hexdigest()[:12]
+    path = ctx.out / f"finetuned-{key}.pt"
+    if path.is_file():
+        ctx.log(f"reusing the fine-tuned network {path.name}")
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        child = extract(ctx.supernet().net, arch)
+        child.load_state_dict(saved["model"])
+        return child.eval(), saved["accs"]
+    child, accs = finetune(ctx, arch)
+    torch.save({"model": child.state_dict(), "accs": accs}, path)
+    return child, accs
+
+
+def finetune(ctx, arch, epochs: int | None = None, images: int | None = None, evaluator=None):
+    """Extract ``arch``, fine-tune it with KL distillation from the heaviest path and measure it:
+    ``(network, {oneshot_heldout_acc, finetuned_heldout_acc, test_acc})``.
+
+    ``epochs`` and ``images`` (training images) default to the run's fine-tuning settings;
+    ``evaluator`` (recalibration and held-out batches) to the predictor's.
+    """
+    from budgetnas.pipeline.stages.search import predictor_evaluator
+    from budgetnas.supernet import extract
+    from budgetnas.training.evaluate import accuracy, one_shot_accuracy
+    from budgetnas.training.finetune import distill_finetune
+
+    cfg, trained = ctx.cfg, ctx.supernet()
+    ev = predictor_evaluator(ctx) if evaluator is None else evaluator
+    epochs = cfg.finetune.epochs if epochs is None else epochs
+    images = cfg.finetune.images if images is None else images
+    test = ctx.once("test", lambda: trained.batches("test", None, cfg.predictor.batch))
+    oneshot = one_shot_accuracy(
+        trained.net, arch, ev.recal_batches, ev.eval_batches, trained.train.bn_batches
+    )
+    child = extract(trained.net, arch).eval()
+    teacher = ctx.once("teacher", trained.teacher)
+    distill_finetune(
+        child,
+        teacher,
+        trained.dataset("search-train", images, augment=True),
+        epochs,
+        trained.train.batch_size,
+        cfg.finetune.lr,
+        seed=trained.train.seed,
+        max_steps=trained.train.max_steps,
+    )
+    accs = {
+        "oneshot_heldout_acc": oneshot,
+        "finetuned_heldout_acc": accuracy(child, ev.eval_batches),
+        "test_acc": accuracy(child, test),
+    }
+    return child, accs

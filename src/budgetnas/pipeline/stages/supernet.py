@@ -1,0 +1,79 @@
+"""Stage 1: the run's trained supernet, trained into ``supernet/`` or reused."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+__all__ = ["supernet_stage"]
+
+
+def supernet_stage(ctx):
+    """Train the supernet of ``ctx.cfg.train`` into ``OUT/supernet`` (resumed when interrupted,
+    reused when finished) or reuse the one named by ``ctx.cfg.supernet``; sets ``ctx.trained``.
+    Refuses a checkpoint trained with other settings than the run asks for."""
+    from budgetnas.training.supernet import CHECKPOINT
+
+    ckpt = ctx.out / "supernet" / CHECKPOINT
+    if ctx.cfg.supernet is not None:
+        ctx.trained = _reused(ctx, ckpt)
+    else:
+        ctx.trained = _trained_here(ctx, ckpt)
+    return ctx.trained
+
+
+def _trained_here(ctx, ckpt: Path):
+    from budgetnas.training.config import TrainConfig
+    from budgetnas.training.supernet import SupernetTrainer, load_supernet
+    from budgetnas.training.trained import TrainedSupernet
+
+    train = ctx.cfg.train
+    if ckpt.is_file():
+        _, state = load_supernet(ckpt)
+        if TrainConfig.from_dict(state.get("train", {})) != train:
+            raise ValueError(
+                f"{ckpt} was trained with other settings than this run asks for; "
+                "use another --out directory (or delete the supernet/ folder to retrain)"
+            )
+        if "result" in state:
+            ctx.log(f"reusing the trained supernet in {ckpt.parent}")
+            return TrainedSupernet.open(ckpt)
+    ctx.log(f"training the supernet into {ckpt.parent}")
+    SupernetTrainer(train, ckpt.parent, progress=False).run(resume=ckpt.is_file())
+    return TrainedSupernet.open(ckpt)
+
+
+def _reused(ctx, ckpt: Path):
+    """Copy the supernet named by ``cfg.supernet`` into the run directory (once) and take its
+    training settings, with the run's recalibration batches and data folder; the run's
+    configuration then records the training it reuses."""
+    from budgetnas.training.trained import TrainedSupernet
+
+    cfg = ctx.cfg
+    src = Path(cfg.supernet)
+    if not ckpt.is_file():
+        if not src.is_file():
+            raise FileNotFoundError(
+                f"--supernet {src} does not exist; train one with `budgetnas train --out DIR`"
+            )
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, ckpt)
+        ctx.log(f"reusing the supernet {src} (copied into {ckpt.parent})")
+    try:
+        trained = TrainedSupernet.open(
+            ckpt, data_dir=cfg.train.data_dir, bn_batches=cfg.train.bn_batches
+        )
+    except ValueError as exc:
+        if "not a finished training" not in str(exc):
+            raise
+        raise ValueError(
+            f"{src} is not a finished training (no final result in the checkpoint); "
+            f"finish it with `budgetnas train --resume --out {src.parent}`"
+        ) from None
+    if trained.train.data != cfg.train.data:
+        raise ValueError(
+            f"{src} was trained on {trained.train.data!r}, this run asks for {cfg.train.data!r}"
+        )
+    ctx.cfg = dataclasses.replace(cfg, train=trained.train)
+    return trained

@@ -7,8 +7,6 @@ modules that need them, when they are used.
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
-
 __all__ = [
     "Architecture",
     "Budget",
@@ -37,7 +35,21 @@ _LAZY = {
 }
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml holds the only copy of it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("budgetnas")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        # read on first use: importlib.metadata costs more than the rest of the package import
+        value = globals()["__version__"] = _version()
+        return value
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'budgetnas' has no attribute {name!r}")

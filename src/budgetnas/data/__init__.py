@@ -11,6 +11,9 @@ Files are found from ``data_dir`` (``--data-dir``), then ``$BUDGETNAS_DATA`` (a 
 cache (``$BUDGETNAS_CACHE``, default ``~/.cache/budgetnas/data``), downloading into it if needed.
 Missing or damaged files raise :class:`DataError` naming the path and how to get the data.
 
+Importing this package needs no torch: the loaders import it when they are called, and the names
+of :mod:`budgetnas.data._base` are imported on first use.
+
 Example:
     >>> ds = get_dataset("synthetic", "train", image_size=8, channels=1)
     >>> x, y = ds[0]
@@ -24,12 +27,16 @@ Example:
 from __future__ import annotations
 
 import os
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader
 
-from budgetnas.data._base import SPLITS, DataError, DatasetInfo, ImageTensorDataset, split_indices
+if TYPE_CHECKING:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from budgetnas.data._base import DatasetInfo, ImageTensorDataset
 
 DATASETS = ("fashion-mnist", "cifar10", "synthetic")
 _ALIASES = {"fmnist": "fashion-mnist", "fashion_mnist": "fashion-mnist", "cifar-10": "cifar10"}
@@ -74,6 +81,8 @@ def get_dataset(
     **kwargs,
 ) -> ImageTensorDataset:
     """The ``split`` of dataset ``name``; ``subset=N`` keeps N images chosen with ``seed``."""
+    from budgetnas.data._base import SPLITS, ImageTensorDataset, split_indices
+
     name = _canonical(name)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
@@ -114,6 +123,9 @@ def make_loader(
     drop_last: bool = False,
 ) -> DataLoader:
     """A DataLoader whose shuffling (and worker seeds) depend only on ``seed``."""
+    import torch
+    from torch.utils.data import DataLoader
+
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(
@@ -125,6 +137,24 @@ def make_loader(
         drop_last=drop_last,
         persistent_workers=False,
     )
+
+
+_LAZY = {
+    "SPLITS": "budgetnas.data._base",
+    "DataError": "budgetnas.data._base",
+    "DatasetInfo": "budgetnas.data._base",
+    "ImageTensorDataset": "budgetnas.data._base",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'budgetnas.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [

@@ -1,8 +1,11 @@
 """The weight-sharing supernet of the elastic MobileNetV3 space, standalone children, extraction.
 
+The names below are imported on first use (they need torch).
+
 Example:
     >>> import torch
     >>> from budgetnas.spaces.mobilenet import MobileNetSpace
+    >>> from budgetnas.supernet import MobileNetSupernet, extract
     >>> space = MobileNetSpace(preset="tiny")
     >>> net = MobileNetSupernet(space).eval()
     >>> arch = space.sample(0)
@@ -12,10 +15,12 @@ Example:
     True
 """
 
-from budgetnas.supernet.bn import recalibrate_bn
-from budgetnas.supernet.extract import extract
-from budgetnas.supernet.standalone import MobileNetChild, build_network
-from budgetnas.supernet.supernet import ElasticBlock, MobileNetSupernet
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+from types import ModuleType
+from typing import Any
 
 __all__ = [
     "ElasticBlock",
@@ -25,3 +30,43 @@ __all__ = [
     "extract",
     "recalibrate_bn",
 ]
+
+_LAZY = {
+    "recalibrate_bn": "budgetnas.supernet.bn",
+    "extract": "budgetnas.supernet.extract",
+    "MobileNetChild": "budgetnas.supernet.standalone",
+    "build_network": "budgetnas.supernet.standalone",
+    "ElasticBlock": "budgetnas.supernet.supernet",
+    "MobileNetSupernet": "budgetnas.supernet.supernet",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'budgetnas.supernet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+# names of functions that are also the names of the submodules defining them
+_SHADOWED = frozenset({"extract"})
+
+
+class _Package(ModuleType):
+    """Importing a submodule binds it as an attribute of its package, which would hide the
+    function :func:`extract` behind the module ``extract`` that defines it. This keeps the
+    function there (as an eager ``from .extract import extract`` did), whichever is imported
+    first."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -56,9 +56,11 @@ def test_closed_loop_tightens_when_measurement_exceeds(space, objective):
     tightened = loop.rounds[1]["solver_limits"]["latency_ms"]
     assert tightened == pytest.approx(limit * first["predicted"] / first["measured"])
     final = loop.budgets[0]
-    assert final["measured"] <= limit and final["predicted"] <= tightened + 1e-9
-    assert final["slack"] == pytest.approx(limit - final["measured"])
+    assert final.measured <= limit and final.predicted <= tightened + 1e-9
+    assert final.slack == pytest.approx(limit - final.measured)
+    assert final.verified == "measured" and final.solver_limit == pytest.approx(tightened)
     assert loop.to_dict()["ok"] is True
+    assert loop.to_dict()["budgets"][0]["measured"] == final.measured
 
 
 def test_closed_loop_never_returns_over_budget_silently(space, objective):
@@ -92,7 +94,8 @@ def test_closed_loop_without_measurer_is_one_round(space, objective):
     loop = closed_loop(space, objective, [f"params_m<={0.5 * heavy}"])
     assert loop.ok and len(loop.rounds) == 1
     row = loop.budgets[0]
-    assert row["measured"] is None and row["predicted"] <= 0.5 * heavy
+    assert row.measured is None and row.predicted <= 0.5 * heavy
+    assert row.verified == "counted"  # parameters are counted exactly, not predicted
     with pytest.raises(ValueError, match="without a budget"):
         closed_loop(space, objective, [f"params_m<={heavy}"], measurers={"latency_ms": len})
 

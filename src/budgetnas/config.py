@@ -257,7 +257,7 @@ def add_arguments(
     in the help text (``rename``: other flag names for some fields, ``{"heldout":
     "predictor-subset"}``; ``skip``: fields without a flag). Flags default to "not given", so that :func:`overrides_from_args` returns
     only what the user wrote. ``list`` fields are repeatable flags (``--budget A --budget B`` for a
-    field ``budgets``: the flag drops a final ``s``)."""
+    field ``budgets``: the flag drops a final ``s``, unless the field has a separator)."""
     defaults = cls()
     for name, (path, tp, f) in flat_fields(cls).items():
         if name in skip:
@@ -270,7 +270,9 @@ def add_arguments(
         help_text = f.metadata.get("help") or ""
         kw: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
         if typing.get_origin(base) is list:
-            explicit = (rename or {}).get(name) or f.metadata.get("flag")
+            # one value a flag (--budget A --budget B) drops a plural's "s"; a list with a
+            # separator keeps its name (--solvers milp,random)
+            explicit = (rename or {}).get(name) or f.metadata.get("flag") or f.metadata.get("sep")
             flag = flag[:-1] if flag.endswith("s") and not explicit else flag
             kw.update(action="append", metavar=flag.upper().replace("-", "_"))
         elif base is bool:

@@ -37,23 +37,36 @@ def register(subparsers) -> None:
         "--config FILE.toml, then the flags.",
     )
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--preset", default=None, help=f"run preset: {', '.join(PRESETS)} (quick)")
+    p.add_argument(
+        "--preset",
+        dest="run_preset",
+        default=None,
+        help=f"run preset: {', '.join(PRESETS)} (default: quick)",
+    )
     p.add_argument("--config", default=None, help="a TOML file of settings (a run's config.toml)")
     add_arguments(p, RunConfig, rename=FLAGS, skip=("ridge_subnets",))
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def config_from_args(args: argparse.Namespace):
+    """``(configuration, preset)`` of the command line: the preset (``--preset``, else the
+    file's ``run_preset``, else quick), then ``--config``, then the flags given."""
     from budgetnas.config import load_toml, overrides_from_args
     from budgetnas.pipeline.config import RunConfig
-    from budgetnas.pipeline.run import run_pipeline
 
     file = load_toml(args.config) if args.config else {}
-    preset = args.preset or file.pop("run_preset", None) or "quick"
+    preset = args.run_preset or file.get("run_preset") or "quick"
     file.pop("run_preset", None)
     cfg = RunConfig.from_preset(preset, file, overrides_from_args(args, RunConfig))
     if not cfg.budgets:
         raise ValueError("give at least one --budget (or budgets in --config)")
+    return cfg, preset
+
+
+def run(args: argparse.Namespace) -> int:
+    from budgetnas.pipeline.run import run_pipeline
+
+    cfg, preset = config_from_args(args)
     result = run_pipeline(cfg, args.out, preset=preset).to_json()
     keys = ("arch", "budgets", "oneshot_heldout_acc", "finetuned_heldout_acc", "test_acc")
     print(json.dumps({k: result[k] for k in keys}, default=float), file=sys.stdout)

@@ -179,6 +179,8 @@ def load_run_config(path: str | Path) -> tuple[RunConfig, str | None]:
     """The configuration of a TOML file or a run directory (``config.toml``, or the flat
     ``run_config.json`` of earlier runs), and the preset it started from."""
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is not a run directory or a configuration file")
     if path.is_dir():
         if (path / CONFIG_FILE).is_file():
             path = path / CONFIG_FILE

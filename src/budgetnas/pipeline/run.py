@@ -99,7 +99,7 @@ class Pipeline:
         never raised: the network and result.json are already written."""
         from budgetnas.pipeline.report import write_report
 
-        log = self.ctx.log if self.ctx is not None else RunContext.default_log
+        log = self.ctx.log if self.ctx is not None else self.log or RunContext.default_log
         try:
             write_report(self.out, result, log=log)
         except Exception as exc:  # the report must not fail a finished run

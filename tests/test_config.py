@@ -90,7 +90,7 @@ def test_toml_file_errors_name_the_file(tmp_path):
         load_toml(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("a = [unclosed")
-    with pytest.raises(ValueError, match="bad.toml is not a valid TOML file"):
+    with pytest.raises(ValueError, match=r"bad\.toml is not a valid TOML file"):
         load_toml(bad)
 
 

@@ -144,17 +144,17 @@ def test_report_skips_plots_without_data_and_never_raises(tmp_path, capsys):
     assert "not drawn: predictor quality not measured" in text
     assert "plot plots/predictor.png skipped" in capsys.readouterr().out
     # a broken plotting library is a skipped plot, not a failed report
-    report_pyplot = report._pyplot
+    report_pyplot = report.pyplot
 
     def broken():
         raise RuntimeError("no display")
 
-    report._pyplot = broken
+    report.pyplot = broken
     try:
         result["budgets"][0]["measured"] = 1.8
         out = report.write_report(tmp_path, result, log=lambda m: None)
     finally:
-        report._pyplot = report_pyplot
+        report.pyplot = report_pyplot
     assert out["skipped"]["accuracy_vs_latency"] == "RuntimeError: no display"
 
 

@@ -1,6 +1,6 @@
 """The run directory as the product: ``summary.md`` and ``plots/`` of a ``budgetnas run`` folder.
 
-:func:`write_report` (re)writes both from ``result.json`` and ``run_config.json`` (and from
+:func:`write_report` (re)writes both from ``result.json`` and ``config.toml`` (and from
 ``baselines.json`` when ``budgetnas bench baselines`` left one), so a summary can be regenerated for
 any finished run::
 
@@ -27,6 +27,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from budgetnas.pipeline.result import RunResult
 
 UNITS = {
     "latency_ms": "ms",
@@ -76,10 +78,10 @@ def _read_json(path: Path) -> Any:
 
 
 # ---- reload code ----------------------------------------------------------------------------------
-def reload_snippets(result: dict) -> dict[str, str]:
+def reload_snippets(result: RunResult) -> dict[str, str]:
     """Python code that loads ``model.pt`` and ``model.onnx`` from the run directory (the working
     directory) and classifies one random input: ``{"torch": code, "onnx": code}``."""
-    shape = list(result.get("export", {}).get("input_shape") or [])
+    shape = list(result.export.get("input_shape") or [])
     if len(shape) != 4:
         raise ValueError("result.json has no export.input_shape")
     c, h, w = (int(v) for v in shape[1:])
@@ -118,24 +120,23 @@ def _normalization(data: str | None) -> str:
 
 
 # ---- plots ----------------------------------------------------------------------------------------
-def _axis(result: dict) -> tuple[str, float | None]:
+def _axis(result: RunResult) -> tuple[str, float | None]:
     """The x-axis metric of the accuracy plot and the run's limit on it."""
-    budgets = result.get("budgets") or []
-    for row in budgets:
-        if row.get("metric") == "latency_ms":
-            return "latency_ms", row.get("limit")
-    if budgets:
-        return budgets[0]["metric"], budgets[0].get("limit")
+    for row in result.budgets:
+        if row.metric == "latency_ms":
+            return "latency_ms", row.limit
+    if result.budgets:
+        return result.budgets[0].metric, result.budgets[0].limit
     return "latency_ms", None
 
 
-def _found_x(result: dict, metric: str) -> float | None:
+def _found_x(result: RunResult, metric: str) -> float | None:
     """The found network's measured value on ``metric`` (predicted for exact counts)."""
-    for row in result.get("budgets") or []:
-        if row.get("metric") == metric:
-            if metric == "latency_ms" or row.get("measured") is not None:
-                return row.get("measured")
-            return row.get("predicted")
+    for row in result.budgets:
+        if row.metric == metric:
+            if metric == "latency_ms" or row.measured is not None:
+                return row.measured
+            return row.predicted
     return None
 
 
@@ -156,7 +157,8 @@ def _accuracy(row: dict) -> tuple[float | None, str]:
     return None, ""
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -172,16 +174,18 @@ METHOD_STYLE = {
 }
 
 
-def plot_accuracy_vs_cost(result: dict, baselines: list[dict] | None, path: Path) -> str | None:
+def plot_accuracy_vs_cost(
+    result: RunResult, baselines: list[dict] | None, path: Path
+) -> str | None:
     """The accuracy plot of the module docstring; returns the reason when it is skipped."""
     metric, limit = _axis(result)
     x = _found_x(result, metric)
     if metric == "latency_ms" and x is None:
         return "no latency measured for the found network"
-    y, which = _accuracy(result)
+    y, which = _accuracy(result.to_json())
     if x is None or y is None:
         return f"the found network has no {metric} value or no accuracy in result.json"
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     drawn_limits = set()
     for method, (marker, color, label) in METHOD_STYLE.items():
@@ -216,13 +220,13 @@ def plot_accuracy_vs_cost(result: dict, baselines: list[dict] | None, path: Path
     return None
 
 
-def plot_predictor(result: dict, path: Path) -> str | None:
+def plot_predictor(result: RunResult, path: Path) -> str | None:
     """Predicted vs one-shot accuracy of the quality report's random subnets (or the reason)."""
-    pred = result.get("predictor") or {}
+    pred = result.predictor
     points = pred.get("quality_points")
     if not points or len(points.get("predicted", [])) < 2:
         return "predictor quality not measured (run with --oneshot-subnets N)"
-    plt = _pyplot()
+    plt = pyplot()
     p, m = points["predicted"], points["oneshot"]
     q = pred.get("quality") or {}
     fig, ax = plt.subplots(figsize=(4.5, 4))
@@ -243,7 +247,7 @@ def plot_predictor(result: dict, path: Path) -> str | None:
 
 
 def write_plots(
-    run_dir: str | Path, result: dict, baselines: list[dict] | None = None, log=None
+    run_dir: str | Path, result: RunResult, baselines: list[dict] | None = None, log=None
 ) -> tuple[dict[str, Path], dict[str, str]]:
     """Write the plots; returns ``(written name -> path, skipped name -> reason)``."""
     run_dir = Path(run_dir)
@@ -269,25 +273,6 @@ def write_plots(
     return written, skipped
 
 
-def _run_settings(run_dir: Path) -> dict | None:
-    """The few settings the summary states (asked budgets, preset, seed, fine-tuning), from the
-    run's configuration; None when the directory has none."""
-    from budgetnas.pipeline.config import load_run_config
-
-    try:
-        cfg, preset = load_run_config(run_dir)
-    except (FileNotFoundError, ValueError):
-        return None
-    return {
-        "budgets": cfg.budgets,
-        "preset": preset,
-        "seed": cfg.train.seed,
-        "finetune_epochs": cfg.finetune.epochs,
-        "finetune_subset": cfg.finetune.images,
-    }
-
-
-# ---- summary --------------------------------------------------------------------------------------
 def baseline_table(rows: list[dict]) -> str:
     """Markdown table of ``budgetnas bench baselines`` rows."""
     head = (
@@ -309,243 +294,36 @@ def baseline_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _architecture_section(result: dict) -> list[str]:
-    arch = result["arch"]
-    lines = ["## Found architecture", "", f"`{arch}`", ""]
-    try:
-        from budgetnas.spaces.mobilenet import MobileNetSpace
-
-        space = MobileNetSpace(preset=result["space_preset"])
-        a = space.from_string(arch)
-        lines += [
-            f"{space.count_params(a) / 1e6:.4g} M parameters, {space.count_macs(a) / 1e6:.4g} M "
-            f"multiply-adds (space `mobilenet`, preset `{result['space_preset']}`).",
-            "",
-            "| stage | depth | blocks (expansion e, kernel k, squeeze-excite se) |",
-            "|---|---|---|",
-        ]
-        for s, blocks in enumerate(space.stage_blocks(a)):
-            lines.append(f"| {s + 1} | {len(blocks)} | {' '.join(str(b) for b in blocks)} |")
-    except Exception as exc:  # an unknown preset: the string alone still says it all
-        lines.append(f"(stage table unavailable: {exc})")
-    return lines
-
-
-def summary_markdown(
-    result: dict,
-    config: dict | None,
-    plots: dict[str, Path],
-    skipped: dict[str, str],
-    baselines: dict | None = None,
-    run_dir: Path | None = None,
-) -> str:
-    """The text of ``summary.md`` (see :func:`write_report`)."""
-    config = config or {}
-    budgets = result.get("budgets") or []
-    asked = config.get("budgets") or [f"{r['metric']}<={r['limit']:g}" for r in budgets]
-    loop = result.get("closed_loop") or {}
-    title = f"# budgetnas run: {result.get('data', '?')} / {result.get('space_preset', '?')}"
-    lines = [title, ""]
-    asked_units = ", ".join(
-        f"`{r['metric']} <= {r['limit']:g}` ({unit(r['metric'])})" for r in budgets
-    )
-    canonical = [f"{r['metric']}<={r['limit']:g}" for r in budgets]
-    typed = f" (as typed: {', '.join(f'`{b}`' for b in asked)})" if asked != canonical else ""
-    lines += [
-        f"Asked for the most accurate network under every budget: {asked_units}{typed}. "
-        f"Solver `{result.get('solver')}`"
-        + (f", preset `{config['preset']}`" if config.get("preset") else "")
-        + (f", seed {config['seed']}" if "seed" in config else "")
-        + ". Resolved configuration: `config.toml`.",
-        "",
-    ]
-    ok = loop.get("ok", all(r.get("ok") for r in budgets))
-    status = "every budget met" if ok else "**BUDGET NOT MET**"
-    lines += [
-        f"**Result: {status}** ({loop.get('message', '')}; "
-        f"{len(loop.get('rounds') or [])} closed-loop round(s)). "
-        f"Test accuracy **{_num(result.get('test_acc'))}**.",
-        "",
-    ]
-    lines += _architecture_section(result)
-    lines += [
-        "",
-        "## Budgets",
-        "",
-        "Predicted: the cost model (analytic counts, or the latency table's sum). Measured: the "
-        "extracted network on the table's backend (only for measured metrics). Slack = limit - "
-        "measured (or predicted when nothing is measured).",
-        "",
-        "| metric | unit | limit | predicted | measured | slack | ok |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in budgets:
-        lines.append(
-            f"| {r['metric']} | {unit(r['metric'])} | {_num(r['limit'])} | "
-            f"{_num(r.get('predicted'))} | {_num(r.get('measured'))} | {_num(r.get('slack'))} | "
-            f"{_num(r.get('ok'))} |"
-        )
-    lines += [
-        "",
-        "## Accuracy",
-        "",
-        "| predicted (predictor) | one-shot (held-out) | fine-tuned (held-out) | test |",
-        "|---|---|---|---|",
-        f"| {_num(result.get('predicted_accuracy'))} | {_num(result.get('oneshot_heldout_acc'))} "
-        f"| {_num(result.get('finetuned_heldout_acc'))} | {_num(result.get('test_acc'))} |",
-        "",
-    ]
-    pa = result.get("predicted_accuracy")
-    if pa is not None and not 0.0 <= pa <= 1.0:
-        lines += [
-            f"The predictor's value {_num(pa)} lies outside [0, 1]: the additive predictor is a "
-            "ranking score, and summing its noisy beyond-average contributions over every decision "
-            "of a network extrapolates. Judge it by its ranking quality (Kendall tau), not its "
-            "value.",
-            "",
-        ]
-    if config.get("finetune_epochs") is not None:
-        lines += [
-            f"Fine-tuning: {config['finetune_epochs']} epoch(s) on "
-            f"{config.get('finetune_subset') or 'all'} training images, CE + KL from the heaviest "
-            "path of the supernet.",
-            "",
-        ]
-    pred = result.get("predictor") or {}
-    lines += ["## Predictor", ""]
-    if "A0" in pred:
-        lines.append(f"BINAS predictor, A0 (uniformly random paths) = {_num(pred['A0'])}.")
-    q = pred.get("quality")
-    if q:
-        lines += [
-            "",
-            f"Quality against the one-shot accuracy of {q['n']} random subnets not used to fit it:",
-            "",
-            "| form | Kendall tau | Spearman | Pearson | RMSE |",
-            "|---|---|---|---|---|",
-        ]
-        used = pred.get("form", "binas")
-        for name, r in (pred.get("quality_by_form") or {used: q}).items():
-            label = f"{name} (searched)" if name == used else name
-            lines.append(
-                f"| {label} | {_num(r['kendall_tau'], 3)} | {_num(r['spearman'], 3)} | "
-                f"{_num(r['pearson'], 3)} | {_num(r['rmse'], 3)} |"
-            )
-        rel = pred.get("target_reliability")
-        if rel and "unavailable" in rel:
-            lines += ["", f"No noise ceiling for these one-shot accuracies: {rel['unavailable']}."]
-        elif rel:
-            from budgetnas.predictors.reliability import recalibration_note
-
-            halves = f"{rel['images_per_half'][0]} images each{recalibration_note(rel)}"
-            lines += [
-                "",
-                f"The one-shot accuracies themselves are noisy: measured on two halves of the "
-                f"held-out set ({halves}) they rank the subnets "
-                f"alike at Kendall tau {_num(rel['split_half_tau'], 3)}; the whole set's "
-                f"reliability is {_num(rel['reliability'], 3)}, so no predictor can expect a "
-                f"Kendall tau above about {_num(rel['tau_ceiling'], 3)} against them.",
-            ]
-    else:
-        lines.append("Quality not measured in this run (`--oneshot-subnets N` measures it).")
-    inter = pred.get("interpretation") or {}
-    if inter:
-        depth = max(inter, key=lambda s: inter[s]["depth_gain"])
-        width = max(inter, key=lambda s: inter[s]["width_gain"])
-        lines += [
-            "",
-            f"Most gain from depth 2->4: {depth} ({inter[depth]['depth_gain']:+.4f}); from "
-            f"expansion 3->6: {width} ({inter[width]['width_gain']:+.4f}).",
-        ]
-    wall = result.get("wall_s") or {}
-    lines += ["", "## Wall time", "", "| stage | seconds |", "|---|---|"]
-    for key, seconds in wall.items():
-        lines.append(f"| {STAGES.get(key, key)} | {seconds:.1f} |")
-    if wall:
-        lines.append(f"| **total** | **{sum(wall.values()):.1f}** |")
-    lines += ["", "(A stage reused from this folder counts only its loading time.)", ""]
-    if baselines and baselines.get("rows"):
-        bcfg = baselines.get("config") or {}
-        lines += [
-            "## Baselines (`budgetnas bench baselines`)",
-            "",
-            f"Every network fine-tuned alike ({bcfg.get('finetune_epochs', '?')} epoch(s), "
-            f"{bcfg.get('finetune_subset') or 'all'} images); details in `baselines.md`.",
-            "",
-            baseline_table(baselines["rows"]),
-            "",
-        ]
-    lines += ["## Plots", ""]
-    for name, path in plots.items():
-        rel = path.relative_to(run_dir) if run_dir is not None else path
-        lines.append(f"![{name}]({rel.as_posix()})")
-        lines.append("")
-    for name, reason in skipped.items():
-        lines.append(f"- `{PLOTS[name]}` not drawn: {reason}.")
-    if skipped:
-        lines.append("")
-    export = result.get("export") or {}
-    lines += [
-        "## Use the network",
-        "",
-        "From inside this folder. `model.pt` is TorchScript (plain PyTorch loads it, "
-        f"max abs difference to the trained network {_num(export.get('torchscript_max_abs_diff'))})"
-        f"; `model.onnx` was checked with onnxruntime (max abs difference "
-        f"{_num(export.get('max_abs_diff'))})." + _normalization(result.get("data")),
-        "",
-    ]
-    try:
-        snippets = reload_snippets(result)
-        for code in snippets.values():
-            lines += ["```python", code.rstrip("\n"), "```", ""]
-    except ValueError as exc:
-        lines += [f"(no reload code: {exc})", ""]
-    files = {
-        "result.json": "everything above, machine-readable",
-        "config.toml": "the resolved configuration: `budgetnas run --config config.toml --out NEW` repeats the run",
-        "run_config.json": "the resolved configuration of the run (runs before config.toml)",
-        "arch.txt": "the architecture string",
-        "model.pt": "the fine-tuned network, TorchScript",
-        "model.onnx": "the same network, ONNX",
-        "predictor.json": "the BINAS predictor (coefficients, report)",
-        "store.sqlite": "every measurement (predictor expectations, latency table, ...), for resuming",
-        "supernet/": "the trained supernet",
-        "pareto.json": "`budgetnas pareto` rows",
-        BASELINES_JSON: "`budgetnas bench baselines` rows",
-    }
-    present = [
-        (n, d) for n, d in files.items() if run_dir is None or (run_dir / n.rstrip("/")).exists()
-    ]
-    lines += ["## Files", ""] + [f"- `{n}`: {d}" for n, d in present] + [""]
-    return "\n".join(lines)
-
-
 def write_report(run_dir: str | Path, result=None, log=None) -> dict[str, Any]:
     """(Re)write ``summary.md`` and the plots of a run directory; ``result`` (a
-    :class:`~budgetnas.pipeline.result.RunResult`) defaults to ``result.json``. Returns
-    ``{"summary": path, "plots": {...}, "skipped": {name: reason}}``."""
-    from budgetnas.pipeline.result import RunResult
+    :class:`~budgetnas.pipeline.result.RunResult`, or its JSON) defaults to ``result.json``.
+    Returns ``{"summary": path, "plots": {...}, "skipped": {name: reason}}``."""
+    from budgetnas.pipeline.summary import run_settings, summary_markdown
 
     run_dir = Path(run_dir)
     if result is None:
         result = RunResult.load(run_dir)
-    result = result.to_json() if isinstance(result, RunResult) else result
-    config = _run_settings(run_dir)
+    elif not isinstance(result, RunResult):
+        result = RunResult.from_json(result)
     baselines = _read_json(run_dir / BASELINES_JSON)
     rows = (baselines or {}).get("rows")
     plots, skipped = write_plots(run_dir, result, rows, log=log)
-    text = summary_markdown(result, config, plots, skipped, baselines, run_dir)
+    text = summary_markdown(result, run_settings(run_dir), plots, skipped, baselines, run_dir)
     out = run_dir / "summary.md"
     out.write_text(text)
     return {"summary": out, "plots": plots, "skipped": skipped}
 
 
 __all__ = [
+    "BASELINES_JSON",
+    "METHOD_STYLE",
+    "PLOTS",
+    "STAGES",
     "baseline_table",
     "plot_accuracy_vs_cost",
     "plot_predictor",
+    "pyplot",
     "reload_snippets",
-    "summary_markdown",
     "unit",
     "write_plots",
     "write_report",

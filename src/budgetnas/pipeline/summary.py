@@ -1,0 +1,280 @@
+"""The text of a run directory's ``summary.md``: what was asked, the network, every budget,
+accuracies, the predictor, wall times, baselines, plots and how to reload the network.
+
+Each section is a function of the typed :class:`~budgetnas.pipeline.result.RunResult` and the
+run's configuration; :func:`summary_markdown` puts them together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from budgetnas.pipeline.report import (
+    BASELINES_JSON,
+    PLOTS,
+    STAGES,
+    _normalization,
+    _num,
+    baseline_table,
+    reload_snippets,
+    unit,
+)
+from budgetnas.pipeline.result import RunResult
+
+__all__ = ["run_settings", "summary_markdown"]
+
+#: a run's configuration and the preset it started from (either may be unknown)
+Settings = tuple  # (RunConfig | None, str | None)
+
+FILES = {
+    "result.json": "everything above, machine-readable",
+    "config.toml": "the resolved configuration: `budgetnas run --config config.toml --out NEW` "
+    "repeats the run",
+    "run_config.json": "the resolved configuration of the run (runs before config.toml)",
+    "arch.txt": "the architecture string",
+    "model.pt": "the fine-tuned network, TorchScript",
+    "model.onnx": "the same network, ONNX",
+    "predictor.json": "the BINAS predictor (coefficients, report)",
+    "store.sqlite": "every measurement (predictor expectations, latency table, ...), for resuming",
+    "supernet/": "the trained supernet",
+    "pareto.json": "`budgetnas pareto` rows",
+    BASELINES_JSON: "`budgetnas bench baselines` rows",
+}
+
+
+def run_settings(run_dir: Path) -> Settings:
+    """``(configuration, preset)`` of a run directory; ``(None, None)`` when it has none."""
+    from budgetnas.pipeline.config import load_run_config
+
+    try:
+        return load_run_config(run_dir)
+    except (FileNotFoundError, ValueError):
+        return None, None
+
+
+def summary_markdown(
+    result: RunResult,
+    settings: Settings,
+    plots: dict[str, Path],
+    skipped: dict[str, str],
+    baselines: dict | None = None,
+    run_dir: Path | None = None,
+) -> str:
+    """The text of ``summary.md`` (see :func:`budgetnas.pipeline.report.write_report`)."""
+    cfg, preset = settings
+    lines = [f"# budgetnas run: {result.data} / {result.space_preset}", ""]
+    lines += _asked(result, cfg, preset)
+    lines += _architecture(result)
+    lines += _budgets(result)
+    lines += _accuracy(result, cfg)
+    lines += _predictor(result.predictor)
+    lines += _wall_time(result.wall_s)
+    lines += _baselines(baselines)
+    lines += _plots(plots, skipped, run_dir)
+    lines += _use(result)
+    present = [
+        (n, d) for n, d in FILES.items() if run_dir is None or (run_dir / n.rstrip("/")).exists()
+    ]
+    lines += ["## Files", ""] + [f"- `{n}`: {d}" for n, d in present] + [""]
+    return "\n".join(lines)
+
+
+def _asked(result: RunResult, cfg, preset: str | None) -> list[str]:
+    canonical = [f"{r.metric}<={r.limit:g}" for r in result.budgets]
+    asked = (cfg.budgets if cfg is not None else None) or canonical
+    asked_units = ", ".join(
+        f"`{r.metric} <= {r.limit:g}` ({unit(r.metric)})" for r in result.budgets
+    )
+    typed = f" (as typed: {', '.join(f'`{b}`' for b in asked)})" if asked != canonical else ""
+    loop = result.closed_loop
+    status = "every budget met" if result.ok else "**BUDGET NOT MET**"
+    return [
+        f"Asked for the most accurate network under every budget: {asked_units}{typed}. "
+        f"Solver `{result.solver}`"
+        + (f", preset `{preset}`" if preset else "")
+        + (f", seed {cfg.train.seed}" if cfg is not None else "")
+        + ". Resolved configuration: `config.toml`.",
+        "",
+        f"**Result: {status}** ({loop.get('message', '')}; "
+        f"{len(loop.get('rounds') or [])} closed-loop round(s)). "
+        f"Test accuracy **{_num(result.test_acc)}**.",
+        "",
+    ]
+
+
+def _architecture(result: RunResult) -> list[str]:
+    arch = result.arch
+    lines = ["## Found architecture", "", f"`{arch}`", ""]
+    try:
+        from budgetnas.spaces.mobilenet import MobileNetSpace
+
+        space = MobileNetSpace(preset=result.space_preset)
+        a = space.from_string(arch)
+        lines += [
+            f"{space.count_params(a) / 1e6:.4g} M parameters, {space.count_macs(a) / 1e6:.4g} M "
+            f"multiply-adds (space `mobilenet`, preset `{result.space_preset}`).",
+            "",
+            "| stage | depth | blocks (expansion e, kernel k, squeeze-excite se) |",
+            "|---|---|---|",
+        ]
+        for s, blocks in enumerate(space.stage_blocks(a)):
+            lines.append(f"| {s + 1} | {len(blocks)} | {' '.join(str(b) for b in blocks)} |")
+    except Exception as exc:  # an unknown preset: the string alone still says it all
+        lines.append(f"(stage table unavailable: {exc})")
+    return lines
+
+
+def _budgets(result: RunResult) -> list[str]:
+    lines = [
+        "",
+        "## Budgets",
+        "",
+        "Predicted: the cost model (analytic counts, or the latency table's sum). Measured: the "
+        "extracted network on the table's backend (only for measured metrics). Slack = limit - "
+        "measured (or predicted when nothing is measured). Verified: how the value the verdict "
+        "rests on is known (counted exactly, predicted by a table, or measured, and where).",
+        "",
+        "| metric | unit | limit | predicted | measured | slack | ok | verified |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result.budgets:
+        how = r.verified + (f" ({r.where})" if r.where else "")
+        lines.append(
+            f"| {r.metric} | {unit(r.metric)} | {_num(r.limit)} | {_num(r.predicted)} | "
+            f"{_num(r.measured)} | {_num(r.slack)} | {_num(r.ok)} | {how} |"
+        )
+    return lines
+
+
+def _accuracy(result: RunResult, cfg) -> list[str]:
+    pa = result.predicted_accuracy
+    lines = [
+        "",
+        "## Accuracy",
+        "",
+        "| predicted (predictor) | one-shot (held-out) | fine-tuned (held-out) | test |",
+        "|---|---|---|---|",
+        f"| {_num(pa)} | {_num(result.oneshot_heldout_acc)} "
+        f"| {_num(result.finetuned_heldout_acc)} | {_num(result.test_acc)} |",
+        "",
+    ]
+    if pa is not None and not 0.0 <= pa <= 1.0:
+        lines += [
+            f"The predictor's value {_num(pa)} lies outside [0, 1]: the additive predictor is a "
+            "ranking score, and summing its noisy beyond-average contributions over every decision "
+            "of a network extrapolates. Judge it by its ranking quality (Kendall tau), not its "
+            "value.",
+            "",
+        ]
+    if cfg is not None:
+        lines += [
+            f"Fine-tuning: {cfg.finetune.epochs} epoch(s) on {cfg.finetune.images or 'all'} "
+            "training images, CE + KL from the heaviest path of the supernet.",
+            "",
+        ]
+    return lines
+
+
+def _predictor(pred: dict) -> list[str]:
+    lines = ["## Predictor", ""]
+    if "A0" in pred:
+        lines.append(f"BINAS predictor, A0 (uniformly random paths) = {_num(pred['A0'])}.")
+    q = pred.get("quality")
+    if q:
+        lines += [
+            "",
+            f"Quality against the one-shot accuracy of {q['n']} random subnets not used to fit it:",
+            "",
+            "| form | Kendall tau | Spearman | Pearson | RMSE |",
+            "|---|---|---|---|---|",
+        ]
+        used = pred.get("form", "binas")
+        for name, r in (pred.get("quality_by_form") or {used: q}).items():
+            label = f"{name} (searched)" if name == used else name
+            lines.append(
+                f"| {label} | {_num(r['kendall_tau'], 3)} | {_num(r['spearman'], 3)} | "
+                f"{_num(r['pearson'], 3)} | {_num(r['rmse'], 3)} |"
+            )
+        lines += _ceiling(pred.get("target_reliability"))
+    else:
+        lines.append("Quality not measured in this run (`--oneshot-subnets N` measures it).")
+    inter = pred.get("interpretation") or {}
+    if inter:
+        depth = max(inter, key=lambda s: inter[s]["depth_gain"])
+        width = max(inter, key=lambda s: inter[s]["width_gain"])
+        lines += [
+            "",
+            f"Most gain from depth 2->4: {depth} ({inter[depth]['depth_gain']:+.4f}); from "
+            f"expansion 3->6: {width} ({inter[width]['width_gain']:+.4f}).",
+        ]
+    return lines
+
+
+def _ceiling(rel: dict | None) -> list[str]:
+    if rel and "unavailable" in rel:
+        return ["", f"No noise ceiling for these one-shot accuracies: {rel['unavailable']}."]
+    if not rel:
+        return []
+    from budgetnas.predictors.reliability import recalibration_note
+
+    halves = f"{rel['images_per_half'][0]} images each{recalibration_note(rel)}"
+    return [
+        "",
+        f"The one-shot accuracies themselves are noisy: measured on two halves of the "
+        f"held-out set ({halves}) they rank the subnets "
+        f"alike at Kendall tau {_num(rel['split_half_tau'], 3)}; the whole set's "
+        f"reliability is {_num(rel['reliability'], 3)}, so no predictor can expect a "
+        f"Kendall tau above about {_num(rel['tau_ceiling'], 3)} against them.",
+    ]
+
+
+def _wall_time(wall: dict[str, float]) -> list[str]:
+    lines = ["", "## Wall time", "", "| stage | seconds |", "|---|---|"]
+    for key, seconds in wall.items():
+        lines.append(f"| {STAGES.get(key, key)} | {seconds:.1f} |")
+    if wall:
+        lines.append(f"| **total** | **{sum(wall.values()):.1f}** |")
+    return [*lines, "", "(A stage reused from this folder counts only its loading time.)", ""]
+
+
+def _baselines(baselines: dict | None) -> list[str]:
+    if not baselines or not baselines.get("rows"):
+        return []
+    bcfg = baselines.get("config") or {}
+    return [
+        "## Baselines (`budgetnas bench baselines`)",
+        "",
+        f"Every network fine-tuned alike ({bcfg.get('finetune_epochs', '?')} epoch(s), "
+        f"{bcfg.get('finetune_subset') or 'all'} images); details in `baselines.md`.",
+        "",
+        baseline_table(baselines["rows"]),
+        "",
+    ]
+
+
+def _plots(plots: dict[str, Path], skipped: dict[str, str], run_dir: Path | None) -> list[str]:
+    lines = ["## Plots", ""]
+    for name, path in plots.items():
+        rel = path.relative_to(run_dir) if run_dir is not None else path
+        lines += [f"![{name}]({rel.as_posix()})", ""]
+    lines += [f"- `{PLOTS[name]}` not drawn: {reason}." for name, reason in skipped.items()]
+    return lines + ([""] if skipped else [])
+
+
+def _use(result: RunResult) -> list[str]:
+    export = result.export
+    lines = [
+        "## Use the network",
+        "",
+        "From inside this folder. `model.pt` is TorchScript (plain PyTorch loads it, "
+        f"max abs difference to the trained network {_num(export.get('torchscript_max_abs_diff'))})"
+        f"; `model.onnx` was checked with onnxruntime (max abs difference "
+        f"{_num(export.get('max_abs_diff'))})." + _normalization(result.data),
+        "",
+    ]
+    try:
+        for code in reload_snippets(result).values():
+            lines += ["```python", code.rstrip("\n"), "```", ""]
+    except ValueError as exc:
+        lines += [f"(no reload code: {exc})", ""]
+    return lines

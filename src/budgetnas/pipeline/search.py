@@ -1,4 +1,4 @@
-"""Search under hard budgets, then the closed loop on the device (ALGORITHMS.md section 4).
+"""Search under hard budgets, then the closed loop on the device (docs/methods/search.md).
 
 :func:`search` resolves budget strings (``"latency_ms<=2.0"``) to constraints with
 :mod:`budgetnas.costs.registry` and runs one solver on a predictor form.

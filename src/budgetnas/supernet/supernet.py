@@ -1,4 +1,4 @@
-"""The weight-sharing supernet of the elastic MobileNetV3 space (ALGORITHMS.md section 1.1).
+"""The weight-sharing supernet of the elastic MobileNetV3 space (docs/methods/supernet.md).
 
 Each of the 4 x 5 elastic blocks keeps one expansion conv at the widest ratio (e=6); ratio e uses
 its first ``make_divisible(c_in * e)`` channels. The 3x3 and 5x5 depthwise kernels have separate

@@ -1,4 +1,4 @@
-"""One-shot training of the MobileNetV3 supernet (ALGORITHMS.md section 5).
+"""One-shot training of the MobileNetV3 supernet (docs/methods/supernet.md).
 
 Stage A trains the heaviest path (or is taken from another run: ``stage_a_from``). Stage B sorts
 channels by importance, starts the weights the heaviest path never used (3x3 kernels, the other
@@ -40,7 +40,8 @@ LOG = "log.jsonl"
 FORMAT = 1
 
 
-def _data_kwargs(cfg: TrainConfig, space_cfg: MobileNetConfig) -> dict:
+def data_kwargs(cfg: TrainConfig, space_cfg: MobileNetConfig) -> dict:
+    """Dataset options that shape the data like the network's input (synthetic data only)."""
     if cfg.data == "synthetic":  # shape the synthetic set like the network's input
         return {
             "channels": space_cfg.in_channels,
@@ -53,7 +54,7 @@ def _data_kwargs(cfg: TrainConfig, space_cfg: MobileNetConfig) -> dict:
 def resolve_space(cfg: TrainConfig) -> MobileNetSpace:
     """The space of ``cfg.preset``, checked against the dataset's shape."""
     space_cfg = get_preset(cfg.preset)
-    info = dataset_info(cfg.data, **_data_kwargs(cfg, space_cfg))
+    info = dataset_info(cfg.data, **data_kwargs(cfg, space_cfg))
     if (info.channels, info.image_size, info.num_classes) != (
         space_cfg.in_channels,
         space_cfg.image_size,
@@ -109,7 +110,7 @@ class SupernetTrainer:
 
     # ---- data ---------------------------------------------------------------------------
     def _datasets(self) -> None:
-        cfg, kw = self.cfg, _data_kwargs(self.cfg, self.space.config)
+        cfg, kw = self.cfg, data_kwargs(self.cfg, self.space.config)
         common = {"data_dir": cfg.data_dir, "seed": cfg.seed, **kw}
         self.train_ds = get_dataset(
             cfg.data, "search-train", augment=cfg.augment, subset=cfg.subset, **common
@@ -185,7 +186,7 @@ class SupernetTrainer:
             f.write(json.dumps(record) + "\n")
 
     def _write_config(self) -> None:
-        info = dataset_info(self.cfg.data, **_data_kwargs(self.cfg, self.space.config))
+        info = dataset_info(self.cfg.data, **data_kwargs(self.cfg, self.space.config))
         resolved = {
             "train": asdict(self.cfg),
             "space": self.space.config.to_dict(),
@@ -449,7 +450,7 @@ class SupernetTrainer:
 
     def _finish(self, seconds: float) -> dict:
         """Test accuracy of the heaviest path (recalibrated when stage B changed the weights)."""
-        cfg, kw = self.cfg, _data_kwargs(self.cfg, self.space.config)
+        cfg, kw = self.cfg, data_kwargs(self.cfg, self.space.config)
         test = get_dataset(cfg.data, "test", data_dir=cfg.data_dir, **kw)
         heaviest = self.space.heaviest()
         if self.history and self.history[-1]["stage"] == "B":
@@ -473,3 +474,16 @@ class SupernetTrainer:
         with open(self.out / LOG, "a") as f:
             f.write(json.dumps({"event": "final", **result}) + "\n")
         return result
+
+
+__all__ = [
+    "CHECKPOINT",
+    "CONFIG",
+    "FORMAT",
+    "LOG",
+    "SupernetTrainer",
+    "data_kwargs",
+    "load_supernet",
+    "read_checkpoint",
+    "resolve_space",
+]

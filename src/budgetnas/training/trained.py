@@ -110,14 +110,9 @@ class TrainedSupernet:
     # ---- data -----------------------------------------------------------------------------
     def data_kwargs(self) -> dict[str, Any]:
         """Dataset options that shape the data like the network's input (synthetic data only)."""
-        c = self.space.config
-        if self.train.data == "synthetic":
-            return {
-                "channels": c.in_channels,
-                "image_size": c.image_size,
-                "num_classes": c.num_classes,
-            }
-        return {}
+        from budgetnas.training.supernet import data_kwargs
+
+        return data_kwargs(self.train, self.space.config)
 
     def dataset(self, split: str, subset: int | None = None, augment: bool = False, seed=None):
         """Split ``split`` of the training's dataset (``subset`` images chosen with ``seed``,

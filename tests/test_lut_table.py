@@ -167,4 +167,4 @@ def test_milp_with_params_and_latency_budgets():
     res = create_solver("milp", time_limit=60).solve(Problem(space, cons, objective=objective))
     assert space.count_params(res.arch) / 1e6 <= p_mid * (1 + 1e-9)
     assert table.predict(space, res.arch) <= l_mid * (1 + 1e-9)
-    assert max(b["value"] / b["limit"] for b in res.budgets) > 0.9  # a budget binds
+    assert max(b.value / b.limit for b in res.budgets) > 0.9  # a budget binds

@@ -38,9 +38,9 @@ def check_feasible_on_random_problems(name: str, seeds=range(4)) -> None:
         result = make(name).solve(problem)
         assert result.feasible, (name, seed, result.budgets)
         for b, c in zip(result.budgets, problem.constraints, strict=True):
-            assert b["metric"] == c.budget.metric
-            assert b["value"] == pytest.approx(c.value(result.arch))
-            assert b["slack"] >= -1e-9
+            assert b.metric == c.budget.metric
+            assert b.value == pytest.approx(c.value(result.arch))
+            assert b.slack >= -1e-9
         assert result.solver == name
         assert result.wall_s >= 0
         best, _ = brute_force(problem)

@@ -11,7 +11,8 @@ import torch
 from budgetnas.cli.main import main
 from budgetnas.costs import latency
 from budgetnas.costs.energy import EnergyUnavailable, RaplCounter, energy_source, measure_energy
-from budgetnas.costs.lut import CostTable, build_table, distinct_descriptors, load_table
+from budgetnas.costs.measure import build_table
+from budgetnas.costs.table import CostTable, distinct_descriptors, load_table
 from budgetnas.spaces.mobilenet import MobileNetSpace
 from budgetnas.store import Store
 

@@ -177,7 +177,8 @@ def measure_paired(
 ) -> tuple[CostTable, dict[str, dict]]:
     """A fresh table and whole networks, all measured interleaved in the same rounds."""
     from budgetnas.costs.latency import make_runner, measure
-    from budgetnas.costs.lut import _block_module, distinct_descriptors
+    from budgetnas.costs.measure import block_module as _block_module
+    from budgetnas.costs.table import distinct_descriptors
     from budgetnas.supernet.standalone import Head, Stem, build_network
 
     cfg = space.config

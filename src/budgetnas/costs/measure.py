@@ -33,7 +33,7 @@ from budgetnas.costs.table import (
 from budgetnas.spaces.mobilenet import BlockDescriptor, MobileNetSpace
 from budgetnas.store import Store
 
-__all__ = ["block_module", "block_runner", "build_table", "t0_runners"]
+__all__ = ["block_module", "block_runner", "build_summary", "build_table", "t0_runners"]
 
 
 def block_module(d: BlockDescriptor):
@@ -135,3 +135,19 @@ def build_table(
     )
     table.save(store)
     return table
+
+
+def build_summary(table: CostTable, store: str, build_s: float) -> dict:
+    """What ``budgetnas lut build`` prints: the table's id, size, ``T0``, spread and fingerprint."""
+    unit = "mJ" if table.metric == "energy_mj" else "ms"
+    rel = sorted(m.rel_iqr for m in table.entries.values())
+    return {
+        "table": table.id,
+        "store": str(store),
+        "entries": len(table.entries),
+        f"t0_{unit}": table.t0,
+        "build_s": round(build_s, 2),
+        "source": table.source,
+        "median_rel_iqr_pct": round(100 * rel[len(rel) // 2], 2),
+        "fingerprint": table.fingerprint,
+    }

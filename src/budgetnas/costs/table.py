@@ -69,6 +69,7 @@ __all__ = [
     "load_table",
     "stored_entries",
     "stored_fingerprints",
+    "table_lines",
 ]
 
 TABLE_KIND = "lut_table"
@@ -303,6 +304,19 @@ class LookupTableCost(CostModel):
 def stored_fingerprints(store: Store) -> dict[str, dict]:
     """Table id -> fingerprint of every table in a store."""
     return {key: head["fingerprint"] for key, head in store.items(TABLE_KIND)}
+
+
+def table_lines(store: Store) -> list[str]:
+    """One line per table of a store: id, metric, space, backend, threads, batch, clock, CPU."""
+    lines = []
+    for tid, head in store.items(TABLE_KIND):
+        fp = head["fingerprint"]
+        lines.append(
+            f"{tid}  {fp.get('metric')}  {fp.get('space')}/{fp.get('preset')}  {fp.get('backend')} "
+            f"threads={fp.get('threads')} batch={fp.get('batch')} clock={fp.get('clock')} "
+            f"cpu={fp.get('cpu')!r} source={head.get('source')}"
+        )
+    return lines
 
 
 def load_table(

@@ -16,6 +16,17 @@ from budgetnas.search._base import Problem
 from budgetnas.testing.problems import brute_force, random_problem
 from budgetnas.units import Budget
 
+__all__ = [
+    "ALL_CHECKS",
+    "EXACT",
+    "SUITE_KWARGS",
+    "check_feasible_on_random_problems",
+    "check_infeasible_budget_raises",
+    "check_jointly_infeasible_raises",
+    "check_several_budgets",
+    "make",
+]
+
 SUITE_KWARGS: dict[str, dict] = {
     "random": {"n_queries": 8},
     "evolution": {"n_queries": 8, "population": 4, "sample_size": 2},

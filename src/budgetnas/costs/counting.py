@@ -45,7 +45,7 @@ from budgetnas.spaces.mobilenet import (
     N_STAGES,
     BlockDescriptor,
     MobileNetSpace,
-    _conv_out,
+    conv_out,
 )
 
 BYTES_PER_ELEMENT = 4  # float32
@@ -162,7 +162,7 @@ def block_peak_elements(d: BlockDescriptor) -> int:
 def fixed_peak_elements(space: MobileNetSpace) -> int:
     """Largest number of live activation elements in the stem, fixed block and head."""
     c = space.config
-    r0 = _conv_out(c.image_size, 3, c.stem_stride)
+    r0 = conv_out(c.image_size, 3, c.stem_stride)
     img = c.in_channels * c.image_size**2
     s0 = c.stem_out * r0 * r0
     s1 = c.first_out * r0 * r0

@@ -2,9 +2,9 @@
 
 Parameters, MACs and FLOPs add up over blocks, so each is the bilinear form of
 docs/methods/costs.md, ``T0 + p @ alpha + alpha @ Q @ beta``: blocks 1 and 2 of a stage always
-exist (linear terms), block 3 exists with probability ``P(depth >= 3) = beta3 + beta4`` and block 4 with
-``P(depth >= 4) = beta4`` (pair terms). With one-hot inputs the form is the exact count of the
-extracted network; with per-group distributions it is the expected count. MACs count the
+exist (linear terms), block 3 exists with probability ``P(depth >= 3) = beta3 + beta4`` and
+block 4 with ``P(depth >= 4) = beta4`` (pair terms). With one-hot inputs the form is the exact
+count of the extracted network; with per-group distributions it is the expected count. MACs count the
 multiply-adds of convolutions, SE and linear layers; FLOPs are ``2 x MACs`` (the convention of
 ``torch.utils.flop_counter``). Units: millions (``params_m``, ``macs_m``, ``flops_m``).
 

@@ -107,7 +107,8 @@ def build_table(
     stored = {} if force else stored_entries(store, tid)
     todo = [k for k in descs if k not in stored]
     say(
-        f"table {tid}: {len(descs)} descriptors, {len(descs) - len(todo)} stored, {len(todo)} to measure"
+        f"table {tid}: {len(descs)} descriptors, {len(descs) - len(todo)} stored, "
+        f"{len(todo)} to measure"
     )
     for start in range(0, len(todo), chunk):
         keys = todo[start : start + chunk]

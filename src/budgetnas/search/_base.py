@@ -1,4 +1,4 @@
-"""What every solver shares: the problem, the result record, the infeasibility error, ask/tell.
+"""What every solver shares: the problem, the result record, the one-shot and ask/tell bases.
 
 The problem (docs/methods/search.md): maximize an objective over the architectures of a space
 subject to every budget, ``cost_k(arch) <= B_k``. The objective is either a quadratic form (an

@@ -1,4 +1,4 @@
-"""The errors of a search: no architecture meets the budgets, a solver failed, nothing new to ask."""
+"""The errors of a search: no architecture meets the budgets, a solver failed, nothing to ask."""
 
 from __future__ import annotations
 

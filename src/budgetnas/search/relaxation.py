@@ -1,8 +1,8 @@
 """The relaxed problem both Frank-Wolfe solvers work on (``frank-wolfe`` and ``hardcore``).
 
 Each one-hot group is relaxed to a probability vector; a quadratic form's value at such a product
-distribution is its expectation. Budgets are taken as ``form + r_max <= B`` (:func:`relaxed_budgets`),
-which implies the exact cost is within budget. The pieces: a feasible start
+distribution is its expectation. Budgets are taken as ``form + r_max <= B``
+(:func:`relaxed_budgets`), which implies the exact cost is within budget. The pieces: a feasible start
 (:func:`feasible_start`), blocks of groups with no pair term inside (:func:`color_groups`), the LP
 of one block with the others fixed (:func:`block_lp`: the objective and every budget are linear in
 the block) and the rounding of a relaxed point to a feasible architecture (:func:`discretize`,

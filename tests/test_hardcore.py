@@ -114,8 +114,8 @@ def test_returned_arch_meets_every_budget_exactly(space, solved):
     arch = result.arch
     counts = {"params_m": space.count_params(arch) / 1e6, "flops_m": space.count_flops(arch) / 1e6}
     for row, c in zip(result.budgets, problem.constraints, strict=True):
-        assert row["value"] == pytest.approx(counts[row["metric"]], rel=1e-12)
-        assert row["value"] <= c.budget.limit and row["feasible"]
+        assert row.value == pytest.approx(counts[row.metric], rel=1e-12)
+        assert row.value <= c.budget.limit and row.ok
     assert result.feasible
 
 

@@ -11,7 +11,9 @@ import torch
 from budgetnas.cli.main import main
 from budgetnas.costs import latency
 from budgetnas.costs.energy import EnergyUnavailable, RaplCounter, energy_source, measure_energy
-from budgetnas.costs.lut import CostTable, build_table, distinct_descriptors, load_table
+from budgetnas.costs.measure import build_table
+from budgetnas.costs.table import CostTable, distinct_descriptors, load_table
+from budgetnas.costs.validate import ValidationResult
 from budgetnas.spaces.mobilenet import MobileNetSpace
 from budgetnas.store import Store
 
@@ -91,6 +93,7 @@ def test_validate_end_to_end_cli(space, tmp_path, capsys):
         r["paired_measured_ms"] > 0 and r["paired_predicted_ms"] > 0 for r in data["records"]
     )
     assert out.with_suffix(".png").stat().st_size > 1000
+    assert ValidationResult.from_json(data).to_json() == data
     table = load_table(Store(store), space)
     assert table.correction is not None and table.correction["slope"] == data["fit"]["slope"]
     # export / import through the CLI; another fingerprint is refused for validation
@@ -161,3 +164,18 @@ def test_energy_from_fake_rapl_counters(tmp_path):
         "f"
     ]
     assert m.median == pytest.approx(1.0) and m.min == pytest.approx(1.0)
+
+
+def test_lut_benchmark_is_the_validation():
+    from budgetnas.bench._base import BENCHMARKS
+    from budgetnas.costs.validate import ValidateConfig
+
+    bench = BENCHMARKS.create("lut")
+    assert bench.config is ValidateConfig and bench.summary is not None
+    cfg = ValidateConfig()
+    assert (cfg.samples, cfg.repeats, cfg.warmup, cfg.json_out) == (
+        100,
+        30,
+        5,
+        "runs/lut/validate.json",
+    )

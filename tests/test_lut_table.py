@@ -10,12 +10,10 @@ import pytest
 
 from budgetnas.costs import constraint, resolve_cost
 from budgetnas.costs.counting import table_sum
+from budgetnas.costs.fingerprint import FingerprintMismatch, check_fingerprint, current_fingerprint
 from budgetnas.costs.latency import Measurement
-from budgetnas.costs.lut import (
+from budgetnas.costs.table import (
     CostTable,
-    FingerprintMismatch,
-    check_fingerprint,
-    current_fingerprint,
     distinct_descriptors,
     fit_correction,
     import_table,
@@ -167,4 +165,17 @@ def test_milp_with_params_and_latency_budgets():
     res = create_solver("milp", time_limit=60).solve(Problem(space, cons, objective=objective))
     assert space.count_params(res.arch) / 1e6 <= p_mid * (1 + 1e-9)
     assert table.predict(space, res.arch) <= l_mid * (1 + 1e-9)
-    assert max(b["value"] / b["limit"] for b in res.budgets) > 0.9  # a budget binds
+    assert max(b.value / b.limit for b in res.budgets) > 0.9  # a budget binds
+
+
+def test_lut_module_reexports_the_split_modules():
+    from budgetnas.costs import fingerprint, lut, measure, table
+
+    for name in lut.__all__:
+        assert hasattr(lut, name), name
+    assert lut.CostTable is table.CostTable and lut.build_table is measure.build_table
+    assert (
+        lut.load_table is table.load_table
+        and lut.check_fingerprint is fingerprint.check_fingerprint
+    )
+    assert lut.TableCost is table.LookupTableCost

@@ -73,3 +73,28 @@ def test_milp_needs_forms():
     q = Problem(problem.space, problem.constraints, query=problem.query)
     with pytest.raises(ValueError, match="objective form"):
         create_solver("milp").solve(q)
+
+
+def test_bench_milp_times_the_nb201_program(tmp_path):
+    import json
+    import os
+    from pathlib import Path
+
+    from budgetnas.bench._base import BENCHMARKS
+    from budgetnas.bench.milp import MilpBenchConfig
+    from budgetnas.config import resolve
+
+    root = os.environ.get("BUDGETNAS_DATA")
+    if not root or not (Path(root) / "nb201" / "nb201_cifar10.csv").is_file():
+        pytest.skip("NAS-Bench-201 table not available")
+    bench = BENCHMARKS.create("milp")
+    out = tmp_path / "milp.json"
+    cfg = resolve(
+        MilpBenchConfig,
+        {"cost": ["lat_fpga_ms"], "budget_quantiles": ["0.5"], "repeats": 1, "json_out": str(out)},
+    )
+    result = bench.run(cfg)
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row == result.rows[0] and row["cost"] == "lat_fpga_ms" and row["quantile"] == 0.5
+    assert row["optimal"] == 1.0 and row["agrees_with_enumeration"] == 1.0
+    assert "median over all budgets" in bench.summary(result)

@@ -35,7 +35,7 @@ def test_search_respects_every_budget(space, objective):
     res = search(space, objective, [f"params_m<={limit}", "flops_m<=1000"], solver="milp")
     assert res.feasible
     assert space.count_params(res.arch) / 1e6 <= limit + 1e-12
-    assert {b["metric"] for b in res.budgets} == {"params_m", "flops_m"}
+    assert {b.metric for b in res.budgets} == {"params_m", "flops_m"}
 
 
 def test_closed_loop_tightens_when_measurement_exceeds(space, objective):

@@ -17,3 +17,15 @@ def test_expected_solvers_are_registered():
     assert expected | {"exhaustive"} <= set(list_solvers())
     with pytest.raises(KeyError, match="Did you mean 'milp'"):
         create_solver("mlip")
+
+
+def test_search_costs_and_spaces_packages_import_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, budgetnas.costs, budgetnas.spaces, budgetnas.search; "
+        "print([m for m in ('torch', 'scipy', 'optuna', 'onnx') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""Cost models of architectures (ALGORITHMS.md section 2).
+"""Cost models of architectures (docs/methods/costs.md).
 
 A :class:`CostModel` is the exact cost of an architecture (``evaluate``) plus, where one exists, a
 quadratic form that agrees with it up to known residual bounds: ``evaluate(a) - form(a)`` lies in
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from budgetnas.arch import Architecture
 from budgetnas.forms import QuadraticForm
 from budgetnas.units import Budget
+
+__all__ = ["Constraint", "CostModel", "FormCost", "FunctionCost"]
 
 
 class CostModel(ABC):

@@ -1,10 +1,10 @@
 """Analytic costs of the elastic MobileNetV3 space: parameters, MACs, FLOPs, peak activation memory.
 
-Parameters, MACs and FLOPs add up over blocks, so each is the bilinear form of ALGORITHMS.md
-section 2, ``T0 + p @ alpha + alpha @ Q @ beta``: blocks 1 and 2 of a stage always exist (linear
-terms), block 3 exists with probability ``P(depth >= 3) = beta3 + beta4`` and block 4 with
-``P(depth >= 4) = beta4`` (pair terms). With one-hot inputs the form is the exact count of the
-extracted network; with per-group distributions it is the expected count. MACs count the
+Parameters, MACs and FLOPs add up over blocks, so each is the bilinear form of
+docs/methods/costs.md, ``T0 + p @ alpha + alpha @ Q @ beta``: blocks 1 and 2 of a stage always
+exist (linear terms), block 3 exists with probability ``P(depth >= 3) = beta3 + beta4`` and
+block 4 with ``P(depth >= 4) = beta4`` (pair terms). With one-hot inputs the form is the exact
+count of the extracted network; with per-group distributions it is the expected count. MACs count the
 multiply-adds of convolutions, SE and linear layers; FLOPs are ``2 x MACs`` (the convention of
 ``torch.utils.flop_counter``). Units: millions (``params_m``, ``macs_m``, ``flops_m``).
 
@@ -45,7 +45,7 @@ from budgetnas.spaces.mobilenet import (
     N_STAGES,
     BlockDescriptor,
     MobileNetSpace,
-    _conv_out,
+    conv_out,
 )
 
 BYTES_PER_ELEMENT = 4  # float32
@@ -162,7 +162,7 @@ def block_peak_elements(d: BlockDescriptor) -> int:
 def fixed_peak_elements(space: MobileNetSpace) -> int:
     """Largest number of live activation elements in the stem, fixed block and head."""
     c = space.config
-    r0 = _conv_out(c.image_size, 3, c.stem_stride)
+    r0 = conv_out(c.image_size, 3, c.stem_stride)
     img = c.in_channels * c.image_size**2
     s0 = c.stem_out * r0 * r0
     s1 = c.first_out * r0 * r0
@@ -184,7 +184,7 @@ class PeakMemoryCost(_SpaceCost):
     ``T0 + sum of penalties`` where ``T0`` is the fixed parts' peak and every block config whose
     own peak exceeds ``limit`` carries a penalty larger than ``limit``. So ``form <= limit`` holds
     exactly when every active block (and the fixed part) fits, i.e. when ``evaluate <= limit``:
-    these are the per-block linear constraints of ALGORITHMS.md section 2. The residual bounds
+    these are the per-block linear constraints of docs/methods/costs.md. The residual bounds
     ``[0, limit - T0]`` hold on that feasible set, which is all the solvers rely on (MILP:
     ``form <= limit`` is necessary; Frank-Wolfe: ``form + (limit - T0) <= limit`` forbids every
     excluded config). Without ``limit`` there is no form.

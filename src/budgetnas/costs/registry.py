@@ -7,7 +7,7 @@ Context keywords pass through to the factory:
 
 * ``params_m``, ``macs_m``, ``flops_m``: analytic counts (:class:`~budgetnas.costs.counting.CountCost`);
 * ``peak_kb``: ``limit`` (kB), ``batch`` (:class:`~budgetnas.costs.counting.PeakMemoryCost`);
-* ``latency_ms``, ``energy_mj``: ``table`` (a :class:`~budgetnas.costs.lut.CostTable` or a JSON
+* ``latency_ms``, ``energy_mj``: ``table`` (a :class:`~budgetnas.costs.table.CostTable` or a JSON
   path), or ``store`` (a path or :class:`~budgetnas.store.Store`) with ``backend``, ``threads``,
   ``batch``, ``clock``, ``force``, ``table_id``; and ``stat``, ``corrected``.
 
@@ -76,7 +76,7 @@ def _table_cost(metric: str):
         corrected: bool = False,
         **_ctx,
     ) -> CostModel:
-        from budgetnas.costs.lut import CostTable, load_table
+        from budgetnas.costs.table import CostTable, load_table
         from budgetnas.store import Store
 
         space = _mobilenet(space, metric)

@@ -12,6 +12,14 @@ from torch import Tensor, nn
 
 from budgetnas.models import register_model
 
+__all__ = [
+    "MOBILENET_SMALL",
+    "InvertedResidual",
+    "MobileNetV2SE",
+    "SigmoidSqueezeExcite",
+    "mobilenetv2_se",
+]
+
 # (expansion, out channels, repeats, stride, squeeze-excite)
 MOBILENET_SMALL = (
     (1, 16, 1, 1, False),
@@ -21,7 +29,20 @@ MOBILENET_SMALL = (
 )
 
 
-class SqueezeExcite(nn.Module):
+class SigmoidSqueezeExcite(nn.Module):
+    """Squeeze-and-excitation of MobileNetV2-SE: average pool, 1x1 reduce to ``max(8, channels //
+    reduction)`` + ReLU, 1x1 expand + *sigmoid*, channel-wise scale.
+
+    It differs from the supernet's :class:`budgetnas.supernet.layers.SqueezeExcite` (MobileNetV3:
+    a *hard* sigmoid gate and a reduced width given by the block descriptor), and keeps its own
+    submodules (``pool``, ``act``, ``gate``) so that pickled pruned networks load unchanged.
+
+    Example:
+        >>> import torch
+        >>> SigmoidSqueezeExcite(16)(torch.ones(1, 16, 4, 4)).shape
+        torch.Size([1, 16, 4, 4])
+    """
+
     def __init__(self, channels: int, reduction: int = 4):
         super().__init__()
         hidden = max(8, channels // reduction)
@@ -35,7 +56,14 @@ class SqueezeExcite(nn.Module):
         return x * self.gate(self.expand(self.act(self.reduce(self.pool(x)))))
 
 
+#: the former name, kept so that networks pickled before the rename still load
+SqueezeExcite = SigmoidSqueezeExcite
+
+
 class InvertedResidual(nn.Module):
+    """Inverted residual block of MobileNetV2-SE (1x1 expand, depthwise 3x3, optional SE, 1x1
+    project, identity shortcut when shapes match)."""
+
     def __init__(self, c_in: int, c_out: int, stride: int, expansion: int, se: bool):
         super().__init__()
         hidden = c_in * expansion
@@ -48,7 +76,7 @@ class InvertedResidual(nn.Module):
             nn.ReLU6(),
         ]
         if se:
-            layers.append(SqueezeExcite(hidden))
+            layers.append(SigmoidSqueezeExcite(hidden))
         layers += [nn.Conv2d(hidden, c_out, 1, bias=False), nn.BatchNorm2d(c_out)]
         self.body = nn.Sequential(*layers)
         self.residual = stride == 1 and c_in == c_out
@@ -59,7 +87,9 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2SE(nn.Module):
-    """Example:
+    """MobileNetV2 with squeeze-and-excitation for small images (module doc).
+
+    Example:
     >>> import torch
     >>> MobileNetV2SE(in_channels=1)(torch.zeros(1, 1, 28, 28)).shape
     torch.Size([1, 10])

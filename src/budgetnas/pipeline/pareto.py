@@ -69,7 +69,7 @@ def pareto(
                 "limit": float(limit),
                 "arch": str(res.arch),
                 "predicted_accuracy": res.predicted,
-                "budgets": res.budgets,
+                "budgets": [row.to_json() for row in res.budgets],
                 "status": res.status,
                 "solver_wall_s": time.perf_counter() - t,
             }

@@ -1,16 +1,23 @@
-"""Constrained search: solvers built by name (``create_solver("milp")``), all hard-constrained."""
+"""Constrained search: solvers built by name (``create_solver("milp")``), all hard-constrained.
+
+Importing the package is cheap: the problem and result types, and every solver module (with
+scipy or optuna), are imported when first used.
+
+Example:
+    >>> from budgetnas.search import create_solver, list_solvers
+    >>> "milp" in list_solvers()
+    True
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from budgetnas.registry import Registry
-from budgetnas.search._base import (
-    InfeasibleBudgetError,
-    Problem,
-    QuerySolver,
-    SearchResult,
-    Solver,
-    SolverFailedError,
-)
+
+if TYPE_CHECKING:
+    from budgetnas.search._base import Solver
 
 SOLVERS: Registry[Solver] = Registry(
     "solver",
@@ -34,7 +41,25 @@ def create_solver(name: str, **kwargs) -> Solver:
 
 
 def list_solvers() -> list[str]:
+    """The names of every registered solver."""
     return SOLVERS.names()
+
+
+_LAZY = {
+    "InfeasibleBudgetError": "budgetnas.search.errors",
+    "SearchExhausted": "budgetnas.search.errors",
+    "SolverFailedError": "budgetnas.search.errors",
+    "Problem": "budgetnas.search._base",
+    "QuerySolver": "budgetnas.search._base",
+    "SearchResult": "budgetnas.search._base",
+    "Solver": "budgetnas.search._base",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'budgetnas.search' has no attribute {name!r}")
 
 
 __all__ = [
@@ -42,6 +67,7 @@ __all__ = [
     "InfeasibleBudgetError",
     "Problem",
     "QuerySolver",
+    "SearchExhausted",
     "SearchResult",
     "Solver",
     "SolverFailedError",

@@ -1,10 +1,20 @@
-"""What every solver shares: the problem, the result record, the infeasibility error, ask/tell.
+"""What every solver shares: the problem, the result record, the one-shot and ask/tell bases.
 
-The problem (ALGORITHMS.md section 4): maximize an objective over the architectures of a space
+The problem (docs/methods/search.md): maximize an objective over the architectures of a space
 subject to every budget, ``cost_k(arch) <= B_k``. The objective is either a quadratic form (an
 accuracy predictor; what ``milp`` and ``frank-wolfe`` optimize) or a function that *queries* the
 true objective (a training run, a table read; what the query-based solvers call). Budgets are hard:
 a solver returns an architecture whose exact cost is within every budget, or raises.
+
+The errors live in :mod:`budgetnas.search.errors`, the integer program and the achievability
+check in :mod:`budgetnas.search.program`; both are re-exported here.
+
+Example:
+    >>> from budgetnas.search import create_solver
+    >>> from budgetnas.testing.problems import random_problem
+    >>> result = create_solver("exhaustive").solve(random_problem(0))
+    >>> result.feasible, [row.ok for row in result.budgets]
+    (True, [True, True])
 """
 
 from __future__ import annotations
@@ -20,23 +30,23 @@ import numpy as np
 from budgetnas.arch import Architecture
 from budgetnas.costs._base import Constraint
 from budgetnas.forms import QuadraticForm
+from budgetnas.results import BudgetRow, budget_rows
+from budgetnas.search.errors import InfeasibleBudgetError, SearchExhausted, SolverFailedError
+from budgetnas.search.program import ENUMERATION_LIMIT, check_achievable, cost_vector
 from budgetnas.spaces._base import SearchSpace
 
-
-class InfeasibleBudgetError(ValueError):
-    """No architecture of the space meets the budgets; the message names what is achievable."""
-
-    def __init__(self, message: str, cheapest: dict[str, float] | None = None):
-        super().__init__(message)
-        self.cheapest = cheapest or {}
-
-
-class SearchExhausted(Exception):
-    """Raised by ``ask`` when a solver has nothing new to propose; the search ends normally."""
-
-
-class SolverFailedError(RuntimeError):
-    """A solver ended without a feasible architecture although one exists (e.g. a time limit)."""
+__all__ = [
+    "ENUMERATION_LIMIT",  # re-exported from budgetnas.search.program for older imports
+    "InfeasibleBudgetError",
+    "Problem",
+    "QuerySolver",
+    "SearchExhausted",
+    "SearchResult",
+    "Solver",
+    "SolverFailedError",
+    "check_achievable",
+    "cost_vector",
+]
 
 
 @dataclass
@@ -47,6 +57,9 @@ class Problem:
     constraints: Sequence[Constraint]
     objective: QuadraticForm | None = None
     query: Callable[[Architecture], float] | None = None
+    #: set by :func:`~budgetnas.search.program.check_achievable` once the budgets are known to be
+    #: achievable (a problem built on the same constraints may copy it to skip the check)
+    achievable_key: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.constraints = list(self.constraints)
@@ -76,20 +89,9 @@ class Problem:
     def feasible(self, arch: Architecture) -> bool:
         return all(c.feasible(arch) for c in self.constraints)
 
-    def budget_report(self, arch: Architecture) -> list[dict[str, Any]]:
-        out = []
-        for c in self.constraints:
-            value = c.value(arch)
-            out.append(
-                {
-                    "metric": c.budget.metric,
-                    "limit": c.budget.limit,
-                    "value": value,
-                    "slack": c.budget.slack(value),
-                    "feasible": c.budget.feasible(value),
-                }
-            )
-        return out
+    def budget_report(self, arch: Architecture) -> list[BudgetRow]:
+        """One typed row per budget: the exact cost of ``arch``, its slack and verdict."""
+        return budget_rows(self.constraints, arch)
 
 
 @dataclass
@@ -98,7 +100,7 @@ class SearchResult:
 
     arch: Architecture
     objective: float
-    budgets: list[dict[str, Any]]
+    budgets: list[BudgetRow]
     solver: str
     status: str
     wall_s: float
@@ -109,7 +111,7 @@ class SearchResult:
 
     @property
     def feasible(self) -> bool:
-        return all(b["feasible"] for b in self.budgets)
+        return all(row.ok for row in self.budgets)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,7 +119,7 @@ class SearchResult:
             "space": self.arch.space,
             "objective": self.objective,
             "predicted": self.predicted,
-            "budgets": self.budgets,
+            "budgets": [row.to_json() for row in self.budgets],
             "feasible": self.feasible,
             "solver": self.solver,
             "status": self.status,
@@ -139,11 +141,9 @@ class Solver(ABC):
         arch, info = self._solve(problem)
         arch = problem.space.canonicalize(arch)
         report = problem.budget_report(arch)
-        if not all(b["feasible"] for b in report):
+        if not all(row.ok for row in report):
             broken = ", ".join(
-                f"{b['metric']}={b['value']:.4g} > {b['limit']:.4g}"
-                for b in report
-                if not b["feasible"]
+                f"{row.metric}={row.value:.4g} > {row.limit:.4g}" for row in report if not row.ok
             )
             raise SolverFailedError(f"{self.name} produced an over-budget architecture ({broken})")
         return SearchResult(
@@ -162,77 +162,6 @@ class Solver(ABC):
     @abstractmethod
     def _solve(self, problem: Problem) -> tuple[Architecture, dict[str, Any]]:
         """Return a feasible architecture and a dict (status, gap, queries, objective, history)."""
-
-
-# ---- achievability -----------------------------------------------------------------------------
-ENUMERATION_LIMIT = 200_000
-
-
-def cost_vector(
-    constraint: Constraint, space: SearchSpace, archs: Sequence[Architecture]
-) -> np.ndarray:
-    """Exact costs of many architectures (vectorized where the cost model offers it)."""
-    many = getattr(constraint.cost, "evaluate_many", None)
-    if many is not None:
-        return np.asarray(many(archs), dtype=float)
-    return np.array([constraint.cost.evaluate(a) for a in archs])
-
-
-def check_achievable(problem: Problem) -> None:
-    """Raise :class:`InfeasibleBudgetError` when no architecture meets every budget.
-
-    Small spaces are enumerated (exact); otherwise each budget is compared with the cheapest value
-    of its cost (the minimum of its exact form, or of its form's lower bound), and the budgets
-    jointly by a feasibility MILP.
-    """
-    if not problem.constraints:
-        return
-    space = problem.space
-    key = tuple((c.budget.metric, c.budget.limit, id(c.cost)) for c in problem.constraints)
-    if getattr(problem, "_achievable_key", None) == key:
-        return
-    cheapest: dict[str, float] = {}
-    if space.size <= ENUMERATION_LIMIT:
-        archs = list(space.all_archs())
-        costs = np.stack([cost_vector(c, space, archs) for c in problem.constraints])
-        limits = np.array([c.budget.limit + c.budget.tolerance for c in problem.constraints])
-        ok = costs <= limits[:, None]
-        for c, row in zip(problem.constraints, costs, strict=True):
-            cheapest[c.budget.metric] = float(row.min())
-        _raise_if_none(problem, cheapest, bool(ok.all(axis=0).any()))
-    else:
-        from budgetnas.search.milp import minimum_of_form, relaxation_feasible
-
-        for c in problem.constraints:
-            form = c.cost.quadratic_form()
-            if form is None:
-                continue
-            cheapest[c.budget.metric] = minimum_of_form(space, form) + c.cost.residual_min
-        _raise_if_none(problem, cheapest, relaxation_feasible(problem))
-    problem._achievable_key = key  # type: ignore[attr-defined]
-
-
-def _raise_if_none(problem: Problem, cheapest: dict[str, float], any_ok: bool) -> None:
-    single = [
-        c
-        for c in problem.constraints
-        if c.budget.metric in cheapest and not c.budget.feasible(cheapest[c.budget.metric])
-    ]
-    if single:
-        parts = [
-            f"{c.budget} is below the cheapest architecture of space {problem.space.name!r} "
-            f"({c.budget.metric}={cheapest[c.budget.metric]:.6g})"
-            for c in single
-        ]
-        raise InfeasibleBudgetError("infeasible budget: " + "; ".join(parts), cheapest)
-    if not any_ok:
-        budgets = ", ".join(str(c.budget) for c in problem.constraints)
-        values = ", ".join(f"{k}>={v:.6g}" for k, v in cheapest.items())
-        raise InfeasibleBudgetError(
-            f"infeasible budgets: each of {budgets} can be met alone, but no architecture of space "
-            f"{problem.space.name!r} meets them all at once (cheapest alone: {values})",
-            cheapest,
-        )
 
 
 # ---- ask/tell ------------------------------------------------------------------------------------

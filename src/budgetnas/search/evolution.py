@@ -10,6 +10,8 @@ from budgetnas.arch import Architecture
 from budgetnas.search import register_solver
 from budgetnas.search._base import Problem, QuerySolver
 
+__all__ = ["EvolutionSolver"]
+
 
 @register_solver("evolution")
 class EvolutionSolver(QuerySolver):

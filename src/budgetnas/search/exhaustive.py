@@ -14,7 +14,11 @@ import numpy as np
 
 from budgetnas.arch import Architecture
 from budgetnas.search import register_solver
-from budgetnas.search._base import Problem, Solver, SolverFailedError, cost_vector
+from budgetnas.search._base import Problem, Solver
+from budgetnas.search.errors import SolverFailedError
+from budgetnas.search.program import cost_vector
+
+__all__ = ["ExhaustiveSolver", "feasible_mask", "score_vector"]
 
 
 def feasible_mask(problem: Problem, archs: list[Architecture]) -> np.ndarray:

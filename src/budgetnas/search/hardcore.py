@@ -1,10 +1,10 @@
-"""HardCoRe-NAS: block-coordinate Frank-Wolfe driven by supernet gradients (ALGORITHMS.md section 4).
+"""HardCoRe-NAS: block-coordinate Frank-Wolfe driven by supernet gradients (docs/methods/search.md).
 
 The search variable ``x`` is a point of the product of simplices, one probability vector per
 one-hot group of the space (for :class:`~budgetnas.spaces.mobilenet.MobileNetSpace`: alpha, the 20
 block groups of 12 options, and beta, the 5 depth groups of 3). Every budget's bilinear form is
 linear in alpha for fixed beta and in beta for fixed alpha, so the blocks alternate
-``alpha, beta, alpha, ...`` (other spaces: the colouring of :func:`~.frank_wolfe.color_groups`).
+``alpha, beta, alpha, ...`` (other spaces: the colouring of :func:`~.relaxation.color_groups`).
 
 One step:
 
@@ -56,9 +56,9 @@ from budgetnas.arch import Architecture
 from budgetnas.forms import QuadraticForm
 from budgetnas.search import register_solver
 from budgetnas.search._base import Problem, Solver
-from budgetnas.search.frank_wolfe import (
+from budgetnas.search.program import drop_intra_group
+from budgetnas.search.relaxation import (
     RelaxedBudget,
-    _drop_intra_group,
     block_indices,
     block_lp,
     color_groups,
@@ -68,6 +68,14 @@ from budgetnas.search.frank_wolfe import (
     relaxed_budgets,
 )
 from budgetnas.spaces._base import SearchSpace
+
+__all__ = [
+    "FormGradient",
+    "HardcoreSolver",
+    "SupernetGradient",
+    "coordinate_blocks",
+    "sample_path",
+]
 
 
 def sample_path(space: SearchSpace, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -248,7 +256,7 @@ class HardcoreSolver(Solver):
             raise ValueError(
                 "hardcore needs a supernet and validation batches (or an objective form)"
             )
-        return FormGradient(_drop_intra_group(problem.objective, problem.space)), (
+        return FormGradient(drop_intra_group(problem.objective, problem.space)), (
             "objective-form gradients (no supernet given)"
         )
 

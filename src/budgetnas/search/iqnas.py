@@ -13,14 +13,12 @@ from budgetnas.arch import Architecture
 from budgetnas.predictors import ContributionPredictor, RidgePredictor
 from budgetnas.predictors._base import Predictor
 from budgetnas.search import register_solver
-from budgetnas.search._base import (
-    ENUMERATION_LIMIT,
-    Problem,
-    QuerySolver,
-    SearchExhausted,
-    SolverFailedError,
-)
+from budgetnas.search._base import Problem, QuerySolver
+from budgetnas.search.errors import SearchExhausted, SolverFailedError
+from budgetnas.search.program import ENUMERATION_LIMIT
 from budgetnas.spaces.table import pair_indices
+
+__all__ = ["IQNASSolver", "make_predictor"]
 
 
 def make_predictor(kind: str, space, alpha: float) -> Predictor:
@@ -135,7 +133,7 @@ class IQNASSolver(QuerySolver):
             return self._feasible[best]
         self._milp.exclude = set(self._evaluated)
         sub = Problem(self._space, self._problem.constraints, objective=form)
-        sub._achievable_key = getattr(self._problem, "_achievable_key", None)  # type: ignore[attr-defined]
+        sub.achievable_key = self._problem.achievable_key
         try:
             return self._milp.solve(sub).arch
         except SolverFailedError as err:

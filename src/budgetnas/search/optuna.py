@@ -12,6 +12,8 @@ from budgetnas.arch import Architecture
 from budgetnas.search import register_solver
 from budgetnas.search._base import Problem, QuerySolver
 
+__all__ = ["OptunaSolver"]
+
 
 @register_solver("optuna")
 class OptunaSolver(QuerySolver):

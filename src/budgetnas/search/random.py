@@ -8,6 +8,8 @@ from budgetnas.arch import Architecture
 from budgetnas.search import register_solver
 from budgetnas.search._base import Problem, QuerySolver
 
+__all__ = ["RandomSolver"]
+
 
 @register_solver("random")
 class RandomSolver(QuerySolver):

@@ -1,11 +1,24 @@
-"""Search spaces, built by name: ``get_space("nb201")``."""
+"""Search spaces, built by name: ``get_space("nb201")``.
+
+Importing the package is cheap: the base types and every space module are imported when first
+used.
+
+Example:
+    >>> from budgetnas.spaces import get_space
+    >>> get_space("nb201").size
+    15625
+"""
 
 from __future__ import annotations
 
 from functools import cache
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from budgetnas.registry import Registry
-from budgetnas.spaces._base import Group, SearchSpace
+
+if TYPE_CHECKING:
+    from budgetnas.spaces._base import SearchSpace
 
 SPACES: Registry[SearchSpace] = Registry(
     "search space",
@@ -21,7 +34,17 @@ def get_space(name: str, **kwargs) -> SearchSpace:
 
 
 def list_spaces() -> list[str]:
+    """The names of every registered space."""
     return SPACES.names()
+
+
+_LAZY = {"Group": "budgetnas.spaces._base", "SearchSpace": "budgetnas.spaces._base"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'budgetnas.spaces' has no attribute {name!r}")
 
 
 __all__ = ["SPACES", "Group", "SearchSpace", "get_space", "list_spaces", "register_space"]

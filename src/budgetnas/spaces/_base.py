@@ -19,6 +19,8 @@ import numpy as np
 
 from budgetnas.arch import Architecture
 
+__all__ = ["Group", "SearchSpace"]
+
 
 @dataclass(frozen=True)
 class Group:

@@ -156,11 +156,11 @@ class MobileNetConfig:
 
     def resolutions(self) -> tuple[int, ...]:
         """Input resolution of each stage's first block, then the resolution after stage 5."""
-        r = _conv_out(self.image_size, 3, self.stem_stride)
+        r = conv_out(self.image_size, 3, self.stem_stride)
         out = []
         for s in self.stage_strides:
             out.append(r)
-            r = _conv_out(r, 3, s)  # same for k=5 with padding k//2
+            r = conv_out(r, 3, s)  # same for k=5 with padding k//2
         out.append(r)
         return tuple(out)
 
@@ -172,7 +172,13 @@ class MobileNetConfig:
         return cls(**data)
 
 
-def _conv_out(size: int, kernel: int, stride: int) -> int:
+def conv_out(size: int, kernel: int, stride: int) -> int:
+    """Output size of a convolution with padding ``kernel // 2``.
+
+    Example:
+        >>> conv_out(28, 3, 2)
+        14
+    """
     return (size + 2 * (kernel // 2) - kernel) // stride + 1
 
 
@@ -255,7 +261,7 @@ class BlockDescriptor:
 
     @property
     def out_resolution(self) -> int:
-        return _conv_out(self.resolution, self.kernel, self.stride)
+        return conv_out(self.resolution, self.kernel, self.stride)
 
     @property
     def residual(self) -> bool:
@@ -441,7 +447,7 @@ class MobileNetSpace(SearchSpace):
     def fixed_cost(self) -> FixedCost:
         """Stem conv+BN, the fixed depthwise-separable block, the head and the classifier."""
         c = self.config
-        r0 = _conv_out(c.image_size, 3, c.stem_stride)
+        r0 = conv_out(c.image_size, 3, c.stem_stride)
         r_last = c.resolutions()[-1]
         params = 9 * c.in_channels * c.stem_out + 2 * c.stem_out
         macs = 9 * c.in_channels * c.stem_out * r0 * r0
@@ -471,16 +477,23 @@ class MobileNetSpace(SearchSpace):
 
 
 __all__ = [
+    "ACTIVATIONS",
     "BLOCK_OPTIONS",
     "DEPTHS",
     "EXPANSIONS",
     "KERNELS",
+    "MAX_DEPTH",
+    "N_BLOCK_OPTIONS",
+    "N_STAGES",
     "PRESETS",
+    "SE_OPTIONS",
+    "SE_RATIO",
     "BlockConfig",
     "BlockDescriptor",
     "FixedCost",
     "MobileNetConfig",
     "MobileNetSpace",
+    "conv_out",
     "get_preset",
     "make_divisible",
 ]

@@ -9,6 +9,8 @@ from budgetnas.arch import Architecture
 from budgetnas.spaces import register_space
 from budgetnas.spaces._base import Group, SearchSpace
 
+__all__ = ["EDGES", "OPS", "NB201Space"]
+
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (to_node, from_node) in the canonical string's order: |a~0|+|b~0|c~1|+|d~0|e~1|f~2|
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))

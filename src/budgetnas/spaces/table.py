@@ -18,6 +18,8 @@ from budgetnas.costs._base import CostModel
 from budgetnas.forms import QuadraticForm
 from budgetnas.spaces._base import SearchSpace
 
+__all__ = ["ColumnCost", "Table", "pair_indices"]
+
 
 class Table:
     """Columns of numbers indexed by architecture.
@@ -110,8 +112,9 @@ class Table:
         fn.column = name  # type: ignore[attr-defined]
         return fn
 
-    def cost(self, name: str, metric: str | None = None) -> TableCost:
-        return TableCost(self, name, metric)
+    def cost(self, name: str, metric: str | None = None) -> ColumnCost:
+        """Column ``name`` as a cost model (its metric named ``metric``, else ``name``)."""
+        return ColumnCost(self, name, metric)
 
 
 def pair_indices(space: SearchSpace) -> tuple[np.ndarray, np.ndarray]:
@@ -122,9 +125,22 @@ def pair_indices(space: SearchSpace) -> tuple[np.ndarray, np.ndarray]:
     return i[keep], j[keep]
 
 
-class TableCost(CostModel):
+class ColumnCost(CostModel):
     """Exact cost read from a table column, with a least-squares bilinear form and its residual
-    bounds over the whole table (0 when the column is exactly additive in the decisions)."""
+    bounds over the whole table (0 when the column is exactly additive in the decisions).
+
+    The column holds each whole architecture's cost (a tabular benchmark); the form is fitted to
+    it. Not to be confused with :class:`~budgetnas.costs.table.LookupTableCost`, whose cost *is*
+    a sum of measured per-block entries, so its form is exact by construction.
+
+    Example:
+        >>> from budgetnas.spaces.toy import ToySpace
+        >>> space = ToySpace((2, 2))
+        >>> archs = list(space.all_archs())
+        >>> cost = Table(space, archs, {"ms": np.array([1.0, 2.0, 3.0, 4.0])}).cost("ms")
+        >>> cost.evaluate(archs[3]), cost.exact_form
+        (4.0, True)
+    """
 
     def __init__(self, table: Table, column: str, metric: str | None = None, pairwise: bool = True):
         self.table = table

@@ -8,6 +8,8 @@ from budgetnas.arch import Architecture
 from budgetnas.spaces import register_space
 from budgetnas.spaces._base import Group, SearchSpace
 
+__all__ = ["ToySpace"]
+
 
 @register_space("toy")
 class ToySpace(SearchSpace):

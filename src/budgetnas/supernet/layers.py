@@ -6,8 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+__all__ = ["SqueezeExcite", "act_fn", "make_act", "sliced_bn"]
+
 
 def make_act(name: str) -> nn.Module:
+    """The activation module named ``relu`` or ``hswish``."""
     if name == "relu":
         return nn.ReLU(inplace=False)
     if name == "hswish":
@@ -16,11 +19,22 @@ def make_act(name: str) -> nn.Module:
 
 
 def act_fn(name: str, x: torch.Tensor) -> torch.Tensor:
+    """The activation named ``relu`` or ``hswish`` applied to ``x``."""
     return F.relu(x) if name == "relu" else F.hardswish(x)
 
 
 class SqueezeExcite(nn.Module):
-    """Global pool, 1x1 reduce + ReLU, 1x1 expand + hard sigmoid, channel-wise scale."""
+    """Squeeze-and-excitation of MobileNetV3: global average, 1x1 reduce to ``reduced`` + ReLU,
+    1x1 expand + *hard* sigmoid, channel-wise scale.
+
+    The standalone networks of the mobilenet space use it (``reduced`` is the block descriptor's
+    ``c_se``). :class:`budgetnas.models.mobilenet.SigmoidSqueezeExcite` is the MobileNetV2-SE
+    variant: a sigmoid gate and a width of ``max(8, channels // reduction)``.
+
+    Example:
+        >>> SqueezeExcite(16, 8)(torch.ones(1, 16, 4, 4)).shape
+        torch.Size([1, 16, 4, 4])
+    """
 
     def __init__(self, channels: int, reduced: int):
         super().__init__()

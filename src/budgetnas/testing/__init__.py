@@ -5,3 +5,5 @@
 * :mod:`budgetnas.testing.pytest_costs`: every cost model;
 * :mod:`budgetnas.testing.problems`: small random bilinear problems with known answers.
 """
+
+__all__: list[str] = []  # import the modules themselves

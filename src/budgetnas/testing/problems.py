@@ -12,6 +12,8 @@ from budgetnas.spaces.table import pair_indices
 from budgetnas.spaces.toy import ToySpace
 from budgetnas.units import Budget
 
+__all__ = ["brute_force", "random_form", "random_problem"]
+
 
 def random_form(
     space: SearchSpace,

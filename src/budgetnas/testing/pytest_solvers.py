@@ -16,6 +16,17 @@ from budgetnas.search._base import Problem
 from budgetnas.testing.problems import brute_force, random_problem
 from budgetnas.units import Budget
 
+__all__ = [
+    "ALL_CHECKS",
+    "EXACT",
+    "SUITE_KWARGS",
+    "check_feasible_on_random_problems",
+    "check_infeasible_budget_raises",
+    "check_jointly_infeasible_raises",
+    "check_several_budgets",
+    "make",
+]
+
 SUITE_KWARGS: dict[str, dict] = {
     "random": {"n_queries": 8},
     "evolution": {"n_queries": 8, "population": 4, "sample_size": 2},
@@ -38,9 +49,9 @@ def check_feasible_on_random_problems(name: str, seeds=range(4)) -> None:
         result = make(name).solve(problem)
         assert result.feasible, (name, seed, result.budgets)
         for b, c in zip(result.budgets, problem.constraints, strict=True):
-            assert b["metric"] == c.budget.metric
-            assert b["value"] == pytest.approx(c.value(result.arch))
-            assert b["slack"] >= -1e-9
+            assert b.metric == c.budget.metric
+            assert b.value == pytest.approx(c.value(result.arch))
+            assert b.slack >= -1e-9
         assert result.solver == name
         assert result.wall_s >= 0
         best, _ = brute_force(problem)

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from budgetnas.costs import FormCost, FunctionCost, list_costs, resolve_cost
+from budgetnas.costs.fingerprint import current_fingerprint
 from budgetnas.costs.latency import Measurement
-from budgetnas.costs.lut import CostTable, current_fingerprint, distinct_descriptors
+from budgetnas.costs.table import CostTable, distinct_descriptors
 from budgetnas.spaces.mobilenet import MobileNetSpace
 from budgetnas.spaces.table import Table, TableCost
 from budgetnas.spaces.toy import ToySpace

@@ -80,7 +80,7 @@ def test_run_refuses_rerank_without_milp(tmp_path, run_argv):
 @pytest.mark.slow
 def test_run_with_latency_budget_measures_on_the_table_backend(tmp_path, capsys, run_argv):
     from budgetnas.cli.main import main
-    from budgetnas.costs.lut import TABLE_KIND, CostTable
+    from budgetnas.costs.table import TABLE_KIND, CostTable
     from budgetnas.spaces.mobilenet import MobileNetSpace
     from budgetnas.store import Store
 

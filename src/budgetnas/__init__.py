@@ -11,14 +11,18 @@ __all__ = [
     "Architecture",
     "Budget",
     "BudgetError",
+    "BudgetRow",
     "InfeasibleBudgetError",
     "QuadraticForm",
+    "RunConfig",
     "SearchResult",
+    "TrainedSupernet",
     "__version__",
     "create_solver",
     "get_space",
     "list_solvers",
     "parse_budget",
+    "run_pipeline",
 ]
 
 _LAZY = {
@@ -26,12 +30,16 @@ _LAZY = {
     "Budget": "budgetnas.units",
     "BudgetError": "budgetnas.units",
     "parse_budget": "budgetnas.units",
-    "InfeasibleBudgetError": "budgetnas.search._base",
+    "InfeasibleBudgetError": "budgetnas.search.errors",
     "SearchResult": "budgetnas.search._base",
     "QuadraticForm": "budgetnas.forms",
     "create_solver": "budgetnas.search",
     "list_solvers": "budgetnas.search",
     "get_space": "budgetnas.spaces",
+    "BudgetRow": "budgetnas.results",
+    "RunConfig": "budgetnas.pipeline.config",
+    "run_pipeline": "budgetnas.pipeline.run",
+    "TrainedSupernet": "budgetnas.training.trained",
 }
 
 

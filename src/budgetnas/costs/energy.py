@@ -4,10 +4,10 @@ Where the machine exposes readable RAPL package counters (Linux, Intel and recen
 kernel that lets this user read ``energy_uj``), :func:`measure_energy` measures the energy of each
 runner the way :func:`budgetnas.costs.latency.measure` measures time: warm-up, then interleaved
 repeats, each a burst of calls long enough for the counter (updated about every millisecond),
-as mJ per call; :func:`budgetnas.costs.lut.build_table` with ``metric="energy_mj"`` builds an
+as mJ per call; :func:`budgetnas.costs.measure.build_table` with ``metric="energy_mj"`` builds an
 energy table with it. The counters measure the whole package, so other processes' work is
 included: measure on an idle machine. Where the counters are absent or unreadable, energy tables
-measured elsewhere are imported from JSON (:func:`budgetnas.costs.lut.import_table`);
+measured elsewhere are imported from JSON (:func:`budgetnas.costs.table.import_table`);
 :func:`energy_source` says which applies.
 
 Example:

@@ -50,7 +50,7 @@ def top_k(
     """The ``k`` best distinct networks by ``objective`` within every budget (``milp``), best
     first; fewer when fewer fit. Raises ``InfeasibleBudgetError`` when none does."""
     from budgetnas.search import Problem
-    from budgetnas.search._base import SolverFailedError
+    from budgetnas.search.errors import SolverFailedError
     from budgetnas.search.milp import MILPSolver
 
     if k < 1:

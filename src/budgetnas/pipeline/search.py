@@ -232,7 +232,7 @@ def latency_measurer(
     table's ``fingerprint``: the table's statistic (``stat``: ``median`` or ``min``) of
     interleaved repeats, as the table was measured, so that a measurement and a prediction
     compare like with like."""
-    from budgetnas.costs.lut import STATS
+    from budgetnas.costs.table import STATS
 
     if stat not in STATS:
         raise ValueError(f"unknown statistic {stat!r}; choose one of {', '.join(STATS)}")

@@ -8,7 +8,7 @@ __all__ = ["table_stage"]
 def table_stage(ctx):
     """Build (or reuse from the run's store) the table of the space's blocks on this machine;
     None when no budget needs it."""
-    from budgetnas.costs.lut import build_table
+    from budgetnas.costs.measure import build_table
     from budgetnas.units import parse_budgets
 
     metrics = {b.metric for b in parse_budgets(ctx.cfg.budgets)}

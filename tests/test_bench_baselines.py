@@ -65,24 +65,22 @@ def test_bench_passes_its_options_through_in_order(monkeypatch):
 
 
 def test_remeasure_measures_each_network_once_per_bench(tmp_path):
-    from budgetnas.bench.baselines import LATENCY_KIND, BaselineBench, BaselineConfig
+    from budgetnas.bench.baselines import LATENCY_KIND, LatencyCache
     from budgetnas.store import Store
 
     store = Store(tmp_path / "s.sqlite")
     calls = []
 
     def bench(remeasure):
-        b = BaselineBench(BaselineConfig(run="R", remeasure=remeasure))
-        b.store, b.latency_id, b.repeats = store, "lut", 3
-        b._measure = lambda arch: calls.append(arch) or 2.0 + len(calls)
-        return b
+        measure = lambda arch: calls.append(arch) or 2.0 + len(calls)  # noqa: E731
+        return LatencyCache(store, "lut/r3", measure, remeasure)
 
     first = bench(False)
-    assert first.latency("a") == 3.0 and first.latency("a") == 3.0 and calls == ["a"]
-    assert bench(False).latency("a") == 3.0 and calls == ["a"]  # stored: reused
+    assert first.ms("a") == 3.0 and first.ms("a") == 3.0 and calls == ["a"]
+    assert bench(False).ms("a") == 3.0 and calls == ["a"]  # stored: reused
     again = bench(True)  # measured anew once, stored, then reused within the bench
-    assert again.latency("a") == 4.0 and again.latency("a") == 4.0 and calls == ["a", "a"]
-    assert again.latency("b") == 5.0 and calls == ["a", "a", "b"]
+    assert again.ms("a") == 4.0 and again.ms("a") == 4.0 and calls == ["a", "a"]
+    assert again.ms("b") == 5.0 and calls == ["a", "a", "b"]
     assert store.get(LATENCY_KIND, "lut/r3/a") == {"ms": 4.0}
 
 

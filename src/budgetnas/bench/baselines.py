@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from budgetnas.arch import Architecture
+from budgetnas.bench._base import register_benchmark
 from budgetnas.config import option
 from budgetnas.spaces.mobilenet import DEPTHS, EXPANSIONS, N_STAGES, BlockConfig, MobileNetSpace
 
@@ -58,7 +59,6 @@ __all__ = [
     "BaselineConfig",
     "LatencyCache",
     "compare",
-    "main",
     "markdown",
     "plot",
     "random_feasible",
@@ -585,6 +585,19 @@ def plot(result: dict, path: str | Path) -> Path:
     return path
 
 
+def _exit_code(result: dict) -> int:
+    """1 when a selected network breaks one of its budgets."""
+    return 1 if any("error" not in r and not r["ok"] for r in result["rows"]) else 0
+
+
+@register_benchmark(
+    "baselines",
+    "found networks vs uniform scaling vs best of random, fine-tuned alike",
+    BaselineConfig,
+    summary=markdown,
+    exit_code=_exit_code,
+    required=("run", "budgets"),
+)
 def run_baselines(cfg: BaselineConfig, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the benchmark and write ``baselines.json``, ``baselines.md`` and the plot into the run
     directory (then rewrite its ``summary.md``); returns the result."""
@@ -602,59 +615,3 @@ def run_baselines(cfg: BaselineConfig, log: Callable[[str], None] | None = None)
     if (run_dir / "result.json").is_file():
         write_report(run_dir, log=bench.log)
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(
-        prog="budgetnas bench baselines",
-        description="Found networks vs the best uniform scaling of the heaviest network vs the "
-        "best of N random feasible ones, all fine-tuned alike (see budgetnas.bench.baselines).",
-    )
-    p.add_argument("--run", required=True, help="a finished `budgetnas run` directory")
-    p.add_argument(
-        "--budgets",
-        action="append",
-        required=True,
-        help="METRIC=V1,V2,... e.g. latency_ms=1.0,1.5,2.0 (repeat for other metrics)",
-    )
-    p.add_argument("--solver", default=None, help="(the run's solver)")
-    p.add_argument(
-        "--rerank",
-        type=int,
-        default=None,
-        help="found network: the predictor's K best re-ranked by one-shot accuracy (the run's)",
-    )
-    p.add_argument("--random-archs", type=int, default=20)
-    p.add_argument("--finetune-epochs", type=int, default=None, help="(the run's)")
-    p.add_argument("--finetune-subset", type=int, default=None, help="training images (the run's)")
-    p.add_argument("--eval-subset", type=int, default=None, help="held-out images (the run's)")
-    p.add_argument("--latency-repeats", type=int, default=None, help="(the run's table repeats)")
-    p.add_argument("--max-draws", type=int, default=200_000, help="random samples tried at most")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--remeasure",
-        action="store_true",
-        help="measure every latency again instead of reusing the stored one (a host that was busy "
-        "or whose speed drifted); one-shot scores and fine-tunings are still reused",
-    )
-    args = p.parse_args(argv)
-    cfg = BaselineConfig(
-        run=args.run,
-        budgets=list(args.budgets),
-        solver=args.solver,
-        rerank=args.rerank,
-        random_archs=args.random_archs,
-        finetune_epochs=args.finetune_epochs,
-        finetune_subset=args.finetune_subset,
-        eval_subset=args.eval_subset,
-        latency_repeats=args.latency_repeats,
-        max_draws=args.max_draws,
-        seed=args.seed,
-        remeasure=args.remeasure,
-    )
-    result = run_baselines(cfg)
-    print(markdown(result))
-    bad = [r for r in result["rows"] if "error" not in r and not r["ok"]]
-    return 1 if bad else 0

@@ -29,17 +29,26 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from budgetnas.bench._base import register_benchmark
+from budgetnas.config import option
+
 __all__ = [
     "SAMPLES",
-    "main",
+    "OverheadConfig",
+    "RankingConfig",
+    "RecalNoiseConfig",
     "overhead",
     "ranking",
     "ranking_archs",
     "recal_noise",
+    "run_overhead",
+    "run_ranking",
+    "run_recal_noise",
     "tau_interval",
 ]
 
@@ -321,75 +330,116 @@ def tau_interval(x, y, level: float = 0.95, resamples: int = 2000, seed: int = 0
     return [float(lo), float(hi)]
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
+# ---- the benchmarks of ``budgetnas bench supernet ...`` -------------------------------------------
+@dataclass
+class OverheadConfig:
+    """Settings of ``budgetnas bench supernet overhead``."""
 
-    p = argparse.ArgumentParser(prog="python -m budgetnas.bench.supernet")
-    sub = p.add_subparsers(dest="what", required=True)
-    o = sub.add_parser("overhead")
-    o.add_argument("--preset", default="fmnist-small")
-    o.add_argument("--paths", type=int, default=10)
-    o.add_argument("--batch-size", type=int, default=128)
-    o.add_argument("--steps", type=int, default=3)
-    o.add_argument("--threads", type=int, default=1)
-    r = sub.add_parser("ranking")
-    r.add_argument("--supernet", required=True)
-    r.add_argument("--archs", type=int, default=10)
-    r.add_argument("--finetune-steps", type=int, default=100)
-    r.add_argument("--lr", type=float, default=0.01)
-    r.add_argument("--eval-subset", type=int, default=None)
-    r.add_argument("--store", default=None)
-    r.add_argument("--threads", type=int, default=1)
-    r.add_argument(
-        "--schedule",
-        choices=("cosine", "constant"),
-        default="cosine",
-        help="fine-tuning learning rate: cosine decay to 0 (default) or constant",
+    preset: str = option("fmnist-small", "the MobileNetV3 space preset")
+    paths: int = option(10, "random paths timed")
+    batch_size: int = option(128, "images per training step")
+    steps: int = option(3, "timed steps per path and network")
+    threads: int = option(1, "torch threads")
+    seed: int = option(0, "seed of the paths and of the random batch")
+    json: str | None = option(None, "also write the result here")
+
+
+@dataclass
+class RankingConfig:
+    """Settings of ``budgetnas bench supernet ranking`` (``supernet`` is required)."""
+
+    supernet: str | None = option(None, "a trained supernet.pt (`budgetnas train`)")
+    archs: int = option(10, "random architectures ranked")
+    finetune_steps: int = option(100, "fine-tuning steps of each architecture")
+    lr: float = option(0.01, "fine-tuning learning rate")
+    eval_subset: int | None = option(None, "held-out images (none: all)")
+    store: str | None = option(None, "SQLite store of the records (none: beside the supernet)")
+    threads: int = option(1, "torch threads")
+    schedule: str = option(
+        "cosine",
+        "fine-tuning learning rate: cosine decay to 0 or constant",
+        choices=SCHEDULES,
     )
-    r.add_argument(
-        "--sample",
-        choices=SAMPLES,
-        default="uniform",
-        help="architectures: uniform samples (default) or spread evenly over MACs",
+    sample: str = option(
+        "uniform", "architectures: uniform samples or spread evenly over MACs", choices=SAMPLES
     )
-    n = sub.add_parser("recal-noise")
-    n.add_argument("--run", required=True, help="a finished `budgetnas run` directory")
-    n.add_argument("--subnets", type=int, default=20)
-    n.add_argument("--heldout", type=int, default=2000)
-    n.add_argument("--bn", default="1,8", help="numbers of recalibration batches to compare")
-    n.add_argument("--threads", type=int, default=1)
-    n.add_argument("--json", default=None, help="also write the result here")
-    for q in (o, r):
-        q.add_argument("--seed", type=int, default=None)
-        q.add_argument("--json", default=None, help="also write the result here")
-    args = p.parse_args(argv)
-    if args.what == "recal-noise":
-        bn = tuple(int(v) for v in args.bn.split(","))
-        res = recal_noise(args.run, args.subnets, args.heldout, bn, args.threads)
-    elif args.what == "overhead":
-        res = overhead(
-            args.preset, args.paths, args.batch_size, args.steps, args.seed or 0, args.threads
-        )
-    else:
-        res = ranking(
-            args.supernet,
-            args.archs,
-            args.finetune_steps,
-            args.lr,
-            1 if args.seed is None else args.seed,
-            args.store,
-            args.eval_subset,
-            args.threads,
-            args.schedule,
-            args.sample,
-        )
-    text = json.dumps(res, indent=2)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
-    print(text)
-    return 0
+    seed: int = option(1, "seed of the architectures and of the fine-tuning")
+    json: str | None = option(None, "also write the result here")
+
+
+@dataclass
+class RecalNoiseConfig:
+    """Settings of ``budgetnas bench supernet recal-noise`` (``run`` is required)."""
+
+    run: str | None = option(None, "a finished `budgetnas run` directory")
+    subnets: int = option(20, "random subnets of the run's quality report scored")
+    heldout: int = option(2000, "held-out images scoring each subnet")
+    bn: list[int] = option(  # noqa: RUF009 (option copies a list default per instance)
+        [1, 8], "numbers of recalibration batches to compare", flag="bn", sep=","
+    )
+    threads: int = option(1, "torch threads")
+    json: str | None = option(None, "also write the result here")
+
+
+def _json_text(result: dict) -> str:
+    return json.dumps(result, indent=2)
+
+
+def _written(result: dict, path: str | None) -> dict:
+    """``result``, also written to ``path`` as JSON when one is given."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(_json_text(result) + "\n")
+    return result
+
+
+@register_benchmark(
+    "supernet overhead",
+    "training-step time of supernet paths against their standalone networks",
+    OverheadConfig,
+    summary=_json_text,
+)
+def run_overhead(cfg: OverheadConfig) -> dict:
+    res = overhead(cfg.preset, cfg.paths, cfg.batch_size, cfg.steps, cfg.seed, cfg.threads)
+    return _written(res, cfg.json)
+
+
+@register_benchmark(
+    "supernet ranking",
+    "Kendall tau of one-shot against briefly fine-tuned accuracy (see docs/bench/supernet.md)",
+    RankingConfig,
+    summary=_json_text,
+    required=("supernet",),
+)
+def run_ranking(cfg: RankingConfig) -> dict:
+    res = ranking(
+        cfg.supernet,
+        cfg.archs,
+        cfg.finetune_steps,
+        cfg.lr,
+        cfg.seed,
+        cfg.store,
+        cfg.eval_subset,
+        cfg.threads,
+        cfg.schedule,
+        cfg.sample,
+    )
+    return _written(res, cfg.json)
+
+
+@register_benchmark(
+    "supernet recal-noise",
+    "agreement of one-shot accuracies after two disjoint BatchNorm recalibrations",
+    RecalNoiseConfig,
+    summary=_json_text,
+    required=("run",),
+)
+def run_recal_noise(cfg: RecalNoiseConfig) -> dict:
+    res = recal_noise(cfg.run, cfg.subnets, cfg.heldout, tuple(cfg.bn), cfg.threads)
+    return _written(res, cfg.json)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from budgetnas.cli.main import main
+
+    sys.exit(main(["bench", "supernet", *sys.argv[1:]]))

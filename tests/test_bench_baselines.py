@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -53,36 +54,57 @@ def test_compare_found_against_best_baseline():
     assert c["b2"]["found_minus_best_baseline"] is None and c["b2"]["random_test_acc"] is None
 
 
-def test_bench_passes_its_options_through_in_order(monkeypatch):
+def test_bench_command_builds_the_config_from_its_flags(monkeypatch, tmp_path):
     from budgetnas.bench import baselines
+    from budgetnas.bench._base import BENCHMARKS
     from budgetnas.cli.main import main
 
     seen = []
-    monkeypatch.setattr(baselines, "main", lambda argv: seen.append(argv) or 0)
-    argv = ["--run", "R", "--budgets", "latency_ms=1,2", "--seed", "3"]
-    assert main(["bench", "baselines", *argv]) == 0
-    assert seen == [argv]
+    bench = BENCHMARKS.create("baselines")
+    fake = dataclasses.replace(
+        bench, run=lambda cfg: seen.append(cfg) or {"rows": []}, summary=lambda result: "table"
+    )
+    monkeypatch.setitem(BENCHMARKS._entries, "baselines", lambda: fake)
+    argv = ["--run", "R", "--budgets", "latency_ms=1,2", "--budgets", "params_m=3", "--seed", "3"]
+    assert main(["bench", "baselines", *argv, "--remeasure", "--rerank", "5"]) == 0
+    assert seen == [
+        baselines.BaselineConfig(
+            run="R", budgets=["latency_ms=1,2", "params_m=3"], seed=3, remeasure=True, rerank=5
+        )
+    ]
+    # the same settings from a TOML file; flags win over it
+    toml = tmp_path / "b.toml"
+    toml.write_text('run = "R"\nbudgets = ["latency_ms=1,2"]\nseed = 4\n')
+    assert main(["bench", "baselines", "--config", str(toml), "--seed", "5"]) == 0
+    assert seen[-1] == baselines.BaselineConfig(run="R", budgets=["latency_ms=1,2"], seed=5)
+
+
+def test_bench_command_requires_run_and_budgets(capsys):
+    from budgetnas.cli.main import main
+
+    assert main(["bench", "baselines", "--run", "R"]) == 2
+    assert "required: --budgets" in capsys.readouterr().err
+    assert main(["bench", "baselines", "--budgets", "latency_ms=1"]) == 2
+    assert "required: --run" in capsys.readouterr().err
 
 
 def test_remeasure_measures_each_network_once_per_bench(tmp_path):
-    from budgetnas.bench.baselines import LATENCY_KIND, BaselineBench, BaselineConfig
+    from budgetnas.bench.baselines import LATENCY_KIND, LatencyCache
     from budgetnas.store import Store
 
     store = Store(tmp_path / "s.sqlite")
     calls = []
 
     def bench(remeasure):
-        b = BaselineBench(BaselineConfig(run="R", remeasure=remeasure))
-        b.store, b.latency_id, b.repeats = store, "lut", 3
-        b._measure = lambda arch: calls.append(arch) or 2.0 + len(calls)
-        return b
+        measure = lambda arch: calls.append(arch) or 2.0 + len(calls)  # noqa: E731
+        return LatencyCache(store, "lut/r3", measure, remeasure)
 
     first = bench(False)
-    assert first.latency("a") == 3.0 and first.latency("a") == 3.0 and calls == ["a"]
-    assert bench(False).latency("a") == 3.0 and calls == ["a"]  # stored: reused
+    assert first.ms("a") == 3.0 and first.ms("a") == 3.0 and calls == ["a"]
+    assert bench(False).ms("a") == 3.0 and calls == ["a"]  # stored: reused
     again = bench(True)  # measured anew once, stored, then reused within the bench
-    assert again.latency("a") == 4.0 and again.latency("a") == 4.0 and calls == ["a", "a"]
-    assert again.latency("b") == 5.0 and calls == ["a", "a", "b"]
+    assert again.ms("a") == 4.0 and again.ms("a") == 4.0 and calls == ["a", "a"]
+    assert again.ms("b") == 5.0 and calls == ["a", "a", "b"]
     assert store.get(LATENCY_KIND, "lut/r3/a") == {"ms": 4.0}
 
 

@@ -39,6 +39,14 @@ def test_ranking_is_resumable(tmp_path):
     assert len(list(Store(store).items("supernet-ranking"))) == 3
     again = ranking(str(tmp_path / "supernet.pt"), archs=3, finetune_steps=1, store=str(store))
     assert again["rows"] == res["rows"]  # read back, not recomputed
+    # the command: the same benchmark, its result printed and written as JSON
+    from budgetnas.cli.main import main
+
+    out = tmp_path / "ranking.json"
+    argv = ["bench", "supernet", "ranking", "--supernet", str(tmp_path / "supernet.pt")]
+    argv += ["--archs", "3", "--finetune-steps", "1", "--store", str(store), "--json", str(out)]
+    assert main(argv) == 0
+    assert json.loads(out.read_text())["rows"] == res["rows"]
     assert res["schedule"] == "cosine"
     # the constant-rate fine-tuning is another measurement, stored beside the cosine one
     const = ranking(
@@ -112,3 +120,32 @@ def test_recal_noise_scores_each_subnet_after_two_disjoint_recalibrations(tiny_r
         assert got["scores"][k][0] == pytest.approx(acc)
     with pytest.raises(ValueError, match="needs 4 recalibration batches"):
         recal_noise(str(tiny_run.out), subnets=2, heldout=32, bn=(2,))
+
+
+def test_recal_noise_command(tiny_run, one_thread, tmp_path, capsys):
+    from budgetnas.bench.supernet import recal_noise
+    from budgetnas.cli.main import main
+
+    out = tmp_path / "noise.json"
+    argv = ["bench", "supernet", "recal-noise", "--run", str(tiny_run.out), "--subnets", "2"]
+    assert main([*argv, "--heldout", "32", "--bn", "1", "--json", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out.read_text())
+    assert printed == recal_noise(str(tiny_run.out), subnets=2, heldout=32, bn=(1,))
+    assert main(["bench", "supernet", "recal-noise", "--subnets", "2"]) == 2
+    assert "required: --run" in capsys.readouterr().err
+
+
+def test_supernet_benchmarks_run_as_a_module():
+    import subprocess
+    import sys
+
+    argv = ["overhead", "--preset", "tiny", "--paths", "1", "--batch-size", "4", "--steps", "1"]
+    out = subprocess.run(
+        [sys.executable, "-m", "budgetnas.bench.supernet", *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    res = json.loads(out.stdout)
+    assert res["preset"] == "tiny" and len(res["paths"]) == 1 and res["batch_size"] == 4

@@ -3,7 +3,9 @@
 A benchmark module registers its entry points with :func:`register_benchmark`; ``budgetnas bench
 NAME`` builds one sub-command per registered name (``"supernet ranking"`` is the sub-command
 ``bench supernet ranking``) with flags generated from the configuration's fields
-(:mod:`budgetnas.config`), calls ``run(cfg)`` and prints ``summary(result)``.
+(:mod:`budgetnas.config`), calls ``run(cfg)``, prints ``summary(result)`` and exits with
+``exit_code(result)`` (0 when the benchmark gives no such function). Settings named in
+``required`` must be given, as a flag or in the ``--config`` file.
 
 Example:
     >>> from dataclasses import dataclass
@@ -30,13 +32,16 @@ __all__ = ["BENCHMARKS", "Benchmark", "list_benchmarks", "register_benchmark"]
 @dataclass(frozen=True)
 class Benchmark:
     """One benchmark: its name (words separated by spaces for nested sub-commands), one line of
-    help, the configuration dataclass, the function that runs it and the text printed after."""
+    help, the configuration dataclass, the function that runs it, the text printed after, the
+    command's exit status from the result, and the settings that have no usable default."""
 
     name: str
     help: str
     config: type
     run: Callable[[Any], Any]
     summary: Callable[[Any], str] | None = None
+    exit_code: Callable[[Any], int] | None = None
+    required: tuple[str, ...] = ()
 
 
 BENCHMARKS: Registry = Registry(
@@ -53,12 +58,23 @@ BENCHMARKS: Registry = Registry(
 
 
 def register_benchmark(
-    name: str, help: str, config: type, summary: Callable[[Any], str] | None = None
+    name: str,
+    help: str,
+    config: type,
+    summary: Callable[[Any], str] | None = None,
+    *,
+    exit_code: Callable[[Any], int] | None = None,
+    required: tuple[str, ...] = (),
 ) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
-    """Decorate ``run(cfg) -> result`` to register it as benchmark ``name``."""
+    """Decorate ``run(cfg) -> result`` to register it as benchmark ``name``.
+
+    A module run as a script (``python -m budgetnas.bench.supernet``) does not register: its
+    benchmarks are registered when the command imports the module under its own name."""
 
     def deco(run: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        bench = Benchmark(name, help, config, run, summary)
+        if run.__module__ == "__main__":
+            return run
+        bench = Benchmark(name, help, config, run, summary, exit_code, tuple(required))
         BENCHMARKS.register(name)(lambda: bench)
         return run
 

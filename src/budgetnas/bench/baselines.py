@@ -19,8 +19,9 @@ extracted network: a baseline candidate whose measurement breaks the budget is p
 next best one (the found network has the closed loop for the same purpose). So every returned row
 is within its budget, predicted and measured, or carries an ``error``.
 
-All selected networks then get the same fine-tuning (:meth:`Pipeline.finetune`: KL distillation
-from the heaviest path, the same epochs and images) and test evaluation, and the latency of each is
+All selected networks then get the same fine-tuning (the run's own, :meth:`Pipeline.finetune`
+through :func:`budgetnas.bench.rundir.pipeline_finetune`: KL distillation from the heaviest path,
+the same epochs and images) and test evaluation, and the latency of each is
 measured on the table's backend. One-shot accuracies, latencies and fine-tuning results are stored
 in the run's ``store.sqlite`` as soon as they exist, so an interrupted bench resumes. A stored
 latency is a measurement of a moment: on a host whose speed drifts (or that was busy),
@@ -34,19 +35,36 @@ rewrites ``RUN/summary.md``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from budgetnas.arch import Architecture
+from budgetnas.bench._base import register_benchmark
+from budgetnas.config import option
 from budgetnas.spaces.mobilenet import DEPTHS, EXPANSIONS, N_STAGES, BlockConfig, MobileNetSpace
+
+__all__ = [
+    "FINETUNE_KIND",
+    "LATENCY_KIND",
+    "METHODS",
+    "ONESHOT_KIND",
+    "BaselineBench",
+    "BaselineConfig",
+    "LatencyCache",
+    "compare",
+    "markdown",
+    "plot",
+    "random_feasible",
+    "run_baselines",
+    "uniform_family",
+]
 
 ONESHOT_KIND = "baseline-oneshot"
 LATENCY_KIND = "baseline-latency"
@@ -56,20 +74,39 @@ METHODS = ("found", "uniform", "random")
 
 @dataclass
 class BaselineConfig:
-    """Settings of the benchmark; ``None`` takes the run's own setting."""
+    """Settings of the benchmark; ``None`` takes the run's own setting.
 
-    run: str
-    budgets: list[str] = field(default_factory=list)  # sweeps: "latency_ms=1.0,1.5,2.0"
-    solver: str | None = None
-    rerank: int | None = None  # the found network: predictor's best K re-ranked by one-shot
-    random_archs: int = 20
-    finetune_epochs: int | None = None
-    finetune_subset: int | None = None
-    eval_subset: int | None = None
-    latency_repeats: int | None = None
-    max_draws: int = 200_000
-    seed: int = 0
-    remeasure: bool = False  # measure every latency again (once per bench) instead of reusing it
+    Example:
+        >>> cfg = BaselineConfig(run="runs/r", budgets=["latency_ms=1.0,1.5"])
+        >>> cfg.random_archs, cfg.solver is None
+        (20, True)
+    """
+
+    run: str | None = option(None, "a finished `budgetnas run` directory")
+    budgets: list[str] = option(  # noqa: RUF009 (option copies a list default per instance)
+        [],
+        "METRIC=V1,V2,... e.g. latency_ms=1.0,1.5,2.0 (repeat for other metrics)",
+        flag="budgets",
+    )
+    solver: str | None = option(None, "predictor solver of the found network (none: the run's)")
+    rerank: int | None = option(
+        None,
+        "found network: the predictor's K best re-ranked by one-shot accuracy (none: the run's)",
+    )
+    random_archs: int = option(20, "random feasible architectures, the best by one-shot accuracy")
+    finetune_epochs: int | None = option(None, "fine-tuning epochs (none: the run's)")
+    finetune_subset: int | None = option(None, "fine-tuning training images (none: the run's)")
+    eval_subset: int | None = option(
+        None, "held-out images of the one-shot selection (none: the run's)"
+    )
+    latency_repeats: int | None = option(None, "latency repeats (none: the run's table repeats)")
+    max_draws: int = option(200_000, "random samples tried at most")
+    seed: int = option(0, "seed of the random architectures")
+    remeasure: bool = option(
+        False,
+        "measure every latency again instead of reusing the stored one (a host that was busy "
+        "or whose speed drifted); one-shot scores and fine-tunings are still reused",
+    )
 
 
 # ---- the candidate families -----------------------------------------------------------------------
@@ -106,100 +143,152 @@ def random_feasible(
     return list(found), draws
 
 
+# ---- stored measurements ---------------------------------------------------------------------
+class LatencyCache:
+    """Measured latencies kept in a store under ``prefix/arch``: a stored value is reused, unless
+    ``remeasure`` asks to measure each network once more (once per cache) and store the new value.
+
+    Example:
+        >>> import tempfile
+        >>> from budgetnas.store import Store
+        >>> store = Store(tempfile.mkdtemp() + "/s.sqlite")
+        >>> cache = LatencyCache(store, "lut/r3", lambda arch: 2.5)
+        >>> cache.ms("a"), store.get(LATENCY_KIND, "lut/r3/a")
+        (2.5, {'ms': 2.5})
+    """
+
+    def __init__(self, store, prefix: str, measure: Callable[[Any], float], remeasure=False):
+        self.store = store
+        self.prefix = prefix
+        self.measure = measure
+        self.remeasure = remeasure
+        self._fresh: set[str] = set()  # keys measured by this cache (``remeasure``)
+
+    def ms(self, arch) -> float:
+        key = f"{self.prefix}/{arch}"
+        stale = self.remeasure and key not in self._fresh
+        rec = None if stale else self.store.get(LATENCY_KIND, key)
+        if rec is None:
+            rec = {"ms": float(self.measure(arch))}
+            self.store.put(LATENCY_KIND, key, rec)
+            self._fresh.add(key)
+        return float(rec["ms"])
+
+
+# ---- the benchmark's setup ----------------------------------------------------------------------
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def _solver(asked: str | None, run_solver: str, log: Callable[[str], None]) -> str:
+    """The predictor solver of the found network: the one asked, else the run's (milp when the
+    run searched the supernet with hardcore)."""
+    if asked == "hardcore":
+        raise ValueError(
+            "the baselines bench searches on the run's predictor; hardcore searches on the "
+            "supernet: give a predictor solver (milp, frank-wolfe, evolution, random)"
+        )
+    solver = asked or run_solver
+    if solver == "hardcore":
+        log("the run used hardcore; the bench searches its predictor with milp")
+        solver = "milp"
+    return solver
+
+
+def _budgets(sweeps: Sequence[str]) -> list:
+    """The budgets of sweeps such as ``latency_ms=1.0,1.5,2.0``."""
+    from budgetnas.pipeline.pareto import parse_sweep
+    from budgetnas.units import Budget
+
+    out = []
+    for sweep in sweeps:
+        metric, limits = parse_sweep(sweep)
+        out += [Budget(metric, limit, f"{metric}<={limit:g}") for limit in limits]
+    if not out:
+        raise ValueError("give budgets, e.g. --budgets latency_ms=1.0,1.5,2.0")
+    return out
+
+
+def _latency_table(space, store, threads: int, repeats: int, need: bool, log):
+    """The latency table (built or reused when a latency budget needs it, else the stored one if
+    any) and the measuring fingerprint: the table's, or this machine's default without a table."""
+    from budgetnas.costs.lut import build_table, current_fingerprint, load_table
+
+    table = None
+    if need:
+        log("building (or reusing) the latency table")
+        table = build_table(space, store, threads=threads, repeats=repeats)
+    else:
+        try:
+            table = load_table(store, space, threads=threads)
+        except (FileNotFoundError, ValueError):
+            table = None
+    fp = table.fingerprint if table is not None else current_fingerprint(space, threads=threads)
+    return table, fp
+
+
+def _latencies(supernet, store, table, fp: dict, repeats: int, remeasure: bool) -> LatencyCache:
+    """Latencies measured as the table was (its backend, threads, statistic), stored."""
+    from budgetnas.costs.lut import fingerprint_id
+    from budgetnas.pipeline.search import latency_measurer
+
+    stat = table.stat if table is not None else "median"
+    measure = latency_measurer(supernet, fp, repeats=repeats, stat=stat)
+    return LatencyCache(store, f"{fingerprint_id(fp)}/r{repeats}", measure, remeasure)
+
+
 # ---- the benchmark --------------------------------------------------------------------------------
 class BaselineBench:
-    """The benchmark on one run directory (see the module docstring)."""
+    """The benchmark on one run directory (see the module docstring), opened once here: the run's
+    settings, predictor form and supernet, the store, the evaluator of the one-shot selection and
+    the latency table. The run's fine-tuning is opened at the first network not yet stored."""
 
     def __init__(self, cfg: BaselineConfig, log: Callable[[str], None] | None = None):
-        self.cfg = cfg
-        self.run_dir = Path(cfg.run)
-        self.log = log or (lambda msg: print(msg, file=sys.stderr))
-        self._fresh: set[str] = set()  # latency keys measured by this bench (``remeasure``)
-
-    # -- setup
-    def open(self) -> BaselineBench:
         import torch
 
-        from budgetnas.pipeline.pareto import load_run
-        from budgetnas.pipeline.run import Pipeline, RunConfig
-
-        space, form, run_cfg = load_run(self.run_dir)
-        known = {f.name for f in fields(RunConfig)}
-        self.run_cfg = RunConfig(**{k: v for k, v in run_cfg.items() if k in known})
-        torch.set_num_threads(self.run_cfg.threads)
-        self.form = form
-        self.pipe = Pipeline(self.run_cfg, self.run_dir, log=self.log).open()
-        self.space = self.pipe.space
-        if self.space.config != space.config:
-            raise ValueError("the run's supernet and run_config.json name different spaces")
-        self.store = self.pipe.store
-        cfg = self.cfg
-        if cfg.solver == "hardcore":
-            raise ValueError(
-                "the baselines bench searches on the run's predictor; hardcore searches on the "
-                "supernet: give a predictor solver (milp, frank-wolfe, evolution, random)"
-            )
-        self.solver = cfg.solver or self.run_cfg.solver
-        if self.solver == "hardcore":
-            self.log("the run used hardcore; the bench searches its predictor with milp")
-            self.solver = "milp"
+        from budgetnas.bench.rundir import open_run_supernet, run_form, run_settings
         from budgetnas.pipeline.rerank import check_rerank
+        from budgetnas.store import Store
 
-        self.rerank = self.run_cfg.rerank if cfg.rerank is None else cfg.rerank
+        if not cfg.run:
+            raise ValueError("give the run directory: --run DIR")
+        self.cfg = cfg
+        self.log = log or _stderr
+        self.run_dir = Path(cfg.run)
+        s = self.settings = run_settings(self.run_dir)
+        torch.set_num_threads(s["threads"])
+        self.form = run_form(self.run_dir)
+        self.trained = open_run_supernet(self.run_dir, s)
+        self.space = self.trained.space
+        self.store = Store(self.run_dir / "store.sqlite")
+        self.solver = _solver(cfg.solver, s["solver"], self.log)
+        self.rerank = s["rerank"] if cfg.rerank is None else cfg.rerank
         check_rerank(self.rerank, self.solver)
-        self.repeats = cfg.latency_repeats or self.run_cfg.lut_repeats
-        self.epochs = (
-            self.run_cfg.finetune_epochs if cfg.finetune_epochs is None else cfg.finetune_epochs
-        )
-        self.subset = (
-            self.run_cfg.finetune_subset if cfg.finetune_subset is None else cfg.finetune_subset
-        )
-        heldout = self.run_cfg.predictor_subset if cfg.eval_subset is None else cfg.eval_subset
-        self.evaluator = (
-            self.pipe.evaluator
-            if heldout == self.run_cfg.predictor_subset
-            else self.pipe.evaluator_on(heldout)
+        self.repeats = cfg.latency_repeats or s["lut_repeats"]
+        self.epochs = s["finetune_epochs"] if cfg.finetune_epochs is None else cfg.finetune_epochs
+        self.subset = s["finetune_subset"] if cfg.finetune_subset is None else cfg.finetune_subset
+        heldout = s["predictor_subset"] if cfg.eval_subset is None else cfg.eval_subset
+        self.evaluator = self.trained.evaluator(
+            heldout,
+            s["predictor_batch"],
+            passes=s["passes"],
+            seed=s["seed"],
+            sampling=s["predictor_sampling"],
         )
         self.heldout_images = sum(len(y) for _, y in self.evaluator.eval_batches)
         # the store keys: weights and evaluation settings, and the held-out images used
         self.key = f"{self.evaluator.fingerprint(sampling=False)}/h{self.heldout_images}"
-        return self
-
-    def _budgets(self):
-        from budgetnas.pipeline.pareto import parse_sweep
-        from budgetnas.units import Budget
-
-        out = []
-        for sweep in self.cfg.budgets:
-            metric, limits = parse_sweep(sweep)
-            out += [Budget(metric, limit, f"{metric}<={limit:g}") for limit in limits]
-        if not out:
-            raise ValueError("give budgets, e.g. --budgets latency_ms=1.0,1.5,2.0")
-        return out
-
-    def _latency(self, need_table: bool):
-        """The latency table (built or reused when a latency budget needs it) and the measuring
-        fingerprint: the table's, or this machine's default when there is no table."""
-        from budgetnas.costs.lut import build_table, current_fingerprint, load_table
-
-        threads = self.run_cfg.threads
-        table = None
-        if need_table:
-            self.log("building (or reusing) the latency table")
-            table = build_table(
-                self.space, self.store, threads=threads, repeats=self.run_cfg.lut_repeats
-            )
-        else:
-            try:
-                table = load_table(self.store, self.space, threads=threads)
-            except (FileNotFoundError, ValueError):
-                table = None
-        fp = (
-            table.fingerprint
-            if table is not None
-            else current_fingerprint(self.space, threads=threads)
+        self.budgets = _budgets(cfg.budgets)
+        t = time.perf_counter()
+        need_table = any(b.metric == "latency_ms" for b in self.budgets)
+        self.table, self.fingerprint = _latency_table(
+            self.space, self.store, s["threads"], s["lut_repeats"], need_table, self.log
         )
-        return table, fp
+        self.setup_s = time.perf_counter() - t
+        self.latencies = _latencies(
+            self.trained.net, self.store, self.table, self.fingerprint, self.repeats, cfg.remeasure
+        )
+        self._finetune: Callable | None = None  # the run's fine-tuning, opened when first needed
 
     # -- cached measurements
     def oneshot(self, arch: Architecture) -> float:
@@ -211,48 +300,36 @@ class BaselineBench:
         return float(rec["acc"])
 
     def latency(self, arch: Architecture) -> float:
-        key = f"{self.latency_id}/r{self.repeats}/{arch}"
-        stale = self.cfg.remeasure and key not in self._fresh
-        rec = None if stale else self.store.get(LATENCY_KIND, key)
-        if rec is None:
-            rec = {"ms": float(self._measure(arch))}
-            self.store.put(LATENCY_KIND, key, rec)
-            self._fresh.add(key)
-        return float(rec["ms"])
+        return self.latencies.ms(arch)
 
     def finetuned(self, arch: Architecture) -> dict[str, float]:
-        rc = self.run_cfg
+        from budgetnas.bench.rundir import pipeline_finetune
+
+        s = self.settings
         recipe = (
-            f"e{self.epochs}/n{self.subset}/lr{rc.finetune_lr}/b{rc.batch_size}/m{rc.max_steps}"
+            f"e{self.epochs}/n{self.subset}/lr{s['finetune_lr']}/b{s['batch_size']}"
+            f"/m{s['max_steps']}"
         )
-        key = f"{self.key}/{recipe}/s{rc.seed}/{arch}"
+        key = f"{self.key}/{recipe}/s{s['seed']}/{arch}"
         rec = self.store.get(FINETUNE_KIND, key)
         if rec is None:
+            if self._finetune is None:
+                self._finetune = pipeline_finetune(self.run_dir, s, self.log)
             t = time.perf_counter()
-            _, accs = self.pipe.finetune(arch, self.epochs, self.subset, evaluator=self.evaluator)
+            _, accs = self._finetune(arch, self.epochs, self.subset, evaluator=self.evaluator)
             rec = {**accs, "finetune_s": time.perf_counter() - t}
             self.store.put(FINETUNE_KIND, key, rec)
         return rec
 
     # -- selection
-    def _fits(self, arch, constraints) -> tuple[bool, list[dict]]:
+    def _fits(self, arch, constraints) -> tuple[bool, list]:
         """Every budget met, predicted and (latency) measured; the budget rows."""
-        rows = []
-        for c in constraints:
-            predicted = float(c.value(arch))
-            measured = self.latency(arch) if c.budget.metric == "latency_ms" else None
-            value = predicted if measured is None else measured
-            rows.append(
-                {
-                    "metric": c.budget.metric,
-                    "limit": c.budget.limit,
-                    "predicted": predicted,
-                    "measured": measured,
-                    "slack": c.budget.slack(value),
-                    "ok": bool(c.budget.feasible(predicted) and c.budget.feasible(value)),
-                }
-            )
-        return all(r["ok"] for r in rows), rows
+        from budgetnas.results import budget_rows
+
+        latency = any(c.budget.metric == "latency_ms" for c in constraints)
+        measured = {"latency_ms": self.latency(arch)} if latency else None
+        rows = budget_rows(constraints, arch, measured)
+        return all(r.ok for r in rows), rows
 
     def _best_by_oneshot(self, candidates: Sequence[Architecture], constraints):
         """The candidate with the highest one-shot accuracy whose measured cost also fits."""
@@ -265,18 +342,12 @@ class BaselineBench:
             passed_over.append(str(arch))
         return None, [], {"candidates": len(scored), "passed_over": passed_over}
 
-    def select(self, budget, constraint) -> list[dict]:
-        """The three selections for one budget (rows without accuracies yet)."""
+    def _found(self, budget, cons, base: dict) -> dict:
+        """The solver on the predictor with the closed loop (re-ranked by one-shot accuracy)."""
         from budgetnas.pipeline.search import closed_loop
         from budgetnas.search import InfeasibleBudgetError
 
-        cons = [constraint]
-        base = {"metric": budget.metric, "limit": budget.limit, "budget": str(budget)}
-        rows = []
-        # found: solver on the predictor + closed loop
-        measurers = {}
-        if budget.metric == "latency_ms":
-            measurers["latency_ms"] = self.latency
+        measurers = {"latency_ms": self.latency} if budget.metric == "latency_ms" else {}
         chooser = None
         if self.rerank > 1:  # the predictor's best K, re-ranked as the baselines are chosen
             from budgetnas.pipeline.rerank import reranker
@@ -288,50 +359,53 @@ class BaselineBench:
                 self.form,
                 solver=self.solver,
                 measurers=measurers,
-                max_rounds=self.run_cfg.max_rounds,
+                max_rounds=self.settings["max_rounds"],
                 raise_on_failure=False,
                 constraints=cons,
                 chooser=chooser,
             )
-            if loop.ok:
-                _, brows = self._fits(loop.arch, cons)
-                rows.append(
-                    {
-                        **base,
-                        "method": "found",
-                        "arch": str(loop.arch),
-                        "budgets": brows,
-                        "detail": {
-                            "solver": self.solver,
-                            "rerank": self.rerank,
-                            "closed_loop": loop.message,
-                            "rounds": len(loop.rounds),
-                        },
-                    }
-                )
-            else:
-                rows.append({**base, "method": "found", "error": loop.message})
         except InfeasibleBudgetError as exc:
-            rows.append({**base, "method": "found", "error": str(exc)})
-        # uniform scaling of the heaviest network
+            return {**base, "method": "found", "error": str(exc)}
+        if not loop.ok:
+            return {**base, "method": "found", "error": loop.message}
+        _, brows = self._fits(loop.arch, cons)
+        detail = {
+            "solver": self.solver,
+            "rerank": self.rerank,
+            "closed_loop": loop.message,
+            "rounds": len(loop.rounds),
+        }
+        return {
+            **base,
+            "method": "found",
+            "arch": str(loop.arch),
+            "budgets": _json(brows),
+            "detail": detail,
+        }
+
+    def _uniform(self, cons, base: dict) -> dict:
+        """The best uniform scaling of the heaviest network that fits."""
         members = {a: m for m, a in uniform_family(self.space)}
         feasible = [a for a in members if all(c.feasible(a) for c in cons)]
         arch, brows, detail = self._best_by_oneshot(feasible, cons)
         if arch is None:
-            rows.append(
-                {
-                    **base,
-                    "method": "uniform",
-                    "error": f"no uniform member fits ({len(feasible)} of {len(members)} predicted "
-                    f"within; {len(detail['passed_over'])} broke the measured budget)",
-                }
-            )
-        else:
-            detail["member"] = members[arch]
-            rows.append(
-                {**base, "method": "uniform", "arch": str(arch), "budgets": brows, "detail": detail}
-            )
-        # best of N random feasible architectures
+            return {
+                **base,
+                "method": "uniform",
+                "error": f"no uniform member fits ({len(feasible)} of {len(members)} predicted "
+                f"within; {len(detail['passed_over'])} broke the measured budget)",
+            }
+        detail["member"] = members[arch]
+        return {
+            **base,
+            "method": "uniform",
+            "arch": str(arch),
+            "budgets": _json(brows),
+            "detail": detail,
+        }
+
+    def _random(self, budget, cons, base: dict) -> dict:
+        """The best of ``random_archs`` random feasible architectures."""
         from budgetnas.predictors.supernet import stable_hash
 
         rng = np.random.default_rng([self.cfg.seed, stable_hash(f"baselines/random/{budget}")])
@@ -341,38 +415,40 @@ class BaselineBench:
         arch, brows, detail = self._best_by_oneshot(archs, cons)
         detail["draws"] = draws
         if arch is None:
-            rows.append(
-                {
-                    **base,
-                    "method": "random",
-                    "error": f"{len(archs)} feasible random architectures in {draws} draws, none "
-                    "within the measured budget",
-                }
-            )
-        else:
-            if len(archs) < self.cfg.random_archs:
-                detail["note"] = f"only {len(archs)} feasible in {draws} draws"
-            rows.append(
-                {**base, "method": "random", "arch": str(arch), "budgets": brows, "detail": detail}
-            )
-        return rows
+            return {
+                **base,
+                "method": "random",
+                "error": f"{len(archs)} feasible random architectures in {draws} draws, none "
+                "within the measured budget",
+            }
+        if len(archs) < self.cfg.random_archs:
+            detail["note"] = f"only {len(archs)} feasible in {draws} draws"
+        return {
+            **base,
+            "method": "random",
+            "arch": str(arch),
+            "budgets": _json(brows),
+            "detail": detail,
+        }
+
+    def select(self, budget, constraint) -> list[dict]:
+        """The three selections for one budget (rows without accuracies yet)."""
+        cons = [constraint]
+        base = {"metric": budget.metric, "limit": budget.limit, "budget": str(budget)}
+        return [
+            self._found(budget, cons, base),
+            self._uniform(cons, base),
+            self._random(budget, cons, base),
+        ]
 
     def run(self) -> dict[str, Any]:
         """Select, fine-tune and measure every network; returns ``{"config", "rows", ...}``."""
-        from budgetnas.costs.lut import fingerprint_id
         from budgetnas.costs.registry import constraint
 
-        if not hasattr(self, "pipe"):
-            self.open()
         start = time.perf_counter()
-        budgets = self._budgets()
-        table, fp = self._latency(any(b.metric == "latency_ms" for b in budgets))
-        self.latency_id = fingerprint_id(fp)
-        stat = table.stat if table is not None else "median"
-        self._measure = _measurer(self.pipe.supernet, fp, self.repeats, stat)
-        ctx = {"table": table} if table is not None else {}
+        ctx = {"table": self.table} if self.table is not None else {}
         rows = []
-        for budget in budgets:
+        for budget in self.budgets:
             self.log(f"{budget}: selecting found / uniform / random")
             rows += self.select(budget, constraint(budget, self.space, **ctx))
         for i, row in enumerate(rows):
@@ -381,8 +457,8 @@ class BaselineBench:
                 continue
             arch = self.space.from_string(row["arch"])
             self.log(f"[{i + 1}/{len(rows)}] {row['budget']} {row['method']}: fine-tuning {arch}")
-            row.update(self._measure_row(arch, row, table))
-        result = {
+            row.update(self._measure_row(arch, row))
+        return {
             "config": {
                 **asdict(self.cfg),
                 "solver": self.solver,
@@ -391,17 +467,17 @@ class BaselineBench:
                 "finetune_subset": self.subset,
                 "latency_repeats": self.repeats,
                 "heldout_images": self.heldout_images,
-                "latency_fingerprint": fp,
+                "latency_fingerprint": self.fingerprint,
             },
             "rows": rows,
             "comparison": compare(rows),
-            "wall_s": time.perf_counter() - start,
+            "wall_s": self.setup_s + time.perf_counter() - start,
         }
-        return result
 
-    def _measure_row(self, arch, row, table) -> dict[str, Any]:
+    def _measure_row(self, arch, row) -> dict[str, Any]:
         accs = self.finetuned(arch)
         main = next(b for b in row["budgets"] if b["metric"] == row["metric"])
+        table = self.table
         return {
             "predicted": main["predicted"],
             "measured": main["measured"],
@@ -421,10 +497,8 @@ class BaselineBench:
         }
 
 
-def _measurer(supernet, fingerprint: dict, repeats: int, stat: str = "median"):
-    from budgetnas.pipeline.search import latency_measurer
-
-    return latency_measurer(supernet, fingerprint, repeats=repeats, stat=stat)
+def _json(rows) -> list[dict[str, Any]]:
+    return [r.to_json() for r in rows]
 
 
 def compare(rows: Sequence[dict]) -> list[dict[str, Any]]:
@@ -511,6 +585,19 @@ def plot(result: dict, path: str | Path) -> Path:
     return path
 
 
+def _exit_code(result: dict) -> int:
+    """1 when a selected network breaks one of its budgets."""
+    return 1 if any("error" not in r and not r["ok"] for r in result["rows"]) else 0
+
+
+@register_benchmark(
+    "baselines",
+    "found networks vs uniform scaling vs best of random, fine-tuned alike",
+    BaselineConfig,
+    summary=markdown,
+    exit_code=_exit_code,
+    required=("run", "budgets"),
+)
 def run_baselines(cfg: BaselineConfig, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the benchmark and write ``baselines.json``, ``baselines.md`` and the plot into the run
     directory (then rewrite its ``summary.md``); returns the result."""
@@ -528,74 +615,3 @@ def run_baselines(cfg: BaselineConfig, log: Callable[[str], None] | None = None)
     if (run_dir / "result.json").is_file():
         write_report(run_dir, log=bench.log)
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="budgetnas bench baselines",
-        description="Found networks vs the best uniform scaling of the heaviest network vs the "
-        "best of N random feasible ones, all fine-tuned alike (see budgetnas.bench.baselines).",
-    )
-    p.add_argument("--run", required=True, help="a finished `budgetnas run` directory")
-    p.add_argument(
-        "--budgets",
-        action="append",
-        required=True,
-        help="METRIC=V1,V2,... e.g. latency_ms=1.0,1.5,2.0 (repeat for other metrics)",
-    )
-    p.add_argument("--solver", default=None, help="(the run's solver)")
-    p.add_argument(
-        "--rerank",
-        type=int,
-        default=None,
-        help="found network: the predictor's K best re-ranked by one-shot accuracy (the run's)",
-    )
-    p.add_argument("--random-archs", type=int, default=20)
-    p.add_argument("--finetune-epochs", type=int, default=None, help="(the run's)")
-    p.add_argument("--finetune-subset", type=int, default=None, help="training images (the run's)")
-    p.add_argument("--eval-subset", type=int, default=None, help="held-out images (the run's)")
-    p.add_argument("--latency-repeats", type=int, default=None, help="(the run's table repeats)")
-    p.add_argument("--max-draws", type=int, default=200_000, help="random samples tried at most")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--remeasure",
-        action="store_true",
-        help="measure every latency again instead of reusing the stored one (a host that was busy "
-        "or whose speed drifted); one-shot scores and fine-tunings are still reused",
-    )
-    args = p.parse_args(argv)
-    cfg = BaselineConfig(
-        run=args.run,
-        budgets=list(args.budgets),
-        solver=args.solver,
-        rerank=args.rerank,
-        random_archs=args.random_archs,
-        finetune_epochs=args.finetune_epochs,
-        finetune_subset=args.finetune_subset,
-        eval_subset=args.eval_subset,
-        latency_repeats=args.latency_repeats,
-        max_draws=args.max_draws,
-        seed=args.seed,
-        remeasure=args.remeasure,
-    )
-    result = run_baselines(cfg)
-    print(markdown(result))
-    bad = [r for r in result["rows"] if "error" not in r and not r["ok"]]
-    return 1 if bad else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
-__all__ = [
-    "BaselineBench",
-    "BaselineConfig",
-    "compare",
-    "main",
-    "markdown",
-    "plot",
-    "random_feasible",
-    "run_baselines",
-    "uniform_family",
-]

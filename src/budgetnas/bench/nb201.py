@@ -8,17 +8,21 @@ interrupted benchmark resumes where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import os
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from budgetnas.bench._base import register_benchmark
+from budgetnas.config import option
 from budgetnas.costs._base import Constraint
 from budgetnas.search import Problem, create_solver
 from budgetnas.spaces import get_space
@@ -26,20 +30,113 @@ from budgetnas.spaces.table import Table
 from budgetnas.store import Store
 from budgetnas.units import Budget
 
+__all__ = [
+    "QUERY_SOLVERS",
+    "Nb201BenchConfig",
+    "Nb201Result",
+    "default_table",
+    "format_table",
+    "plot",
+    "run_nb201",
+    "score",
+    "summarize",
+    "table_path",
+    "validate",
+    "write_json",
+]
+
 QUERY_SOLVERS = ("iqnas", "evolution", "optuna", "random", "exhaustive")
+#: where the table is found under ``$BUDGETNAS_DATA`` when no ``--table`` is given
+DATA_TABLE = Path("nb201") / "nb201_cifar10.csv"
+# the settings of the benchmark that are written into its JSON beside the records
+_RECORDED = (
+    "table",
+    "objective",
+    "report",
+    "costs",
+    "quantiles",
+    "solvers",
+    "queries",
+    "seeds",
+    "space",
+)
 
 
 @dataclass
-class NB201BenchConfig:
-    table: str
-    objective: str = "valid_acc"
-    report: str = "test_acc"
-    costs: list[str] = field(default_factory=lambda: ["lat_pixel3_ms"])
-    quantiles: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5])
-    solvers: list[str] = field(default_factory=lambda: ["iqnas", "evolution", "optuna", "random"])
-    queries: int = 100
-    seeds: int = 10
-    space: str = "nb201"
+class Nb201BenchConfig:
+    """Settings of ``budgetnas bench nb201``: the problem scored, then where results go.
+
+    Example:
+        >>> cfg = Nb201BenchConfig(costs=["lat_fpga_ms"], seeds=2)
+        >>> cfg.quantiles, cfg.solvers[0], cfg.json
+        ([0.1, 0.25, 0.5], 'iqnas', 'runs/bench/nb201.json')
+    """
+
+    table: str | None = option(
+        None,
+        "CSV with arch_str and numeric columns (none: $BUDGETNAS_DATA/nb201/nb201_cifar10.csv)",
+    )
+    objective: str = option("valid_acc", "column to maximize (one read = one query)")
+    report: str = option("test_acc", "column reported for the found cell")
+    costs: list[str] = option(  # noqa: RUF009 (option copies a list default per instance)
+        ["lat_pixel3_ms"],
+        "cost column(s) for the budget; repeat or comma-separate",
+        flag="cost",
+        sep=",",
+    )
+    quantiles: list[float] = option(  # noqa: RUF009 (option copies a list default per instance)
+        [0.1, 0.25, 0.5],
+        "budgets as quantiles of each cost column",
+        flag="budget-quantiles",
+        sep=",",
+    )
+    solvers: list[str] = option(  # noqa: RUF009 (option copies a list default per instance)
+        ["iqnas", "evolution", "optuna", "random"],
+        f"query-based solvers scored ({', '.join(QUERY_SOLVERS)})",
+        flag="solvers",
+        sep=",",
+    )
+    queries: int = option(100, "table reads (queries) each solver may make")
+    seeds: int = option(10, "runs of each solver, seeds 0 to N-1")
+    space: str = option("nb201", "the space whose cells the table holds")
+    json: str = option("runs/bench/nb201.json", "JSON of the records")
+    plot: str | None = option(None, "PNG path (none: beside --json)")
+    store: str | None = option(None, "SQLite store for resuming (none: beside --json)")
+    fresh: bool = option(False, "ignore stored records and run everything")
+    progress: bool = option(True, "show a progress bar")
+
+
+@dataclass
+class Nb201Result:
+    """The records of one benchmark, their summary rows and the files written."""
+
+    records: list[dict[str, Any]]
+    rows: list[dict[str, Any]]
+    json_path: Path
+    plot_path: Path
+
+    @property
+    def infeasible(self) -> int:
+        return sum(not r["feasible"] for r in self.records)
+
+
+def default_table() -> str | None:
+    """``$BUDGETNAS_DATA/nb201/nb201_cifar10.csv`` when that file exists."""
+    root = os.environ.get("BUDGETNAS_DATA")
+    if root and (Path(root) / DATA_TABLE).is_file():
+        return str(Path(root) / DATA_TABLE)
+    return None
+
+
+def table_path(table: str | None) -> str:
+    """``table``, or the default table; FileNotFoundError when there is neither."""
+    table = table or default_table()
+    if not table:
+        raise FileNotFoundError(
+            "no table given: pass --table PATH or set BUDGETNAS_DATA to the folder holding "
+            "nb201/nb201_cifar10.csv"
+        )
+    return table
 
 
 def _file_digest(path: Path) -> str:
@@ -50,7 +147,7 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def validate(cfg: NB201BenchConfig, table: Table) -> None:
+def validate(cfg: Nb201BenchConfig, table: Table) -> None:
     for name in [cfg.objective, cfg.report, *cfg.costs]:
         table.column(name)  # KeyError with the list of columns and a hint
     if not table.complete:
@@ -71,17 +168,53 @@ def validate(cfg: NB201BenchConfig, table: Table) -> None:
         raise ValueError("--queries and --seeds must be at least 1")
 
 
-def run_nb201(
-    cfg: NB201BenchConfig,
+def _record(cfg, table: Table, objective, job: tuple, oracles: dict) -> dict[str, Any]:
+    """One solver run ``job = (cost, q, solver, seed)`` under the budget at quantile ``q`` of
+    ``cost``, scored against the oracle (the best feasible cell; ``oracles`` caches it per
+    budget). ``objective`` is the table's query of the objective column."""
+    cost, q, solver_name, seed = job
+    limit = float(np.quantile(table.column(cost), q))
+    budget = Budget(cost, limit, f"{cost}<={limit:g}")
+    problem = Problem(table.space, [Constraint(budget, table.cost(cost))], query=objective)
+    if (cost, q) not in oracles:
+        oracles[(cost, q)] = create_solver("exhaustive").solve(problem)
+    oracle = oracles[(cost, q)]
+    kwargs = {} if solver_name == "exhaustive" else {"n_queries": cfg.queries, "seed": seed}
+    solver = create_solver(solver_name, **kwargs)
+    start = time.perf_counter()
+    result = solver.solve(problem)
+    wall = time.perf_counter() - start
+    value = table.value(cfg.objective, result.arch)
+    return {
+        "solver": solver_name,
+        "cost": cost,
+        "budget": limit,
+        "quantile": q,
+        "queries": result.queries,
+        "seed": seed,
+        "arch": str(result.arch),
+        "objective": value,
+        "report": table.value(cfg.report, result.arch),
+        "oracle_objective": table.value(cfg.objective, oracle.arch),
+        "oracle_report": table.value(cfg.report, oracle.arch),
+        "regret": table.value(cfg.objective, oracle.arch) - value,
+        "feasible": budget.feasible(table.value(cost, result.arch)),
+        "cost_value": table.value(cost, result.arch),
+        "wall_s": wall,
+    }
+
+
+def score(
+    cfg: Nb201BenchConfig,
     store: Store | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Run the benchmark; returns the records (resumed from ``store`` where present)."""
+    """Score every (cost, quantile, solver, seed); returns the records (resumed from ``store``
+    where present). ``cfg.table`` must name the table."""
     from tqdm.auto import tqdm
 
     path = Path(cfg.table)
-    space = get_space(cfg.space)
-    table = Table.from_csv(path, space)
+    table = Table.from_csv(path, get_space(cfg.space))
     validate(cfg, table)
     digest = _file_digest(path)
     objective = table.query(cfg.objective)
@@ -97,48 +230,47 @@ def run_nb201(
     bar = tqdm(total=len(jobs), desc="bench nb201", unit="run", disable=not progress)
     for cost, q, solver_name, seed in jobs:
         key = f"{digest}/{cfg.objective}/{cost}/{q:g}/{solver_name}/{cfg.queries}/{seed}"
-        if store is not None:
-            cached = store.get("bench-nb201", key)
-            if cached is not None:
-                records.append(cached)
-                bar.update()
-                continue
-        limit = float(np.quantile(table.column(cost), q))
-        budget = Budget(cost, limit, f"{cost}<={limit:g}")
-        problem = Problem(space, [Constraint(budget, table.cost(cost))], query=objective)
-        if (cost, q) not in oracles:
-            oracles[(cost, q)] = create_solver("exhaustive").solve(problem)
-        oracle = oracles[(cost, q)]
-        kwargs = {} if solver_name == "exhaustive" else {"n_queries": cfg.queries, "seed": seed}
-        solver = create_solver(solver_name, **kwargs)
-        start = time.perf_counter()
-        result = solver.solve(problem)
-        wall = time.perf_counter() - start
-        value = table.value(cfg.objective, result.arch)
-        record = {
-            "solver": solver_name,
-            "cost": cost,
-            "budget": limit,
-            "quantile": q,
-            "queries": result.queries,
-            "seed": seed,
-            "arch": str(result.arch),
-            "objective": value,
-            "report": table.value(cfg.report, result.arch),
-            "oracle_objective": table.value(cfg.objective, oracle.arch),
-            "oracle_report": table.value(cfg.report, oracle.arch),
-            "regret": table.value(cfg.objective, oracle.arch) - value,
-            "feasible": budget.feasible(table.value(cost, result.arch)),
-            "cost_value": table.value(cost, result.arch),
-            "wall_s": wall,
-        }
-        if store is not None:
-            store.put("bench-nb201", key, record)
+        record = store.get("bench-nb201", key) if store is not None else None
+        if record is None:
+            record = _record(cfg, table, objective, (cost, q, solver_name, seed), oracles)
+            if store is not None:
+                store.put("bench-nb201", key, record)
+            bar.set_postfix_str(f"{solver_name} {cost}@{q:g}")
         records.append(record)
-        bar.set_postfix_str(f"{solver_name} {cost}@{q:g}")
         bar.update()
     bar.close()
     return records
+
+
+def summary(result: Nb201Result) -> str:
+    """The table of mean regrets and the files written."""
+    return (
+        f"{format_table(result.rows)}\n\n{len(result.records)} records, {result.infeasible} "
+        f"infeasible; wrote {result.json_path} and {result.plot_path}"
+    )
+
+
+@register_benchmark(
+    "nb201",
+    "score search methods exactly on a tabular benchmark",
+    Nb201BenchConfig,
+    summary=summary,
+    exit_code=lambda result: 1 if result.infeasible else 0,
+)
+def run_nb201(cfg: Nb201BenchConfig) -> Nb201Result:
+    """Score the solvers (resuming from the store beside the JSON), write the JSON and the plot."""
+    cfg = dataclasses.replace(cfg, table=table_path(cfg.table))
+    out = Path(cfg.json)
+    store_path = Path(cfg.store) if cfg.store else out.with_suffix(".sqlite")
+    with Store(store_path) as store:
+        if cfg.fresh:
+            store.delete("bench-nb201")
+        records = score(cfg, store=store, progress=cfg.progress)
+    rows = summarize(records)
+    write_json(records, cfg, out)
+    plot_path = Path(cfg.plot) if cfg.plot else out.with_suffix(".png")
+    plot(rows, plot_path, cfg.objective)
+    return Nb201Result(records, rows, out, plot_path)
 
 
 def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -227,7 +359,9 @@ def plot(rows: Sequence[dict[str, Any]], path: str | Path, objective: str) -> No
     plt.close(fig)
 
 
-def write_json(records: Sequence[dict[str, Any]], cfg: NB201BenchConfig, path: str | Path) -> None:
+def write_json(records: Sequence[dict[str, Any]], cfg: Nb201BenchConfig, path: str | Path) -> None:
+    """The benchmark's settings (the problem scored, not where files go) and its records."""
+    settings = {name: getattr(cfg, name) for name in _RECORDED}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
-        json.dump({"config": asdict(cfg), "records": list(records)}, fh, indent=1)
+        json.dump({"config": settings, "records": list(records)}, fh, indent=1)

@@ -1,10 +1,12 @@
 """Benchmarks of the MobileNetV3 supernet: training-step overhead and one-shot ranking quality.
 
-Run as a module (the ``bench`` command belongs to another part of the project)::
+Run as ``budgetnas bench supernet ...`` (or ``python -m budgetnas.bench.supernet ...``)::
 
-    python -m budgetnas.bench.supernet overhead --preset fmnist-small --paths 10
-    python -m budgetnas.bench.supernet ranking --supernet runs/x/supernet.pt --archs 10
-    python -m budgetnas.bench.supernet recal-noise --run runs/r --subnets 20 --bn 1,8
+    budgetnas bench supernet overhead --preset fmnist-small --paths 10
+    budgetnas bench supernet ranking --supernet runs/x/supernet.pt --archs 10
+    budgetnas bench supernet recal-noise --run runs/r --subnets 20 --bn 1,8
+
+Each prints its result as JSON (``--json FILE`` also writes it there).
 
 ``overhead``: for random paths, the median over paths of (time of a training step on the
 supernet path) / (time of the same step on the extracted standalone network); steps alternate
@@ -23,20 +25,40 @@ scores is the reliability of one recalibration (1: the batches do not matter).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from tqdm import tqdm
+
+from budgetnas.bench._base import register_benchmark
+from budgetnas.config import option
+
+__all__ = [
+    "SAMPLES",
+    "OverheadConfig",
+    "RankingConfig",
+    "RecalNoiseConfig",
+    "overhead",
+    "ranking",
+    "ranking_archs",
+    "recal_noise",
+    "run_overhead",
+    "run_ranking",
+    "run_recal_noise",
+    "tau_interval",
+]
+
+SAMPLES = ("uniform", "macs-spread")
+SCHEDULES = ("cosine", "constant")
 
 
 def _step_time(model, opt, x, y, steps: int) -> list[float]:
+    import torch.nn.functional as F
+
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
@@ -57,6 +79,9 @@ def overhead(
     threads: int = 1,
 ) -> dict:
     """Median over ``paths`` random paths of supernet-step time / standalone-step time."""
+    import torch
+    from tqdm import tqdm
+
     from budgetnas.spaces.mobilenet import MobileNetSpace
     from budgetnas.supernet import MobileNetSupernet, extract
 
@@ -101,6 +126,67 @@ def overhead(
     }
 
 
+def _finetune_steps(child, teacher, train, batch_size: int, lr: float, steps: int, schedule, seed):
+    """``steps`` SGD steps (Nesterov momentum 0.9) of ``child`` on CE + KL from ``teacher``,
+    ``schedule`` cosine (to 0 over the steps) or constant; the data order from ``seed``."""
+    import torch
+    import torch.nn.functional as F
+
+    from budgetnas.data import make_loader
+    from budgetnas.training.distill import kl_teacher_student
+
+    opt = torch.optim.SGD(child.parameters(), lr=lr, momentum=0.9, nesterov=True)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if schedule == "cosine" else None
+    torch.manual_seed(seed)
+    loader = make_loader(train, batch_size, shuffle=True, seed=seed)
+    step = 0
+    while step < steps:
+        for x, y in loader:
+            if step >= steps:
+                break
+            with torch.no_grad():
+                t_logits = teacher(x)
+            logits = child(x)
+            loss = F.cross_entropy(logits, y) + kl_teacher_student(logits, t_logits)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            step += 1
+    return child
+
+
+def _ranking_record(trained, teacher, train, held, arch, recipe: tuple) -> dict:
+    """One architecture of the ranking: its one-shot and its briefly fine-tuned accuracy
+    (``recipe``: steps, learning rate, schedule and seed of the fine-tuning)."""
+    finetune_steps, lr, schedule, seed = recipe
+    from budgetnas.supernet import extract
+    from budgetnas.training.evaluate import accuracy, one_shot_accuracy
+
+    t0 = time.time()
+    net, bn = trained.net, trained.train.bn_batches
+    one_shot = one_shot_accuracy(net, arch, trained.recal_batches(), held, bn)
+    child = extract(net, arch).train()
+    batch = trained.train.batch_size
+    _finetune_steps(child, teacher, train, batch, lr, finetune_steps, schedule, seed)
+    return {
+        "arch": str(arch),
+        "one_shot": one_shot,
+        "finetuned": accuracy(child, held),
+        "macs": trained.space.count_macs(arch),
+        "seconds": time.time() - t0,
+    }
+
+
+def _ranking_key(supernet: str, arch, steps: int, lr: float, eval_subset, schedule: str) -> str:
+    """The store key of one architecture's ranking record."""
+    key = f"{Path(supernet).resolve()}|{arch}|steps{steps}|lr{lr}|eval{eval_subset}"
+    if schedule != "constant":  # records of the constant rate keep their keys
+        key += f"|{schedule}"
+    return key
+
+
 def ranking(
     supernet: str,
     archs: int = 10,
@@ -123,86 +209,34 @@ def ranking(
     the accuracy is read at a settled network) or ``"constant"`` (the last iterate of SGD at
     ``lr``, which still moves by a point or more from step to step).
     """
-    if schedule not in ("cosine", "constant"):
+    if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose cosine or constant")
     if sample not in SAMPLES:
         raise ValueError(f"unknown sample {sample!r}; choose {' or '.join(SAMPLES)}")
+    import torch
     from scipy.stats import kendalltau
+    from tqdm import tqdm
 
-    from budgetnas.data import get_dataset, make_loader
+    from budgetnas.data import make_loader
     from budgetnas.store import Store
-    from budgetnas.supernet import extract, recalibrate_bn
-    from budgetnas.training.config import TrainConfig
-    from budgetnas.training.distill import kl_teacher_student
-    from budgetnas.training.evaluate import accuracy, one_shot_accuracy
-    from budgetnas.training.supernet import _data_kwargs, load_supernet
+    from budgetnas.training.trained import TrainedSupernet
 
     torch.set_num_threads(threads)
-    net, ckpt = load_supernet(supernet)
-    cfg = TrainConfig.from_dict(ckpt["train"])
-    space = net.space
-    kw = _data_kwargs(cfg, space.config)
-    common = {"data_dir": cfg.data_dir, **kw}
-    recal = get_dataset(cfg.data, "search-train", subset=cfg.subset, seed=cfg.seed, **common)
-    train = get_dataset(
-        cfg.data, "search-train", augment=cfg.augment, subset=cfg.subset, seed=cfg.seed, **common
-    )
-    held = get_dataset(cfg.data, "heldout", subset=eval_subset, **common)
+    trained = TrainedSupernet.open(supernet, finished=False)
+    space, t = trained.space, trained.train
+    train = trained.dataset("search-train", t.subset, augment=t.augment)
+    held = trained.dataset("heldout", eval_subset, seed=0)
+    held_batches = list(make_loader(held, 500, False))
     db = Store(store or Path(supernet).with_name("ranking.sqlite"))
-    rng = np.random.default_rng(seed)
-    sampled = ranking_archs(space, archs, rng, sample)
-
-    def recal_loader():
-        return make_loader(recal, cfg.batch_size, shuffle=True, seed=cfg.seed)
-
-    teacher, _ = load_supernet(supernet)  # the heaviest path, recalibrated, frozen
-    teacher.set_active(space.heaviest())
-    recalibrate_bn(teacher, recal_loader(), cfg.bn_batches)
-    for p in teacher.parameters():
-        p.requires_grad_(False)
+    sampled = ranking_archs(space, archs, np.random.default_rng(seed), sample)
+    teacher = trained.teacher()  # the heaviest path, recalibrated, frozen
     rows = []
     for i, arch in enumerate(tqdm(sampled, desc="archs", file=sys.stderr)):
-        key = f"{Path(supernet).resolve()}|{arch}|steps{finetune_steps}|lr{lr}|eval{eval_subset}"
-        if schedule != "constant":  # records of the constant rate keep their keys
-            key += f"|{schedule}"
+        key = _ranking_key(supernet, arch, finetune_steps, lr, eval_subset, schedule)
         rec = db.get("supernet-ranking", key)
         if rec is None:
-            t0 = time.time()
-            one_shot = one_shot_accuracy(
-                net, arch, recal_loader(), make_loader(held, 500, False), cfg.bn_batches
-            )
-            child = extract(net, arch).train()
-            opt = torch.optim.SGD(child.parameters(), lr=lr, momentum=0.9, nesterov=True)
-            sched = (
-                torch.optim.lr_scheduler.CosineAnnealingLR(opt, finetune_steps)
-                if schedule == "cosine"
-                else None
-            )
-            torch.manual_seed(seed * 100 + i)
-            loader = make_loader(train, cfg.batch_size, shuffle=True, seed=seed * 100 + i)
-            step = 0
-            while step < finetune_steps:
-                for x, y in loader:
-                    if step >= finetune_steps:
-                        break
-                    with torch.no_grad():
-                        t_logits = teacher(x)
-                    logits = child(x)
-                    loss = F.cross_entropy(logits, y) + kl_teacher_student(logits, t_logits)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    if sched is not None:
-                        sched.step()
-                    step += 1
-            tuned = accuracy(child, make_loader(held, 500, False))
-            rec = {
-                "arch": str(arch),
-                "one_shot": one_shot,
-                "finetuned": tuned,
-                "macs": space.count_macs(arch),
-                "seconds": time.time() - t0,
-            }
+            recipe = (finetune_steps, lr, schedule, seed * 100 + i)
+            rec = _ranking_record(trained, teacher, train, held_batches, arch, recipe)
             db.put("supernet-ranking", key, rec)
         rows.append(rec)
     one_shot, tuned = [r["one_shot"] for r in rows], [r["finetuned"] for r in rows]
@@ -223,9 +257,6 @@ def ranking(
     }
 
 
-SAMPLES = ("uniform", "macs-spread")
-
-
 def recal_noise(
     run: str, subnets: int = 20, heldout: int = 2000, bn: tuple[int, ...] = (1, 8), threads=1
 ) -> dict:
@@ -233,32 +264,33 @@ def recal_noise(
     random subnets (those of the run's quality report) after two disjoint recalibrations, on the
     same ``heldout`` images, and how well the two agree (Pearson, Kendall tau, spread of the
     difference against the spread of the subnets)."""
+    import torch
     from scipy import stats
+    from tqdm import tqdm
 
-    from budgetnas.pipeline.run import Pipeline, RunConfig
+    from budgetnas.bench.rundir import open_run_supernet, run_settings
     from budgetnas.predictors.supernet import random_subnets
     from budgetnas.training.evaluate import one_shot_counts
 
     torch.set_num_threads(threads)
-    cfg = RunConfig(**json.loads((Path(run) / "run_config.json").read_text()))
-    pipe = Pipeline(cfg, run, log=lambda msg: None).open()
-    ev = pipe.evaluator_on(heldout, batch=500)
+    trained = open_run_supernet(run, run_settings(run))
+    ev = trained.evaluator(heldout, batch=500)
     recal, held = ev.recal_batches, ev.eval_batches
     if 2 * max(bn) > len(recal):
         raise ValueError(
             f"bn {max(bn)} needs {2 * max(bn)} recalibration batches, the run has {len(recal)}"
         )
-    archs = random_subnets(pipe.space, subnets, seed=1)
+    archs = random_subnets(trained.space, subnets, seed=1)
     out = {"run": run, "subnets": subnets, "heldout": sum(len(y) for _, y in held), "bn": {}}
     for n in bn:
         scores = np.zeros((2, len(archs)))
         for i, arch in enumerate(tqdm(archs, desc=f"recalibration on {n} batches", leave=False)):
             for k in (0, 1):
-                c, t = one_shot_counts(pipe.supernet, arch, recal[k * n : (k + 1) * n], held, n)
+                c, t = one_shot_counts(trained.net, arch, recal[k * n : (k + 1) * n], held, n)
                 scores[k, i] = sum(c) / sum(t)
         varies = bool(np.ptp(scores, axis=1).min() > 0)
         out["bn"][str(n)] = {
-            "images": n * cfg.batch_size,
+            "images": n * trained.train.batch_size,
             # None where a recalibration scores every subnet alike (nothing to correlate)
             "pearson": float(stats.pearsonr(*scores).statistic) if varies else None,
             "kendall_tau": float(stats.kendalltau(*scores).statistic) if varies else None,
@@ -298,73 +330,116 @@ def tau_interval(x, y, level: float = 0.95, resamples: int = 2000, seed: int = 0
     return [float(lo), float(hi)]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m budgetnas.bench.supernet")
-    sub = p.add_subparsers(dest="what", required=True)
-    o = sub.add_parser("overhead")
-    o.add_argument("--preset", default="fmnist-small")
-    o.add_argument("--paths", type=int, default=10)
-    o.add_argument("--batch-size", type=int, default=128)
-    o.add_argument("--steps", type=int, default=3)
-    o.add_argument("--threads", type=int, default=1)
-    r = sub.add_parser("ranking")
-    r.add_argument("--supernet", required=True)
-    r.add_argument("--archs", type=int, default=10)
-    r.add_argument("--finetune-steps", type=int, default=100)
-    r.add_argument("--lr", type=float, default=0.01)
-    r.add_argument("--eval-subset", type=int, default=None)
-    r.add_argument("--store", default=None)
-    r.add_argument("--threads", type=int, default=1)
-    r.add_argument(
-        "--schedule",
-        choices=("cosine", "constant"),
-        default="cosine",
-        help="fine-tuning learning rate: cosine decay to 0 (default) or constant",
+# ---- the benchmarks of ``budgetnas bench supernet ...`` -------------------------------------------
+@dataclass
+class OverheadConfig:
+    """Settings of ``budgetnas bench supernet overhead``."""
+
+    preset: str = option("fmnist-small", "the MobileNetV3 space preset")
+    paths: int = option(10, "random paths timed")
+    batch_size: int = option(128, "images per training step")
+    steps: int = option(3, "timed steps per path and network")
+    threads: int = option(1, "torch threads")
+    seed: int = option(0, "seed of the paths and of the random batch")
+    json: str | None = option(None, "also write the result here")
+
+
+@dataclass
+class RankingConfig:
+    """Settings of ``budgetnas bench supernet ranking`` (``supernet`` is required)."""
+
+    supernet: str | None = option(None, "a trained supernet.pt (`budgetnas train`)")
+    archs: int = option(10, "random architectures ranked")
+    finetune_steps: int = option(100, "fine-tuning steps of each architecture")
+    lr: float = option(0.01, "fine-tuning learning rate")
+    eval_subset: int | None = option(None, "held-out images (none: all)")
+    store: str | None = option(None, "SQLite store of the records (none: beside the supernet)")
+    threads: int = option(1, "torch threads")
+    schedule: str = option(
+        "cosine",
+        "fine-tuning learning rate: cosine decay to 0 or constant",
+        choices=SCHEDULES,
     )
-    r.add_argument(
-        "--sample",
-        choices=SAMPLES,
-        default="uniform",
-        help="architectures: uniform samples (default) or spread evenly over MACs",
+    sample: str = option(
+        "uniform", "architectures: uniform samples or spread evenly over MACs", choices=SAMPLES
     )
-    n = sub.add_parser("recal-noise")
-    n.add_argument("--run", required=True, help="a finished `budgetnas run` directory")
-    n.add_argument("--subnets", type=int, default=20)
-    n.add_argument("--heldout", type=int, default=2000)
-    n.add_argument("--bn", default="1,8", help="numbers of recalibration batches to compare")
-    n.add_argument("--threads", type=int, default=1)
-    n.add_argument("--json", default=None, help="also write the result here")
-    for q in (o, r):
-        q.add_argument("--seed", type=int, default=None)
-        q.add_argument("--json", default=None, help="also write the result here")
-    args = p.parse_args(argv)
-    if args.what == "recal-noise":
-        bn = tuple(int(v) for v in args.bn.split(","))
-        res = recal_noise(args.run, args.subnets, args.heldout, bn, args.threads)
-    elif args.what == "overhead":
-        res = overhead(
-            args.preset, args.paths, args.batch_size, args.steps, args.seed or 0, args.threads
-        )
-    else:
-        res = ranking(
-            args.supernet,
-            args.archs,
-            args.finetune_steps,
-            args.lr,
-            1 if args.seed is None else args.seed,
-            args.store,
-            args.eval_subset,
-            args.threads,
-            args.schedule,
-            args.sample,
-        )
-    text = json.dumps(res, indent=2)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
-    print(text)
-    return 0
+    seed: int = option(1, "seed of the architectures and of the fine-tuning")
+    json: str | None = option(None, "also write the result here")
+
+
+@dataclass
+class RecalNoiseConfig:
+    """Settings of ``budgetnas bench supernet recal-noise`` (``run`` is required)."""
+
+    run: str | None = option(None, "a finished `budgetnas run` directory")
+    subnets: int = option(20, "random subnets of the run's quality report scored")
+    heldout: int = option(2000, "held-out images scoring each subnet")
+    bn: list[int] = option(  # noqa: RUF009 (option copies a list default per instance)
+        [1, 8], "numbers of recalibration batches to compare", flag="bn", sep=","
+    )
+    threads: int = option(1, "torch threads")
+    json: str | None = option(None, "also write the result here")
+
+
+def _json_text(result: dict) -> str:
+    return json.dumps(result, indent=2)
+
+
+def _written(result: dict, path: str | None) -> dict:
+    """``result``, also written to ``path`` as JSON when one is given."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(_json_text(result) + "\n")
+    return result
+
+
+@register_benchmark(
+    "supernet overhead",
+    "training-step time of supernet paths against their standalone networks",
+    OverheadConfig,
+    summary=_json_text,
+)
+def run_overhead(cfg: OverheadConfig) -> dict:
+    res = overhead(cfg.preset, cfg.paths, cfg.batch_size, cfg.steps, cfg.seed, cfg.threads)
+    return _written(res, cfg.json)
+
+
+@register_benchmark(
+    "supernet ranking",
+    "Kendall tau of one-shot against briefly fine-tuned accuracy (see docs/bench/supernet.md)",
+    RankingConfig,
+    summary=_json_text,
+    required=("supernet",),
+)
+def run_ranking(cfg: RankingConfig) -> dict:
+    res = ranking(
+        cfg.supernet,
+        cfg.archs,
+        cfg.finetune_steps,
+        cfg.lr,
+        cfg.seed,
+        cfg.store,
+        cfg.eval_subset,
+        cfg.threads,
+        cfg.schedule,
+        cfg.sample,
+    )
+    return _written(res, cfg.json)
+
+
+@register_benchmark(
+    "supernet recal-noise",
+    "agreement of one-shot accuracies after two disjoint BatchNorm recalibrations",
+    RecalNoiseConfig,
+    summary=_json_text,
+    required=("run",),
+)
+def run_recal_noise(cfg: RecalNoiseConfig) -> dict:
+    res = recal_noise(cfg.run, cfg.subnets, cfg.heldout, tuple(cfg.bn), cfg.threads)
+    return _written(res, cfg.json)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from budgetnas.cli.main import main
+
+    sys.exit(main(["bench", "supernet", *sys.argv[1:]]))

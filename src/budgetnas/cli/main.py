@@ -10,6 +10,8 @@ import sys
 
 import budgetnas
 
+__all__ = ["build_parser", "main"]
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -30,15 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        if not getattr(args, "passthrough", False):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        # argparse puts a leading option of the passed-through tokens into ``extra`` and the
-        # rest into ``args.args``; together they are the last tokens of the command line, in order
-        n = len(getattr(args, "args", [])) + len(extra)
-        raw = list(sys.argv[1:] if argv is None else argv)
-        args.args = raw[len(raw) - n :]
+    args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -17,8 +17,8 @@ from budgetnas.config import option
 class DemoConfig:
     name: str | None = option(None, "what to greet")
     times: int = option(1, "how often")
-    sizes: list[float] = option([0.5], "sizes, comma-separated", flag="sizes", sep=",")  # noqa: RUF009
-    tags: list[str] = option([], "tags, one per flag")  # noqa: RUF009
+    sizes: list[float] = option([0.5], "sizes, comma-separated", flag="sizes", sep=",")
+    tags: list[str] = option([], "tags, one per flag")
     loud: bool = option(False, "shout")
     limit: int | None = option(None, "an optional cap")
 

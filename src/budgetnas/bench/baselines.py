@@ -83,7 +83,7 @@ class BaselineConfig:
     """
 
     run: str | None = option(None, "a finished `budgetnas run` directory")
-    budgets: list[str] = option(  # noqa: RUF009 (option copies a list default per instance)
+    budgets: list[str] = option(
         [],
         "METRIC=V1,V2,... e.g. latency_ms=1.0,1.5,2.0 (repeat for other metrics)",
         flag="budgets",
@@ -256,24 +256,24 @@ class BaselineBench:
         self.log = log or _stderr
         self.run_dir = Path(cfg.run)
         s = self.settings = run_settings(self.run_dir)
-        torch.set_num_threads(s["threads"])
+        torch.set_num_threads(s.train.threads)
         self.form = run_form(self.run_dir)
         self.trained = open_run_supernet(self.run_dir, s)
         self.space = self.trained.space
         self.store = Store(self.run_dir / "store.sqlite")
-        self.solver = _solver(cfg.solver, s["solver"], self.log)
-        self.rerank = s["rerank"] if cfg.rerank is None else cfg.rerank
+        self.solver = _solver(cfg.solver, s.search.solver, self.log)
+        self.rerank = s.search.rerank if cfg.rerank is None else cfg.rerank
         check_rerank(self.rerank, self.solver)
-        self.repeats = cfg.latency_repeats or s["lut_repeats"]
-        self.epochs = s["finetune_epochs"] if cfg.finetune_epochs is None else cfg.finetune_epochs
-        self.subset = s["finetune_subset"] if cfg.finetune_subset is None else cfg.finetune_subset
-        heldout = s["predictor_subset"] if cfg.eval_subset is None else cfg.eval_subset
+        self.repeats = cfg.latency_repeats or s.search.lut_repeats
+        self.epochs = s.finetune.epochs if cfg.finetune_epochs is None else cfg.finetune_epochs
+        self.subset = s.finetune.images if cfg.finetune_subset is None else cfg.finetune_subset
+        heldout = s.predictor.heldout if cfg.eval_subset is None else cfg.eval_subset
         self.evaluator = self.trained.evaluator(
             heldout,
-            s["predictor_batch"],
-            passes=s["passes"],
-            seed=s["seed"],
-            sampling=s["predictor_sampling"],
+            s.predictor.batch,
+            passes=s.predictor.passes,
+            seed=s.train.seed,
+            sampling=s.predictor.sampling,
         )
         self.heldout_images = sum(len(y) for _, y in self.evaluator.eval_batches)
         # the store keys: weights and evaluation settings, and the held-out images used
@@ -282,7 +282,7 @@ class BaselineBench:
         t = time.perf_counter()
         need_table = any(b.metric == "latency_ms" for b in self.budgets)
         self.table, self.fingerprint = _latency_table(
-            self.space, self.store, s["threads"], s["lut_repeats"], need_table, self.log
+            self.space, self.store, s.train.threads, s.search.lut_repeats, need_table, self.log
         )
         self.setup_s = time.perf_counter() - t
         self.latencies = _latencies(
@@ -307,10 +307,10 @@ class BaselineBench:
 
         s = self.settings
         recipe = (
-            f"e{self.epochs}/n{self.subset}/lr{s['finetune_lr']}/b{s['batch_size']}"
-            f"/m{s['max_steps']}"
+            f"e{self.epochs}/n{self.subset}/lr{s.finetune.lr}/b{s.train.batch_size}"
+            f"/m{s.train.max_steps}"
         )
-        key = f"{self.key}/{recipe}/s{s['seed']}/{arch}"
+        key = f"{self.key}/{recipe}/s{s.train.seed}/{arch}"
         rec = self.store.get(FINETUNE_KIND, key)
         if rec is None:
             if self._finetune is None:
@@ -359,7 +359,7 @@ class BaselineBench:
                 self.form,
                 solver=self.solver,
                 measurers=measurers,
-                max_rounds=self.settings["max_rounds"],
+                max_rounds=self.settings.search.max_rounds,
                 raise_on_failure=False,
                 constraints=cons,
                 chooser=chooser,
@@ -560,9 +560,9 @@ def markdown(result: dict) -> str:
 
 def plot(result: dict, path: str | Path) -> Path:
     """Test accuracy against measured latency, one marker and colour per method."""
-    from budgetnas.pipeline.report import METHOD_STYLE, _pyplot
+    from budgetnas.pipeline.report import METHOD_STYLE, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     rows = [r for r in result["rows"] if "error" not in r]
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for method, (marker, color, label) in METHOD_STYLE.items():

@@ -46,9 +46,7 @@ class MilpBenchConfig:
     )
     objective: str = option("valid_acc", "column the predictor is fitted to")
     # option() gives list defaults a default_factory: each configuration has its own list
-    cost: list[str] = option(
-        list(COSTS), "cost column(s); repeat or comma-separate", sep=","
-    )
+    cost: list[str] = option(list(COSTS), "cost column(s); repeat or comma-separate", sep=",")
     budget_quantiles: list[float] = option(
         [0.1, 0.25, 0.5],
         "budgets as quantiles of each cost column",

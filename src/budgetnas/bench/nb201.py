@@ -78,19 +78,19 @@ class Nb201BenchConfig:
     )
     objective: str = option("valid_acc", "column to maximize (one read = one query)")
     report: str = option("test_acc", "column reported for the found cell")
-    costs: list[str] = option(  # noqa: RUF009 (option copies a list default per instance)
+    costs: list[str] = option(
         ["lat_pixel3_ms"],
         "cost column(s) for the budget; repeat or comma-separate",
         flag="cost",
         sep=",",
     )
-    quantiles: list[float] = option(  # noqa: RUF009 (option copies a list default per instance)
+    quantiles: list[float] = option(
         [0.1, 0.25, 0.5],
         "budgets as quantiles of each cost column",
         flag="budget-quantiles",
         sep=",",
     )
-    solvers: list[str] = option(  # noqa: RUF009 (option copies a list default per instance)
+    solvers: list[str] = option(
         ["iqnas", "evolution", "optuna", "random"],
         f"query-based solvers scored ({', '.join(QUERY_SOLVERS)})",
         flag="solvers",

@@ -1,6 +1,6 @@
 """What the benchmarks read of a finished ``budgetnas run`` directory.
 
-A run directory holds the run's settings (``run_config.json``), its predictor's form
+A run directory holds the run's settings (``config.toml``, ``run_config.json`` before it), its predictor's form
 (``predictor.json``), its trained supernet (``supernet/supernet.pt``) and its store. Each is read
 here by one small function, so that a change of the directory's format changes this module only;
 :func:`pipeline_finetune` is the benchmarks' one use of :class:`budgetnas.pipeline.run.Pipeline`.
@@ -8,16 +8,11 @@ here by one small function, so that a change of the directory's format changes t
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 __all__ = ["open_run_supernet", "pipeline_finetune", "run_form", "run_settings"]
-
-# the settings of the run that shape its data and BatchNorm recalibration
-_DATA_SETTINGS = ("data_dir", "subset", "batch_size", "bn_batches", "seed")
 
 
 def _need(path: Path, run_dir: Path) -> Path:
@@ -26,15 +21,12 @@ def _need(path: Path, run_dir: Path) -> Path:
     return path
 
 
-def run_settings(run_dir: str | Path) -> dict[str, Any]:
-    """The run's settings (the fields of ``RunConfig``, its defaults for those an older run did
-    not write; settings it no longer knows are dropped)."""
-    from budgetnas.pipeline.run import RunConfig
+def run_settings(run_dir: str | Path):
+    """The run's configuration (:class:`~budgetnas.pipeline.config.RunConfig`): its
+    ``config.toml``, or the flat ``run_config.json`` of earlier runs."""
+    from budgetnas.pipeline.config import load_run_config
 
-    run_dir = Path(run_dir)
-    saved = json.loads(_need(run_dir / "run_config.json", run_dir).read_text())
-    defaults = dataclasses.asdict(RunConfig())
-    return {**defaults, **{k: v for k, v in saved.items() if k in defaults}}
+    return load_run_config(run_dir)[0]
 
 
 def run_form(run_dir: str | Path):
@@ -47,29 +39,23 @@ def run_form(run_dir: str | Path):
     )
 
 
-def open_run_supernet(run_dir: str | Path, settings: dict[str, Any]):
+def open_run_supernet(run_dir: str | Path, settings):
     """The run's trained supernet (:class:`~budgetnas.training.trained.TrainedSupernet`) with the
     run's data and recalibration settings, so that its batches and evaluators are the run's own
     (a run reusing a supernet trained elsewhere evaluates it on its own data settings)."""
+    from budgetnas.pipeline.run import Pipeline
     from budgetnas.spaces.mobilenet import MobileNetSpace
-    from budgetnas.training.trained import TrainedSupernet
 
-    trained = TrainedSupernet.open(run_dir)
-    if trained.train.data != settings["data"]:
-        raise ValueError(
-            f"the supernet of {run_dir} was trained on {trained.train.data!r}, the run names "
-            f"{settings['data']!r}"
-        )
-    if trained.space.config != MobileNetSpace(preset=settings["space_preset"]).config:
-        raise ValueError("the run's supernet and run_config.json name different spaces")
-    train = dataclasses.replace(trained.train, **{k: settings[k] for k in _DATA_SETTINGS})
-    return TrainedSupernet(trained.net, train, trained.path, trained.state)
+    trained = Pipeline(settings, run_dir, log=lambda msg: None).open().trained
+    if trained.space.config != MobileNetSpace(preset=settings.train.preset).config:
+        raise ValueError("the run's supernet and its configuration name different spaces")
+    return trained
 
 
-def pipeline_finetune(run_dir: str | Path, settings: dict[str, Any], log=None) -> Callable:
+def pipeline_finetune(run_dir: str | Path, settings, log=None) -> Callable:
     """The run's own fine-tuning, ``finetune(arch, epochs, subset, evaluator=ev) -> (network,
     accuracies)``: :meth:`Pipeline.finetune` of the reopened run (KL distillation from the
     heaviest path, the run's learning rate, batch size and step cap, its test images)."""
-    from budgetnas.pipeline.run import Pipeline, RunConfig
+    from budgetnas.pipeline.run import Pipeline
 
-    return Pipeline(RunConfig(**settings), run_dir, log=log).open().finetune
+    return Pipeline(settings, run_dir, log=log).open().finetune

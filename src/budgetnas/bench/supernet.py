@@ -374,7 +374,7 @@ class RecalNoiseConfig:
     run: str | None = option(None, "a finished `budgetnas run` directory")
     subnets: int = option(20, "random subnets of the run's quality report scored")
     heldout: int = option(2000, "held-out images scoring each subnet")
-    bn: list[int] = option(  # noqa: RUF009 (option copies a list default per instance)
+    bn: list[int] = option(
         [1, 8], "numbers of recalibration batches to compare", flag="bn", sep=","
     )
     threads: int = option(1, "torch threads")

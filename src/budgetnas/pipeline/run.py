@@ -117,9 +117,16 @@ class Pipeline:
             )
         ctx = self.ctx = RunContext(self.cfg, self.out, self.log)
         t = self.cfg.train
-        ctx.trained = TrainedSupernet.open(
-            supernet_checkpoint(ckpt), data_dir=t.data_dir, bn_batches=t.bn_batches
+        # the run's own data settings (those of the training for a run that trained it; a run
+        # that reused a supernet trained elsewhere recorded them when it began)
+        ctx.trained = TrainedSupernet.open(supernet_checkpoint(ckpt)).with_train(
+            **{k: getattr(t, k) for k in ("data_dir", "subset", "batch_size", "bn_batches", "seed")}
         )
+        if ctx.trained.train.data != t.data:
+            raise ValueError(
+                f"the supernet of {self.out} was trained on {ctx.trained.train.data!r}, the run "
+                f"names {t.data!r}"
+            )
         return self
 
     # ---- what other tools ask of an opened run ----------------------------------------------

@@ -98,6 +98,13 @@ class TrainedSupernet:
             train = dataclasses.replace(train, **changes)
         return cls(net, train, ckpt, state)
 
+    def with_train(self, **changes) -> TrainedSupernet:
+        """The same network with some training settings replaced (for example a run's own data
+        settings: ``subset``, ``batch_size``, ``seed``, ``data_dir``, ``bn_batches``)."""
+        return TrainedSupernet(
+            self.net, dataclasses.replace(self.train, **changes), self.path, self.state
+        )
+
     @property
     def space(self):
         return self.net.space

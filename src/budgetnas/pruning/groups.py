@@ -7,7 +7,7 @@ hooks) and finds these couplings; this module records, per group, which layer di
 it, so the cost of any choice of kept channels can be computed without touching the network:
 ``macs = sum_l k_l * HW_l * out_l * in_l / groups_l`` with ``out_l`` / ``in_l`` the kept counts of
 the groups driving layer ``l``. That model is bilinear in the kept counts and equals the count on
-the really pruned network (checked after removal by :func:`budgetnas.pruning.counting.count`).
+the really pruned network (checked after removal by :func:`budgetnas.costs.modules.count`).
 """
 
 from __future__ import annotations

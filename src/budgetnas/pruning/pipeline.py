@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from budgetnas.costs.modules import count, torch_flops
 from budgetnas.pruning.apply import apply_keep
-from budgetnas.pruning.counting import count, torch_flops
 from budgetnas.pruning.groups import PruningError, PruningGraph
 from budgetnas.pruning.plan import (
     LatencyModel,

@@ -21,16 +21,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from budgetnas.costs.modules import count, torch_flops
 from budgetnas.data import get_dataset, make_loader
 from budgetnas.models.checkpoint import load_network
-from budgetnas.models.train import evaluate
-from budgetnas.pruning.counting import count, torch_flops
 from budgetnas.pruning.distill import finetune
 from budgetnas.pruning.groups import PruningGraph, find_output_layers
 from budgetnas.pruning.importance import IMPORTANCES
 from budgetnas.pruning.pipeline import prune_to_budget
 from budgetnas.pruning.plan import measure_latency_ms
 from budgetnas.pruning.progressive import distill_recovery, progressive_prune, remaining_finetuning
+from budgetnas.training.evaluate import accuracy
 from budgetnas.units import parse_budget
 
 
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     example = torch.stack([test[0][0], test[1][0]])
     parent_macs = count(parent, example).macs
     rows = [
-        {"method": "parent", "ratio": 1.0, "accuracy": evaluate(parent, test_loader)}
+        {"method": "parent", "ratio": 1.0, "accuracy": accuracy(parent, test_loader)}
         | describe(parent, example, parent_macs)
     ]
     print(rows[-1], flush=True)
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 net, teacher, gamma = tp_magnitude_prune(parent, example, ratio), None, 0.0
             else:
                 raise ValueError(f"unknown variant {variant}")
-            acc0 = evaluate(net, test_loader)
+            acc0 = accuracy(net, test_loader)
             # ours_prog's recovery batches count toward the same total
             spent = (args.steps - 1) * args.recover if variant == "ours_prog" else 0
             loader, epochs = remaining_finetuning(
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 "method": variant,
                 "ratio": ratio,
                 "accuracy_before_finetune": acc0,
-                "accuracy": evaluate(net, test_loader),
+                "accuracy": accuracy(net, test_loader),
                 "seconds": round(time.time() - t0, 1),
             } | describe(net, example, parent_macs)
             assert row["flops_ratio"] <= ratio + 1e-12

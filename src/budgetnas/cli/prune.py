@@ -94,11 +94,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from budgetnas.costs.modules import count, torch_flops
     from budgetnas.data import dataset_info, get_dataset, make_loader
     from budgetnas.export import export_onnx
     from budgetnas.models.checkpoint import load_network
-    from budgetnas.models.train import evaluate
-    from budgetnas.pruning.counting import count, torch_flops
     from budgetnas.pruning.distill import finetune
     from budgetnas.pruning.groups import PruningGraph
     from budgetnas.pruning.importance import IMPORTANCES, calibrate_values
@@ -109,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         progressive_prune,
         remaining_finetuning,
     )
+    from budgetnas.training.evaluate import accuracy
     from budgetnas.units import parse_budget
 
     budget = parse_budget(args.budget)
@@ -222,8 +222,8 @@ def run(args: argparse.Namespace) -> int:
         parent_value, schedule = outcome.parent_value, [budget.limit]
     log(f"pruned: {budget.metric} = {value:.6g} (limit {budget.limit:g}) after {solves} solve(s)")
 
-    acc_parent = evaluate(parent, test_loader)
-    acc_pruned = evaluate(net, test_loader)
+    acc_parent = accuracy(parent, test_loader)
+    acc_pruned = accuracy(net, test_loader)
     t = time.time()
     # recovery batches count toward the same fine-tuning total
     ft_loader, ft_epochs = remaining_finetuning(train_loader, args.epochs, spent)
@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
     )
     timings["finetune_s"] = time.time() - t
     net.eval()
-    acc_ft = evaluate(net, test_loader)
+    acc_ft = accuracy(net, test_loader)
 
     # the budget again, on the fine-tuned network (fine-tuning does not change its shape)
     before, after = count(parent, example), count(net, example)

@@ -13,6 +13,7 @@ from torch import nn
 
 from budgetnas.supernet.bn import recalibrate_bn
 from budgetnas.training.distill import kl_teacher_student
+from budgetnas.training.optim import sgd_cosine
 
 
 def heaviest_teacher(supernet, recal_batches: Iterable, bn_batches: int) -> nn.Module:
@@ -40,8 +41,7 @@ def distill_finetune(
     from budgetnas.data import make_loader
 
     steps = max(1, epochs * -(-len(train) // batch_size))
-    opt = torch.optim.SGD(child.parameters(), lr=lr, momentum=0.9)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    opt, sched = sgd_cosine(child.parameters(), lr, steps, schedule="annealing")
     torch.manual_seed(seed)
     for ep in range(epochs):
         child.train()

@@ -1,4 +1,4 @@
-"""Choose which channels to keep under a budget (ALGORITHMS.md section 6).
+"""Choose which channels to keep under a budget (docs/methods/pruning.md).
 
 Items are the channels of the channel groups; values are their importances; the cost of a set of
 kept channels is the exact width model of :class:`~budgetnas.pruning.groups.PruningGraph` (MACs or

@@ -1,6 +1,7 @@
-"""Fine-tuning of an extracted child with KL distillation from the heaviest path (ALGORITHMS.md
-section 5): the one recipe that ``budgetnas run`` applies to the found network and that the
-baseline benchmark applies to every network it compares, so they all get the same treatment."""
+"""Fine-tuning of an extracted child with KL distillation from the heaviest path
+(docs/methods/supernet.md): the one recipe that ``budgetnas run`` applies to the found network
+and that the baseline benchmark applies to every network it compares, so they all get the same
+treatment."""
 
 from __future__ import annotations
 

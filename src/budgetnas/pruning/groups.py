@@ -278,3 +278,15 @@ def find_output_layers(model: nn.Module, example: torch.Tensor) -> list[str]:
             f"channels, the output {width}); name it with --output-layer"
         )
     return [order[-1]]
+
+
+__all__ = [
+    "CONV",
+    "NORMS",
+    "ChannelGroup",
+    "Layer",
+    "Member",
+    "PruningError",
+    "PruningGraph",
+    "find_output_layers",
+]

@@ -108,3 +108,6 @@ def prune_to_budget(
         f"could not meet {budget} after {max_attempts} attempts (last measured {last:.6g}); "
         "for latency budgets this usually means measurement noise larger than the slack"
     )
+
+
+__all__ = ["PruneOutcome", "kept_widths", "measure", "prune_to_budget"]

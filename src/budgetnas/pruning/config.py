@@ -70,7 +70,7 @@ class FinetuneConfig:
     recover: int | None = option(
         None,
         "distillation batches after each step but the last, taken from the fine-tuning total "
-        "(default: 30, at most a third of that total split over the steps)",
+        "(none: 30, at most a third of that total split over the steps)",
     )
 
 
@@ -81,7 +81,7 @@ class PruneConfig:
 
     model: str | None = option(
         None,
-        "checkpoint (required): budgetnas train-baseline .pt, a pickled nn.Module, a TorchScript "
+        "(required) checkpoint: budgetnas train-baseline .pt, a pickled nn.Module, a TorchScript "
         "file (traced), or a state dict with --model-class",
     )
     model_class: str | None = option(None, "package.module:Class for a state dict")
@@ -91,7 +91,7 @@ class PruneConfig:
         "(required) e.g. 'flops_ratio<=0.5', 'params_m<=0.1', 'latency_ms<=2' (CPU, batch 1, "
         "1 thread, measured here)",
     )
-    out: str | None = option(None, "output folder (required)")
+    out: str | None = option(None, "(required) output folder")
     seed: int = option(0, "seed of the data subsets, shuffling and initialisation")
     threads: int = option(1, "torch CPU threads")
     dataset: PruneDataConfig = field(default_factory=PruneDataConfig)

@@ -3,10 +3,10 @@ import pytest
 import torch
 from torch import nn
 
+from budgetnas.costs.modules import count, torch_flops
 from budgetnas.models import build_model
 from budgetnas.models.torchscript import TorchScriptError, check_equivalent, from_torchscript
 from budgetnas.pruning.apply import apply_keep
-from budgetnas.pruning.counting import count, torch_flops
 from budgetnas.pruning.groups import PruningGraph
 
 X = torch.randn(2, 1, 28, 28)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from budgetnas.costs.modules import count, torch_flops
 from budgetnas.models import build_model
-from budgetnas.pruning.counting import count, torch_flops
 from budgetnas.pruning.groups import PruningError, PruningGraph
 from budgetnas.pruning.importance import magnitude_importance
 from budgetnas.pruning.pipeline import prune_to_budget

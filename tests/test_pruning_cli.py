@@ -191,3 +191,32 @@ def test_progressive_prune_takes_recovery_from_the_fine_tuning_total(baseline, t
     # widths are reported against the parent's groups
     assert any(g["kept"] < g["channels"] for g in res["groups"])
     assert all(1 <= g["kept"] <= g["channels"] for g in res["groups"])
+
+
+def test_config_toml_repeats_the_run(baseline, tmp_path):
+    from budgetnas.config import from_dict, load_toml
+    from budgetnas.pruning import PruneConfig, PruneResult
+
+    argv = ["prune", "--model", str(baseline), "--budget", "flops_ratio<=0.6"]
+    argv += ["--data", "synthetic", "--epochs", "1", "--subset", "64", "--batches", "1"]
+    argv += ["--steps", "2", "--recover", "0", "--solver", "greedy", "--out", str(tmp_path / "a")]
+    assert main(argv) == 0
+    cfg = from_dict(PruneConfig, load_toml(tmp_path / "a" / "config.toml"))
+    assert cfg.selection.steps == 2 and cfg.selection.solver == "greedy"
+    assert cfg.dataset.subset == 64 and cfg.out == str(tmp_path / "a")
+    again = ["prune", "--config", str(tmp_path / "a" / "config.toml"), "--out", str(tmp_path / "b")]
+    assert main(again) == 0
+    a, b = (
+        PruneResult.from_json(json.loads((tmp_path / d / "result.json").read_text())) for d in "ab"
+    )
+    for res in (a, b):
+        res.timings, res.latency = {}, {}
+    assert a == b  # the same numbers again
+    wa = torch.load(tmp_path / "a" / "pruned.pt", weights_only=False).state_dict()
+    wb = torch.load(tmp_path / "b" / "pruned.pt", weights_only=False).state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert from_dict(PruneConfig, load_toml(tmp_path / "b" / "config.toml")) == (
+        from_dict(
+            PruneConfig, {**load_toml(tmp_path / "a" / "config.toml"), "out": str(tmp_path / "b")}
+        )
+    )

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
+from budgetnas.costs.modules import count, torch_flops
 from budgetnas.models import build_model
 from budgetnas.pruning.apply import apply_keep
-from budgetnas.pruning.counting import count, torch_flops
 from budgetnas.pruning.groups import PruningError, PruningGraph
 from budgetnas.pruning.importance import magnitude_importance, taylor_importance
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from budgetnas.costs.modules import count
 from budgetnas.models import build_model
 from budgetnas.models.train import Batches
-from budgetnas.pruning.counting import count
 from budgetnas.pruning.groups import PruningError, PruningGraph
 from budgetnas.pruning.progressive import geometric_schedule, progressive_prune
 from budgetnas.units import parse_budget

@@ -5,41 +5,115 @@ network), the same training images and the same number of fine-tuning epochs wit
 optimizer; the baseline fine-tunes with cross-entropy (torch-pruning's recipe), ours with inner
 distillation. The torch-pruning ratio is found by bisection so its FLOPs meet the same budget.
 
-    python -m budgetnas.bench.pruning --model runs/bench_pruning/base/resnet20_fashion-mnist.pt \
+Registered as the benchmark ``pruning`` (:func:`run`, settings :class:`PruningBenchConfig`) and
+``pruning-remeasure`` (:func:`remeasure`: the latency of the saved networks again, interleaved)::
+
+    budgetnas bench pruning --model runs/bench_pruning/base/resnet20_fashion-mnist.pt \
         --data fashion-mnist --ratios 0.5,0.3 --epochs 2 --subset 10000 --eval-subset 2000 \
         --json runs/bench_pruning/bench.json
+
+Progressive knapsack pruning (``ours_prog``) and the fine-tuning are those of ``budgetnas prune``
+(:func:`budgetnas.pruning.run.prune_progressively`, :func:`budgetnas.pruning.run.finetune_pruned`).
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import torch
-from torch import nn
+from budgetnas.bench._base import register_benchmark
+from budgetnas.config import option
 
-from budgetnas.data import get_dataset, make_loader
-from budgetnas.models.checkpoint import load_network
-from budgetnas.models.train import evaluate
-from budgetnas.pruning.counting import count, torch_flops
-from budgetnas.pruning.distill import finetune
-from budgetnas.pruning.groups import PruningGraph, find_output_layers
-from budgetnas.pruning.importance import IMPORTANCES
-from budgetnas.pruning.pipeline import prune_to_budget
-from budgetnas.pruning.plan import measure_latency_ms
-from budgetnas.pruning.progressive import distill_recovery, progressive_prune, remaining_finetuning
-from budgetnas.units import parse_budget
+__all__ = [
+    "VARIANTS",
+    "PruningBenchConfig",
+    "PruningBenchResult",
+    "RemeasureConfig",
+    "describe",
+    "interleaved_latency",
+    "main",
+    "remeasure",
+    "run",
+    "summary",
+    "tp_magnitude_prune",
+]
+
+VARIANTS = ("ours", "ours_kl", "ours_no_distill", "ours_prog", "tp_magnitude")
 
 
-def tp_magnitude_prune(
-    parent: nn.Module, example: torch.Tensor, ratio: float, steps: int = 12
-) -> nn.Module:
+@dataclass
+class PruningBenchConfig:
+    """Settings of the pruning benchmark (``model`` and ``json`` are required)."""
+
+    model: str | None = option(None, "parent checkpoint (required), as budgetnas prune --model")
+    data: str = option("fashion-mnist", "dataset: fashion-mnist, cifar10 or synthetic")
+    data_dir: str | None = option(None, "folder holding the dataset folders")
+    ratios: list[float] = option(  # noqa: RUF009 (option() makes the default_factory)
+        [0.5, 0.3], "FLOPs ratios to prune to", flag="ratios", sep=","
+    )
+    epochs: int = option(2, "fine-tuning epochs of every method")
+    subset: int | None = option(10000, "N training images")
+    eval_subset: int | None = option(2000, "N test images")
+    batch_size: int = option(128, "batch size of importance, recovery and fine-tuning")
+    lr: float = option(0.01, "fine-tuning learning rate")
+    gamma: float = option(1.0, "weight of the block-output MSE of ours/ours_kl/ours_prog")
+    kl: float = option(0.0, "KL-to-logits weight of ours/ours_prog")
+    variants: list[str] = option(  # noqa: RUF009 (option() makes the default_factory)
+        ["ours", "tp_magnitude"],
+        "methods compared; also: ours_no_distill, ours_kl (distillation + KL to the parent's "
+        "logits), ours_prog (progressive: --steps knapsack steps with --recover distillation "
+        "batches between them, taken from the same fine-tuning total)",
+        flag="variants",
+        sep=",",
+    )
+    steps: int = option(4, "knapsack steps of ours_prog")
+    calibrate: float | None = option(None, "ours_prog: calibrate_values fraction")
+    power: int = option(1, "Taylor: |w g| (1) or (w g)^2 (2)")
+    normalize: bool = option(False, "Taylor scores L2-normalised per group")
+    recover: int = option(30, "training batches after each step of ours_prog")
+    min_keep: float = option(
+        0.1, "fraction of every channel group the knapsack must keep (as `prune --min-keep`)"
+    )
+    seed: int = option(0, "seed of the data subsets, shuffling and initialisation")
+    json: str | None = option(None, "output JSON (required), rewritten after every row")
+    save_dir: str | None = option(None, "also torch.save every pruned network here")
+
+    def args(self) -> dict[str, Any]:
+        """The settings as the JSON's ``"args"`` (ratios and variants comma-separated, as the
+        flags are written)."""
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["ratios"] = ",".join(str(r) for r in self.ratios)
+        out["variants"] = ",".join(self.variants)
+        return out
+
+
+@dataclass
+class PruningBenchResult:
+    """The benchmark's JSON: its settings and one row per (method, ratio), the parent first."""
+
+    args: dict[str, Any] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"args": self.args, "rows": self.rows}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PruningBenchResult:
+        return cls(dict(data.get("args", {})), list(data.get("rows", [])))
+
+
+def tp_magnitude_prune(parent, example, ratio: float, steps: int = 12):
     """torch-pruning MetaPruner + MagnitudeImportance (L2, uniform per-layer ratio), with the
     pruning ratio bisected so that counted FLOPs <= ``ratio`` x the parent's."""
+    import copy
+
     import torch_pruning as tp
+
+    from budgetnas.costs.modules import count
+    from budgetnas.pruning.groups import find_output_layers
 
     full = count(parent, example).macs
     lo, hi, best = 0.0, 0.99, None
@@ -63,33 +137,11 @@ def tp_magnitude_prune(
     return best
 
 
-def _progressive(parent, example, budget, plain, train, graph, args):
-    """ours_prog: progressive knapsack pruning with distillation recovery between the steps."""
-    recover = distill_recovery(
-        make_loader(train, args.batch_size, shuffle=True, seed=args.seed + 1),
-        args.recover,
-        parent,
-        gamma=args.gamma,
-        kl=args.kl,
-        lr=args.lr,
-    )
-    out = progressive_prune(
-        parent,
-        example,
-        budget,
-        make_loader(plain, args.batch_size, shuffle=True, seed=args.seed),
-        steps=args.steps,
-        recover=recover,
-        min_keep_ratio=args.min_keep,
-        importance_kwargs={"power": args.power, "normalize": args.normalize},
-        calibrate=args.calibrate,
-        log=print,
-        graph=graph,
-    )
-    return out.model, parent, args.gamma
+def describe(net, example, parent_macs: int) -> dict:
+    """FLOPs (checked against torch's counter), FLOPs ratio, parameters and latency of ``net``."""
+    from budgetnas.costs.modules import count, torch_flops
+    from budgetnas.pruning.plan import measure_latency_ms
 
-
-def describe(net: nn.Module, example: torch.Tensor, parent_macs: int) -> dict:
     c = count(net, example)
     assert 2 * c.macs == torch_flops(net, example)
     return {
@@ -100,12 +152,12 @@ def describe(net: nn.Module, example: torch.Tensor, parent_macs: int) -> dict:
     }
 
 
-def interleaved_latency(
-    nets: dict[str, nn.Module], example: torch.Tensor, rounds: int = 7, runs: int = 100
-) -> dict[str, float]:
+def interleaved_latency(nets: dict, example, rounds: int = 7, runs: int = 100) -> dict[str, float]:
     """Latency (ms, batch 1, 1 thread) of several networks measured in interleaved rounds; the
     minimum over rounds of each round's median, which on a shared machine is the least disturbed
     estimate (every network gets the same chances of a quiet moment)."""
+    from budgetnas.pruning.plan import measure_latency_ms
+
     best = {k: float("inf") for k in nets}
     for _ in range(rounds):
         for k, net in nets.items():
@@ -113,18 +165,39 @@ def interleaved_latency(
     return best
 
 
-def remeasure(argv: list[str] | None = None) -> int:
-    """``python -c 'from budgetnas.bench.pruning import remeasure; remeasure()' --json J``:
-    re-measure the latency of the saved networks of a bench JSON, interleaved."""
-    p = argparse.ArgumentParser()
-    p.add_argument("--json", required=True)
-    p.add_argument("--parent", required=True)
-    p.add_argument("--input", default="1,28,28")
-    args = p.parse_args(argv)
+@dataclass
+class RemeasureConfig:
+    """Settings of :func:`remeasure` (``json`` and ``parent`` are required)."""
+
+    json: str | None = option(None, "a pruning benchmark's JSON (required), updated in place")
+    parent: str | None = option(None, "the parent checkpoint the benchmark pruned (required)")
+    input: str = option("1,28,28", "input shape C,H,W")
+
+
+def _remeasure_summary(lat: dict[str, float]) -> str:
+    return json.dumps(lat, indent=2)
+
+
+@register_benchmark(
+    "pruning-remeasure",
+    "re-measure the latency of a pruning benchmark's saved networks, interleaved",
+    RemeasureConfig,
+    summary=_remeasure_summary,
+)
+def remeasure(cfg: RemeasureConfig) -> dict[str, float]:
+    """Add ``latency_ms_interleaved`` to every row of ``cfg.json`` whose network was saved
+    (``--save-dir``) and to the parent's, from :func:`interleaved_latency`; returns the latencies
+    by network file (``"parent"`` for the parent)."""
+    import torch
+
+    from budgetnas.models.checkpoint import load_network
+
+    if cfg.json is None or cfg.parent is None:
+        raise ValueError("remeasure needs --json and --parent")
     torch.set_num_threads(1)
-    data = json.loads(Path(args.json).read_text())
-    example = torch.randn(1, *[int(v) for v in args.input.split(",")])
-    nets = {"parent": load_network(args.parent)[0].eval()}
+    data = json.loads(Path(cfg.json).read_text())
+    example = torch.randn(1, *[int(v) for v in cfg.input.split(",")])
+    nets = {"parent": load_network(cfg.parent)[0].eval()}
     for row in data["rows"]:
         if "file" in row:
             nets[row["file"]] = torch.load(row["file"], weights_only=False).eval()
@@ -133,134 +206,216 @@ def remeasure(argv: list[str] | None = None) -> int:
         key = "parent" if row["method"] == "parent" else row.get("file")
         if key in lat:
             row["latency_ms_interleaved"] = lat[key]
-    Path(args.json).write_text(json.dumps(data, indent=2))
-    print(json.dumps(lat, indent=2))
-    return 0
+    Path(cfg.json).write_text(json.dumps(data, indent=2))
+    return lat
+
+
+@dataclass
+class _Setup:
+    """What every variant shares: the parent, the data, its graph and Taylor scores."""
+
+    parent: Any
+    train: Any
+    plain: Any
+    test_loader: Any
+    example: Any
+    parent_macs: int
+    graph: Any = None
+    taylor: Any = None
+
+
+def _setup(cfg: PruningBenchConfig) -> _Setup:
+    import torch
+
+    from budgetnas.costs.modules import count
+    from budgetnas.data import get_dataset, make_loader
+    from budgetnas.models.checkpoint import load_network
+
+    torch.set_num_threads(1)
+    parent, _ = load_network(cfg.model)
+    parent.eval()
+    d = (cfg.data, "train", cfg.data_dir)
+    train = get_dataset(*d, augment=True, subset=cfg.subset, seed=cfg.seed)
+    plain = get_dataset(*d, subset=cfg.subset, seed=cfg.seed)
+    test = get_dataset(cfg.data, "test", cfg.data_dir, subset=cfg.eval_subset, seed=cfg.seed)
+    test_loader = make_loader(test, 256, shuffle=False)
+    example = torch.stack([test[0][0], test[1][0]])
+    return _Setup(parent, train, plain, test_loader, example, count(parent, example).macs)
+
+
+def _score(cfg: PruningBenchConfig, s: _Setup) -> None:
+    """The parent's channel graph and Taylor scores, shared by the one-shot variants."""
+    from budgetnas.data import make_loader
+    from budgetnas.pruning.groups import PruningGraph
+    from budgetnas.pruning.importance import IMPORTANCES
+
+    s.graph = PruningGraph(s.parent, s.example)
+    s.taylor = IMPORTANCES.get("taylor")(
+        s.parent,
+        s.graph,
+        make_loader(s.plain, cfg.batch_size, shuffle=True, seed=cfg.seed),
+        num_batches=16,
+        power=cfg.power,
+        normalize=cfg.normalize,
+    )
+
+
+def _accuracy(net, loader) -> float:
+    """:func:`budgetnas.training.evaluate.accuracy`, the network left in the mode it was in (so
+    the saved networks are as before)."""
+    from budgetnas.training.evaluate import accuracy
+
+    was = net.training
+    try:
+        return accuracy(net, loader)
+    finally:
+        net.train(was)
+
+
+def _progressive(cfg: PruningBenchConfig, s: _Setup, budget):
+    """ours_prog: progressive knapsack pruning with distillation recovery between the steps."""
+    from budgetnas.data import make_loader
+    from budgetnas.pruning.config import FinetuneConfig, SelectionConfig
+    from budgetnas.pruning.run import prune_progressively
+
+    selection = SelectionConfig(
+        importance="taylor",
+        batches=16,
+        solver="dp",
+        min_keep=cfg.min_keep,
+        steps=cfg.steps,
+        calibrate=cfg.calibrate,
+    )
+    out = prune_progressively(
+        s.parent,
+        s.example,
+        budget,
+        s.graph,
+        make_loader(s.plain, cfg.batch_size, shuffle=True, seed=cfg.seed),
+        make_loader(s.train, cfg.batch_size, shuffle=True, seed=cfg.seed + 1),
+        selection,
+        FinetuneConfig(lr=cfg.lr, gamma=cfg.gamma, kl=cfg.kl),
+        cfg.recover,
+        log=print,
+        importance_kwargs={"power": cfg.power, "normalize": cfg.normalize},
+    )
+    return out.model, s.parent, cfg.gamma
+
+
+def _prune_variant(cfg: PruningBenchConfig, s: _Setup, variant: str, ratio: float, budget):
+    """``(network, teacher, gamma, kl)`` of one variant at one ratio, before fine-tuning."""
+    from budgetnas.pruning.pipeline import prune_to_budget
+
+    kl = cfg.kl if variant in ("ours", "ours_prog") else 0.0
+    if variant in ("ours", "ours_kl", "ours_no_distill"):
+        net = prune_to_budget(
+            s.parent, s.example, budget, s.taylor, s.graph, min_keep_ratio=cfg.min_keep
+        ).model
+        teacher, gamma = (s.parent, cfg.gamma) if variant != "ours_no_distill" else (None, 0.0)
+        kl = 1.0 if variant == "ours_kl" else kl
+    elif variant == "ours_prog":
+        net, teacher, gamma = _progressive(cfg, s, budget)
+    else:  # tp_magnitude
+        net, teacher, gamma = tp_magnitude_prune(s.parent, s.example, ratio), None, 0.0
+    return net, teacher, gamma, kl
+
+
+def _row(cfg: PruningBenchConfig, s: _Setup, variant: str, ratio: float) -> dict:
+    """Prune, fine-tune and measure one variant at one ratio (saving it under ``save_dir``)."""
+    import torch
+
+    from budgetnas.data import make_loader
+    from budgetnas.pruning.run import finetune_pruned
+    from budgetnas.units import parse_budget
+
+    budget = parse_budget(f"flops_ratio<={ratio}")
+    t0 = time.time()
+    torch.manual_seed(cfg.seed)
+    net, teacher, gamma, kl = _prune_variant(cfg, s, variant, ratio, budget)
+    acc0 = _accuracy(net, s.test_loader)
+    # ours_prog's recovery batches count toward the same total
+    spent = (cfg.steps - 1) * cfg.recover if variant == "ours_prog" else 0
+    loader = make_loader(s.train, cfg.batch_size, shuffle=True, seed=cfg.seed)
+    finetune_pruned(net, loader, cfg.epochs, spent, teacher, gamma, kl, lr=cfg.lr)
+    row = {
+        "method": variant,
+        "ratio": ratio,
+        "accuracy_before_finetune": acc0,
+        "accuracy": _accuracy(net, s.test_loader),
+        "seconds": round(time.time() - t0, 1),
+    } | describe(net, s.example, s.parent_macs)
+    assert row["flops_ratio"] <= ratio + 1e-12
+    if cfg.save_dir:
+        Path(cfg.save_dir).mkdir(parents=True, exist_ok=True)
+        tag = f"_keep{cfg.min_keep:g}" if variant.startswith("ours") else ""
+        tag += f"_s{cfg.steps}r{cfg.recover}" if variant == "ours_prog" else ""
+        tag += f"_seed{cfg.seed}" if cfg.seed else ""
+        row["file"] = str(Path(cfg.save_dir) / f"{variant}_{ratio:g}{tag}.pt")
+        torch.save(net, row["file"])
+    return row
+
+
+def summary(result: PruningBenchResult) -> str:
+    """One line per row: method, ratio, accuracy, FLOPs ratio, parameters, latency."""
+    lines = [f"{'method':<16} {'ratio':>5} {'accuracy':>8} {'flops':>6} {'params_m':>8} {'ms':>7}"]
+    for r in result.rows:
+        lines.append(
+            f"{r['method']:<16} {r['ratio']:>5g} {r['accuracy']:>8.4f} {r['flops_ratio']:>6.3f} "
+            f"{r['params_m']:>8.4f} {r['latency_ms']:>7.3f}"
+        )
+    return "\n".join(lines)
+
+
+@register_benchmark(
+    "pruning",
+    "knapsack pruning vs torch-pruning's magnitude pruner (see docs/bench/pruning.md)",
+    PruningBenchConfig,
+    summary=summary,
+)
+def run(cfg: PruningBenchConfig) -> PruningBenchResult:
+    """Every variant at every ratio; ``cfg.json`` is rewritten after every row (and each row
+    printed), so an interrupted benchmark keeps what it measured."""
+    if cfg.model is None or cfg.json is None:
+        raise ValueError("the pruning benchmark needs --model and --json")
+    unknown = [v for v in cfg.variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant {unknown[0]}; known: {', '.join(VARIANTS)}")
+    s = _setup(cfg)
+    result = PruningBenchResult(cfg.args())
+    result.rows.append(
+        {"method": "parent", "ratio": 1.0, "accuracy": _accuracy(s.parent, s.test_loader)}
+        | describe(s.parent, s.example, s.parent_macs)
+    )
+    print(result.rows[-1], flush=True)
+    _score(cfg, s)
+    for ratio in cfg.ratios:
+        for variant in cfg.variants:
+            result.rows.append(_row(cfg, s, variant, ratio))
+            print(result.rows[-1], flush=True)
+            Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(cfg.json).write_text(json.dumps(result.to_json(), indent=2))
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True)
-    p.add_argument("--data", default="fashion-mnist")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--ratios", default="0.5,0.3")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--subset", type=int, default=10000)
-    p.add_argument("--eval-subset", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--gamma", type=float, default=1.0)
-    p.add_argument("--kl", type=float, default=0.0, help="KL-to-logits weight of ours/ours_prog")
-    p.add_argument(
-        "--variants",
-        default="ours,tp_magnitude",
-        help="also: ours_no_distill, ours_kl (distillation + KL to the parent's logits), "
-        "ours_prog (progressive: --steps knapsack steps with --recover distillation batches "
-        "between them, taken from the same fine-tuning total)",
+    """``python -m budgetnas.bench.pruning [remeasure] FLAGS``: the flags generated from
+    :class:`PruningBenchConfig` (or :class:`RemeasureConfig`), for callers from before the
+    benchmarks were registered."""
+    import argparse
+    import sys
+
+    from budgetnas.config import add_arguments, overrides_from_args, resolve
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    fn, cls, show = run, PruningBenchConfig, summary
+    if argv[:1] == ["remeasure"]:
+        argv, fn, cls, show = argv[1:], remeasure, RemeasureConfig, _remeasure_summary
+    parser = argparse.ArgumentParser(
+        prog="python -m budgetnas.bench.pruning", description=(fn.__doc__ or "").splitlines()[0]
     )
-    p.add_argument("--steps", type=int, default=4, help="knapsack steps of ours_prog")
-    p.add_argument(
-        "--calibrate", type=float, default=None, help="ours_prog: calibrate_values fraction"
-    )
-    p.add_argument("--power", type=int, default=1, help="Taylor: |w g| (1) or (w g)^2 (2)")
-    p.add_argument("--normalize", action="store_true", help="Taylor scores L2-normalised per group")
-    p.add_argument(
-        "--recover", type=int, default=30, help="training batches after each step of ours_prog"
-    )
-    p.add_argument(
-        "--min-keep",
-        type=float,
-        default=0.1,
-        help="fraction of every channel group the knapsack must keep (as `prune --min-keep`)",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", required=True)
-    p.add_argument("--save-dir", default=None, help="also torch.save every pruned network here")
-    args = p.parse_args(argv)
-    torch.set_num_threads(1)
-    parent, _ = load_network(args.model)
-    parent.eval()
-    train = get_dataset(
-        args.data, "train", args.data_dir, augment=True, subset=args.subset, seed=args.seed
-    )
-    plain = get_dataset(args.data, "train", args.data_dir, subset=args.subset, seed=args.seed)
-    test = get_dataset(args.data, "test", args.data_dir, subset=args.eval_subset, seed=args.seed)
-    test_loader = make_loader(test, 256, shuffle=False)
-    example = torch.stack([test[0][0], test[1][0]])
-    parent_macs = count(parent, example).macs
-    rows = [
-        {"method": "parent", "ratio": 1.0, "accuracy": evaluate(parent, test_loader)}
-        | describe(parent, example, parent_macs)
-    ]
-    print(rows[-1], flush=True)
-    graph = PruningGraph(parent, example)
-    taylor = IMPORTANCES.get("taylor")(
-        parent,
-        graph,
-        make_loader(plain, args.batch_size, shuffle=True, seed=args.seed),
-        num_batches=16,
-        power=args.power,
-        normalize=args.normalize,
-    )
-    variants = args.variants.split(",")
-    for ratio in [float(r) for r in args.ratios.split(",")]:
-        budget = parse_budget(f"flops_ratio<={ratio}")
-        for variant in variants:
-            t0 = time.time()
-            torch.manual_seed(args.seed)
-            kl = args.kl if variant in ("ours", "ours_prog") else 0.0
-            if variant in ("ours", "ours_kl", "ours_no_distill"):
-                net = prune_to_budget(
-                    parent, example, budget, taylor, graph, min_keep_ratio=args.min_keep
-                ).model
-                teacher, gamma = (
-                    (parent, args.gamma) if variant != "ours_no_distill" else (None, 0.0)
-                )
-                kl = 1.0 if variant == "ours_kl" else kl
-            elif variant == "ours_prog":
-                net, teacher, gamma = _progressive(
-                    parent, example, budget, plain, train, graph, args
-                )
-            elif variant == "tp_magnitude":
-                net, teacher, gamma = tp_magnitude_prune(parent, example, ratio), None, 0.0
-            else:
-                raise ValueError(f"unknown variant {variant}")
-            acc0 = evaluate(net, test_loader)
-            # ours_prog's recovery batches count toward the same total
-            spent = (args.steps - 1) * args.recover if variant == "ours_prog" else 0
-            loader, epochs = remaining_finetuning(
-                make_loader(train, args.batch_size, shuffle=True, seed=args.seed),
-                args.epochs,
-                spent,
-            )
-            finetune(
-                net,
-                loader,
-                epochs,
-                parent=teacher,
-                gamma=gamma,
-                kl=kl,
-                lr=args.lr,
-            )
-            row = {
-                "method": variant,
-                "ratio": ratio,
-                "accuracy_before_finetune": acc0,
-                "accuracy": evaluate(net, test_loader),
-                "seconds": round(time.time() - t0, 1),
-            } | describe(net, example, parent_macs)
-            assert row["flops_ratio"] <= ratio + 1e-12
-            if args.save_dir:
-                Path(args.save_dir).mkdir(parents=True, exist_ok=True)
-                tag = f"_keep{args.min_keep:g}" if variant.startswith("ours") else ""
-                tag += f"_s{args.steps}r{args.recover}" if variant == "ours_prog" else ""
-                tag += f"_seed{args.seed}" if args.seed else ""
-                row["file"] = str(Path(args.save_dir) / f"{variant}_{ratio:g}{tag}.pt")
-                torch.save(net, row["file"])
-            rows.append(row)
-            print(row, flush=True)
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+    add_arguments(parser, cls)
+    cfg = resolve(cls, overrides_from_args(parser.parse_args(argv), cls))
+    print(show(fn(cfg)), flush=True)
     return 0
 
 

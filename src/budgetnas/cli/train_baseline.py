@@ -43,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
 
     from budgetnas.data import dataset_info, get_dataset, make_loader
     from budgetnas.models import build_model
-    from budgetnas.models.checkpoint import save_atomic, save_checkpoint
-    from budgetnas.models.train import evaluate, train_classifier
+    from budgetnas.models.checkpoint import save_checkpoint
+    from budgetnas.models.train import train_classifier
+    from budgetnas.training.evaluate import accuracy
 
     if args.epochs < 0:
         raise ValueError("--epochs must be >= 0")
@@ -61,36 +62,11 @@ def run(args: argparse.Namespace) -> int:
     test = get_dataset(args.data, "test", args.data_dir, subset=args.eval_subset, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    state_path = out / STATE
     settings = {
         k: getattr(args, k)
         for k in ("data", "model", "width", "epochs", "subset", "batch_size", "lr", "seed")
     }
-    resume = None
-    if args.resume and state_path.is_file():
-        saved = torch.load(state_path, weights_only=False)
-        if saved.get("format") != STATE_FORMAT:
-            raise ValueError(f"{state_path} is not a budgetnas train-baseline state")
-        diff = {k: (v, settings[k]) for k, v in saved["settings"].items() if settings[k] != v}
-        if diff:
-            raise ValueError(f"cannot resume {state_path}: settings differ (saved, now): {diff}")
-        net.load_state_dict(saved["model"])
-        resume = saved["fit"]
-        print(f"resuming after epoch {resume['epoch']} of {args.epochs}", flush=True)
-    elif args.resume:
-        print(f"no {STATE} in {out}; starting afresh", flush=True)
-
-    def save_state(fit_state: dict) -> None:
-        save_atomic(
-            {
-                "format": STATE_FORMAT,
-                "settings": settings,
-                "model": net.state_dict(),
-                "fit": fit_state,
-            },
-            state_path,
-        )
-
+    resume, save_state = _resumable(args, net, out / STATE, settings)
     t0 = time.time()
     losses = train_classifier(
         net,
@@ -103,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         resume=resume,
     )
     train_s = time.time() - t0
-    acc = evaluate(net, make_loader(test, 256, shuffle=False))
+    acc = accuracy(net, make_loader(test, 256, shuffle=False))
     meta = {
         "data": args.data,
         "epochs": args.epochs,
@@ -122,3 +98,41 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"test accuracy {acc:.4f} on {len(test)} images; checkpoint {path}")
     return 0
+
+
+def _resumable(args, net, state_path: Path, settings: dict):
+    """The saved training state to continue from (``None``: start afresh; the weights are loaded
+    into ``net``) and the ``on_epoch_end`` that saves it after every epoch."""
+    import torch
+
+    from budgetnas.models.checkpoint import save_atomic
+
+    resume = None
+    if args.resume and state_path.is_file():
+        saved = torch.load(state_path, weights_only=False)
+        if saved.get("format") != STATE_FORMAT:
+            raise ValueError(f"{state_path} is not a budgetnas train-baseline state")
+        diff = {k: (v, settings[k]) for k, v in saved["settings"].items() if settings[k] != v}
+        if diff:
+            raise ValueError(f"cannot resume {state_path}: settings differ (saved, now): {diff}")
+        net.load_state_dict(saved["model"])
+        resume = saved["fit"]
+        print(f"resuming after epoch {resume['epoch']} of {args.epochs}", flush=True)
+    elif args.resume:
+        print(f"no {STATE} in {state_path.parent}; starting afresh", flush=True)
+
+    def save_state(fit_state: dict) -> None:
+        save_atomic(
+            {
+                "format": STATE_FORMAT,
+                "settings": settings,
+                "model": net.state_dict(),
+                "fit": fit_state,
+            },
+            state_path,
+        )
+
+    return resume, save_state
+
+
+__all__ = ["STATE", "STATE_FORMAT", "register", "run"]

@@ -120,3 +120,13 @@ def load_network(
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"the weights in {path} do not fit {model_class}: {err}") from err
     return net, {"model": None, "class": model_class, "kwargs": dict(model_kwargs or {})}
+
+
+__all__ = [
+    "FORMAT",
+    "import_class",
+    "is_torchscript",
+    "load_network",
+    "save_atomic",
+    "save_checkpoint",
+]

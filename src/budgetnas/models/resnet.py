@@ -83,3 +83,6 @@ def resnet20(in_channels: int = 3, num_classes: int = 10, width: int = 16) -> Re
 def resnet8(in_channels: int = 3, num_classes: int = 10, width: int = 16) -> ResNetCifar:
     """The smallest member (one block per stage), for fast tests."""
     return ResNetCifar(8, in_channels, num_classes, width)
+
+
+__all__ = ["BasicBlock", "ResNetCifar", "resnet8", "resnet20"]

@@ -88,59 +88,72 @@ def _copy_into(module: nn.Module, **tensors: torch.Tensor | None) -> nn.Module:
     return module
 
 
-def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
-    """An eager ``GraphModule`` computing what ``ts`` computes, with real layer modules."""
-    graph = ts.inlined_graph
-    root = nn.Module()
-    g = fx.Graph()
-    env: dict = {}  # jit Value -> fx Node / Python value / _Attr
-    inputs = list(graph.inputs())
-    env[inputs[0]] = _Attr("", ts)
-    for i, v in enumerate(inputs[1:]):
-        env[v] = g.placeholder(v.debugName().split(".")[0] or f"input_{i}")
-    used: set[str] = set()
-    shared: dict[int, str] = {}  # id of a layer's stored tensor -> its rebuilt module
+class _Rebuild:
+    """The state of one conversion: the fx graph being built, the root module the rebuilt layers
+    are registered on, and what every TorchScript value became."""
 
-    def name_for(path: str) -> str:
+    def __init__(self, ts: torch.jit.ScriptModule):
+        self.ts = ts
+        self.graph = ts.inlined_graph
+        self.root = nn.Module()
+        self.g = fx.Graph()
+        self.env: dict = {}  # jit Value -> fx Node / Python value / _Attr
+        self.used: set[str] = set()
+        self.shared: dict[int, str] = {}  # id of a layer's stored tensor -> its rebuilt module
+
+    def name_for(self, path: str) -> str:
         base = path or "layer"
         name, k = base, 1
-        while name in used:
+        while name in self.used:
             k += 1
             name = f"{base}_{k}"
-        used.add(name)
+        self.used.add(name)
         return name
 
-    def arg(v):
-        x = env[v]
+    def arg(self, v):
+        x = self.env[v]
         if isinstance(x, _Attr):
             if isinstance(x.obj, torch.Tensor):  # a tensor attribute used directly
-                name = name_for(x.path).replace(".", "_")
+                name = self.name_for(x.path).replace(".", "_")
                 if isinstance(x.obj, nn.Parameter) or x.obj.requires_grad:
-                    root.register_parameter(name, nn.Parameter(x.obj.detach().clone()))
+                    self.root.register_parameter(name, nn.Parameter(x.obj.detach().clone()))
                 else:
-                    root.register_buffer(name, x.obj.detach().clone())
-                env[v] = g.get_attr(name)
-                return env[v]
+                    self.root.register_buffer(name, x.obj.detach().clone())
+                self.env[v] = self.g.get_attr(name)
+                return self.env[v]
             raise TorchScriptError(f"module attribute {x.path!r} used as a value")
         return x
 
-    def tensor_attr(v) -> tuple[str, torch.Tensor | None]:
-        x = env[v]
+    def tensor_attr(self, v) -> tuple[str, torch.Tensor | None]:
+        x = self.env[v]
         if isinstance(x, _Attr):
             return x.path, x.obj
         if x is None:
             return "", None
         raise TorchScriptError("a layer's weight is computed in the graph, not stored")
 
-    def layer(x, key: torch.Tensor, path: str, module: nn.Module) -> fx.Node:
+    def layer(self, x, key: torch.Tensor, path: str, module: nn.Module) -> fx.Node:
         """Call the module rebuilt for the layer whose stored tensor is ``key``: ``module`` the
         first time, the same one again when the layer is called twice."""
-        if id(key) not in shared:
-            shared[id(key)] = name_for(path)
-            _set_module(root, shared[id(key)], module)
-        return g.call_module(shared[id(key)], (x,))
+        if id(key) not in self.shared:
+            self.shared[id(key)] = self.name_for(path)
+            _set_module(self.root, self.shared[id(key)], module)
+        return self.g.call_module(self.shared[id(key)], (x,))
 
-    for node in graph.nodes():
+    def run(self) -> fx.GraphModule:
+        inputs = list(self.graph.inputs())
+        self.env[inputs[0]] = _Attr("", self.ts)
+        for i, v in enumerate(inputs[1:]):
+            self.env[v] = self.g.placeholder(v.debugName().split(".")[0] or f"input_{i}")
+        for node in self.graph.nodes():
+            self.node(node)
+        rets = [self.arg(v) for v in self.graph.outputs()]
+        self.g.output(rets[0] if len(rets) == 1 else tuple(rets))
+        gm = fx.GraphModule(self.root, self.g, class_name="FromTorchScript")
+        gm.eval()
+        return gm
+
+    def node(self, node) -> None:
         kind = node.kind()
         outs = list(node.outputs())
         ins = list(node.inputs())
@@ -150,100 +163,102 @@ def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
                 "torch.jit.trace, or pass the Python class with --model-class"
             )
         if kind == "prim::Constant":
-            env[outs[0]] = outs[0].toIValue()
+            self.env[outs[0]] = outs[0].toIValue()
         elif kind == "prim::GetAttr":
-            owner = env[ins[0]]
+            owner = self.env[ins[0]]
             name = node.s("name")
             path = f"{owner.path}.{name}" if owner.path else name
-            env[outs[0]] = _Attr(path, getattr(owner.obj, name))
+            self.env[outs[0]] = _Attr(path, getattr(owner.obj, name))
         elif kind in ("prim::ListConstruct", "prim::TupleConstruct"):
-            items = [arg(v) for v in ins]
-            env[outs[0]] = list(items) if kind == "prim::ListConstruct" else tuple(items)
+            items = [self.arg(v) for v in ins]
+            self.env[outs[0]] = list(items) if kind == "prim::ListConstruct" else tuple(items)
         elif kind in _CONV:
-            wpath, weight = tensor_attr(ins[1])
-            _, bias = tensor_attr(ins[2])
-            stride, padding, dilation = (env[v] for v in ins[3:6])
-            if kind == "aten::_convolution":
-                if env[ins[6]]:
-                    raise TorchScriptError(f"transposed convolution {wpath} is not supported")
-                groups = env[ins[8]]
-            else:
-                groups = env[ins[6]]
-            if any(isinstance(a, fx.Node) for a in (*stride, *padding, *dilation)) or isinstance(
-                padding, str
-            ):
-                raise TorchScriptError(f"convolution {wpath} has computed or named padding")
-            cls = {3: nn.Conv1d, 4: nn.Conv2d, 5: nn.Conv3d}[weight.dim()]
-            env[outs[0]] = layer(
-                arg(ins[0]),
-                weight,
-                wpath.rpartition(".")[0],
-                _copy_into(
-                    cls(
-                        weight.shape[1] * groups,
-                        weight.shape[0],
-                        tuple(weight.shape[2:]),
-                        stride=tuple(stride),
-                        padding=tuple(padding),
-                        dilation=tuple(dilation),
-                        groups=groups,
-                        bias=bias is not None,
-                    ),
-                    weight=weight,
-                    bias=bias,
-                ),
-            )
+            self.env[outs[0]] = self.conv(kind, ins)
         elif kind == "aten::batch_norm":
-            wpath, weight = tensor_attr(ins[1])
-            _, bias = tensor_attr(ins[2])
-            _, mean = tensor_attr(ins[3])
-            _, var = tensor_attr(ins[4])
-            if mean is None or var is None:
-                raise TorchScriptError(f"batch norm {wpath} has no running statistics")
-            momentum, eps = env[ins[6]], env[ins[7]]
-            env[outs[0]] = layer(
-                arg(ins[0]),
-                mean,
-                wpath.rpartition(".")[0] if wpath else "bn",
-                _copy_into(
-                    BatchNormAnyDim(
-                        mean.numel(), eps=eps, momentum=momentum, affine=weight is not None
-                    ),
-                    running_mean=mean,
-                    running_var=var,
-                    weight=weight,
-                    bias=bias,
-                ),
-            )
+            self.env[outs[0]] = self.batch_norm(ins)
         elif kind == "aten::linear":
-            wpath, weight = tensor_attr(ins[1])
-            _, bias = tensor_attr(ins[2])
-            env[outs[0]] = layer(
-                arg(ins[0]),
-                weight,
-                wpath.rpartition(".")[0],
-                _copy_into(
-                    nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None),
-                    weight=weight,
-                    bias=bias,
-                ),
-            )
+            self.env[outs[0]] = self.linear(ins)
         else:
-            fn, kw_names = _op(node)
-            values = [arg(v) for v in ins]
-            n_pos = len(values) - len(kw_names)
-            kwargs = dict(zip(kw_names, values[n_pos:], strict=True))
-            result = g.call_function(fn, tuple(values[:n_pos]), kwargs)
-            if len(outs) == 1:
-                env[outs[0]] = result
-            else:
-                for i, o in enumerate(outs):
-                    env[o] = g.call_function(operator.getitem, (result, i))
-    rets = [arg(v) for v in graph.outputs()]
-    g.output(rets[0] if len(rets) == 1 else tuple(rets))
-    gm = fx.GraphModule(root, g, class_name="FromTorchScript")
-    gm.eval()
-    return gm
+            self.call(node, ins, outs)
+
+    def conv(self, kind: str, ins) -> fx.Node:
+        wpath, weight = self.tensor_attr(ins[1])
+        _, bias = self.tensor_attr(ins[2])
+        stride, padding, dilation = (self.env[v] for v in ins[3:6])
+        if kind == "aten::_convolution":
+            if self.env[ins[6]]:
+                raise TorchScriptError(f"transposed convolution {wpath} is not supported")
+            groups = self.env[ins[8]]
+        else:
+            groups = self.env[ins[6]]
+        if any(isinstance(a, fx.Node) for a in (*stride, *padding, *dilation)) or isinstance(
+            padding, str
+        ):
+            raise TorchScriptError(f"convolution {wpath} has computed or named padding")
+        cls = {3: nn.Conv1d, 4: nn.Conv2d, 5: nn.Conv3d}[weight.dim()]
+        module = cls(
+            weight.shape[1] * groups,
+            weight.shape[0],
+            tuple(weight.shape[2:]),
+            stride=tuple(stride),
+            padding=tuple(padding),
+            dilation=tuple(dilation),
+            groups=groups,
+            bias=bias is not None,
+        )
+        return self.layer(
+            self.arg(ins[0]),
+            weight,
+            wpath.rpartition(".")[0],
+            _copy_into(module, weight=weight, bias=bias),
+        )
+
+    def batch_norm(self, ins) -> fx.Node:
+        wpath, weight = self.tensor_attr(ins[1])
+        _, bias = self.tensor_attr(ins[2])
+        _, mean = self.tensor_attr(ins[3])
+        _, var = self.tensor_attr(ins[4])
+        if mean is None or var is None:
+            raise TorchScriptError(f"batch norm {wpath} has no running statistics")
+        momentum, eps = self.env[ins[6]], self.env[ins[7]]
+        module = BatchNormAnyDim(
+            mean.numel(), eps=eps, momentum=momentum, affine=weight is not None
+        )
+        return self.layer(
+            self.arg(ins[0]),
+            mean,
+            wpath.rpartition(".")[0] if wpath else "bn",
+            _copy_into(module, running_mean=mean, running_var=var, weight=weight, bias=bias),
+        )
+
+    def linear(self, ins) -> fx.Node:
+        wpath, weight = self.tensor_attr(ins[1])
+        _, bias = self.tensor_attr(ins[2])
+        module = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+        return self.layer(
+            self.arg(ins[0]),
+            weight,
+            wpath.rpartition(".")[0],
+            _copy_into(module, weight=weight, bias=bias),
+        )
+
+    def call(self, node, ins, outs) -> None:
+        """Any other op, called as it is."""
+        fn, kw_names = _op(node)
+        values = [self.arg(v) for v in ins]
+        n_pos = len(values) - len(kw_names)
+        kwargs = dict(zip(kw_names, values[n_pos:], strict=True))
+        result = self.g.call_function(fn, tuple(values[:n_pos]), kwargs)
+        if len(outs) == 1:
+            self.env[outs[0]] = result
+        else:
+            for i, o in enumerate(outs):
+                self.env[o] = self.g.call_function(operator.getitem, (result, i))
+
+
+def from_torchscript(ts: torch.jit.ScriptModule) -> fx.GraphModule:
+    """An eager ``GraphModule`` computing what ``ts`` computes, with real layer modules."""
+    return _Rebuild(ts).run()
 
 
 def check_equivalent(

@@ -1,12 +1,11 @@
-"""Plain supervised training and evaluation loops for the benchmark networks.
+"""Plain supervised training loops for the benchmark networks (and pruning's fine-tuning).
 
-(Kept beside the models because ``budgetnas.training`` belongs to the supernet work; the loops are
-small and generic and can move there.)
+The optimizer is :func:`budgetnas.training.optim.sgd_cosine` (SGD with Nesterov momentum, a
+per-step cosine schedule to zero); accuracy is :func:`budgetnas.training.evaluate.accuracy`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 
 import torch
@@ -39,31 +38,6 @@ class Batches:
                 raise ValueError("the loader yields no batches")
 
 
-def evaluate(model: nn.Module, loader: Iterable) -> float:
-    """Top-1 accuracy of ``model`` on ``loader`` (eval mode, no grad)."""
-    was_training = model.training
-    model.eval()
-    correct = total = 0
-    with torch.no_grad():
-        for x, y in loader:
-            correct += int((model(x).argmax(1) == y).sum())
-            total += int(y.numel())
-    model.train(was_training)
-    return correct / max(total, 1)
-
-
-def make_optimizer(
-    params, lr: float, epochs: int, steps_per_epoch: int, weight_decay: float = 5e-4
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """SGD with Nesterov momentum and a per-step cosine schedule to zero."""
-    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
-    total = max(1, epochs * steps_per_epoch)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
-    )
-    return opt, sched
-
-
 def fit_epochs(
     model: nn.Module,
     params,
@@ -89,17 +63,13 @@ def fit_epochs(
 
     from tqdm import tqdm
 
-    opt, sched = make_optimizer(params, lr, epochs, len(loader), weight_decay)
-    losses: list[float] = []
-    start = 0
+    from budgetnas.training.optim import sgd_cosine
+
+    opt, sched = sgd_cosine(
+        params, lr, epochs * len(loader), weight_decay=weight_decay, nesterov=True
+    )
     generator = getattr(loader, "generator", None)
-    if resume is not None:
-        opt.load_state_dict(resume["optimizer"])
-        sched.load_state_dict(resume["scheduler"])
-        losses, start = list(resume["losses"]), int(resume["epoch"])
-        torch.set_rng_state(resume["rng"])
-        if generator is not None and resume.get("loader_rng") is not None:
-            generator.set_state(resume["loader_rng"])
+    losses, start = _restore(resume, opt, sched, generator)
     model.train()
     for epoch in range(start, epochs):
         total, n = 0.0, 0
@@ -136,6 +106,18 @@ def fit_epochs(
     return losses
 
 
+def _restore(resume: dict | None, opt, sched, generator) -> tuple[list[float], int]:
+    """Put a state from ``on_epoch_end`` back: optimizer, schedule, RNGs; ``(losses, epoch)``."""
+    if resume is None:
+        return [], 0
+    opt.load_state_dict(resume["optimizer"])
+    sched.load_state_dict(resume["scheduler"])
+    torch.set_rng_state(resume["rng"])
+    if generator is not None and resume.get("loader_rng") is not None:
+        generator.set_state(resume["loader_rng"])
+    return list(resume["losses"]), int(resume["epoch"])
+
+
 def train_classifier(
     model: nn.Module,
     loader,
@@ -164,3 +146,6 @@ def train_classifier(
         on_epoch_end=on_epoch_end,
         resume=resume,
     )
+
+
+__all__ = ["Batches", "fit_epochs", "train_classifier"]

@@ -1,4 +1,4 @@
-"""Knapsack channel pruning with inner distillation (ALGORITHMS.md section 6).
+"""Knapsack channel pruning with inner distillation (docs/methods/pruning.md).
 
 Pipeline: :class:`~budgetnas.pruning.groups.PruningGraph` (channel groups from torch-pruning's
 dependency graph and an exact width model of FLOPs/params) -> importance per channel
@@ -6,7 +6,12 @@ dependency graph and an exact width model of FLOPs/params) -> importance per cha
 (:mod:`~budgetnas.pruning.plan`, :mod:`~budgetnas.pruning.knapsack`) -> real removal
 (:mod:`~budgetnas.pruning.apply`) -> fine-tuning with inner distillation
 (:mod:`~budgetnas.pruning.distill`). :func:`prune_to_budget` runs the middle three and checks the
-budget on the pruned network itself, tightening and re-solving if it is violated.
+budget on the pruned network itself, tightening and re-solving if it is violated;
+:func:`prune` (:mod:`~budgetnas.pruning.run`) is the whole workflow of ``budgetnas prune`` from
+a :class:`PruneConfig` to a :class:`PruneResult`.
+
+Importing the package is cheap: torch and torch-pruning are imported with the names that need
+them, on first use.
 """
 
 from __future__ import annotations
@@ -15,18 +20,26 @@ from importlib import import_module
 from typing import Any
 
 __all__ = [
+    "PruneConfig",
     "PruneOutcome",
+    "PruneResult",
     "PruningError",
     "PruningGraph",
     "apply_keep",
     "finetune",
+    "progressive_prune",
+    "prune",
     "prune_to_budget",
     "solve_knapsack",
 ]
 
 _LAZY = {
+    "PruneConfig": "budgetnas.pruning.config",
+    "PruneResult": "budgetnas.pruning.result",
+    "prune": "budgetnas.pruning.run",
     "PruneOutcome": "budgetnas.pruning.pipeline",
     "prune_to_budget": "budgetnas.pruning.pipeline",
+    "progressive_prune": "budgetnas.pruning.progressive",
     "PruningError": "budgetnas.pruning.groups",
     "PruningGraph": "budgetnas.pruning.groups",
     "apply_keep": "budgetnas.pruning.apply",
@@ -39,3 +52,7 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'budgetnas.pruning' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

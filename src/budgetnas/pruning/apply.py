@@ -54,3 +54,6 @@ def apply_keep(
             f"pruning changed the output shape from {tuple(ref_shape)} to {tuple(shape)}"
         )
     return net
+
+
+__all__ = ["apply_keep"]

@@ -7,7 +7,7 @@ hooks) and finds these couplings; this module records, per group, which layer di
 it, so the cost of any choice of kept channels can be computed without touching the network:
 ``macs = sum_l k_l * HW_l * out_l * in_l / groups_l`` with ``out_l`` / ``in_l`` the kept counts of
 the groups driving layer ``l``. That model is bilinear in the kept counts and equals the count on
-the really pruned network (checked after removal by :func:`budgetnas.pruning.counting.count`).
+the really pruned network (checked after removal by :func:`budgetnas.costs.modules.count`).
 """
 
 from __future__ import annotations
@@ -278,3 +278,15 @@ def find_output_layers(model: nn.Module, example: torch.Tensor) -> list[str]:
             f"channels, the output {width}); name it with --output-layer"
         )
     return [order[-1]]
+
+
+__all__ = [
+    "CONV",
+    "NORMS",
+    "ChannelGroup",
+    "Layer",
+    "Member",
+    "PruningError",
+    "PruningGraph",
+    "find_output_layers",
+]

@@ -213,3 +213,13 @@ def calibrate_values(
         delta, removed = c
         out.append(v * (max(delta, floor) / max(float(removed), 1e-30)))
     return out
+
+
+__all__ = [
+    "IMPORTANCES",
+    "calibrate_values",
+    "consumer_scores",
+    "group_scores",
+    "magnitude_importance",
+    "taylor_importance",
+]

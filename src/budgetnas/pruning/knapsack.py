@@ -133,3 +133,6 @@ def solve_knapsack(
     if method == "greedy":
         return knapsack_greedy(values, costs, capacity)
     raise ValueError(f"unknown knapsack method {method!r}; use one of {', '.join(METHODS)}")
+
+
+__all__ = ["METHODS", "knapsack_dp", "knapsack_greedy", "knapsack_milp", "solve_knapsack"]

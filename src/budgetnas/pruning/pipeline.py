@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from budgetnas.costs.modules import count, torch_flops
 from budgetnas.pruning.apply import apply_keep
-from budgetnas.pruning.counting import count, torch_flops
 from budgetnas.pruning.groups import PruningError, PruningGraph
 from budgetnas.pruning.plan import (
     LatencyModel,
@@ -108,3 +108,6 @@ def prune_to_budget(
         f"could not meet {budget} after {max_attempts} attempts (last measured {last:.6g}); "
         "for latency budgets this usually means measurement noise larger than the slack"
     )
+
+
+__all__ = ["PruneOutcome", "kept_widths", "measure", "prune_to_budget"]

@@ -1,4 +1,4 @@
-"""Choose which channels to keep under a budget (ALGORITHMS.md section 6).
+"""Choose which channels to keep under a budget (docs/methods/pruning.md).
 
 Items are the channels of the channel groups; values are their importances; the cost of a set of
 kept channels is the exact width model of :class:`~budgetnas.pruning.groups.PruningGraph` (MACs or
@@ -177,66 +177,86 @@ def plan_keep(
             "lower --min-keep or relax the budget"
         )
     # free items: channels beyond the mandatory ones
-    item_group = np.concatenate(
-        [np.full(s - m, g) for g, (s, m) in enumerate(zip(sizes, mandatory, strict=True))]
-    )
-    item_chan = np.concatenate([o[m:] for o, m in zip(order, mandatory, strict=True)])
-    item_value = np.concatenate(
-        [v[o[m:]] for v, o, m in zip(values, order, mandatory, strict=True)]
+    items = _Items(
+        np.concatenate(
+            [np.full(s - m, g) for g, (s, m) in enumerate(zip(sizes, mandatory, strict=True))]
+        ),
+        np.concatenate([o[m:] for o, m in zip(order, mandatory, strict=True)]),
+        np.concatenate([v[o[m:]] for v, o, m in zip(values, order, mandatory, strict=True)]),
+        mandatory,
     )
     best: Plan | None = None
     point = sizes.astype(float)
     if cost(point) <= limit:
         keep = [np.arange(s) for s in sizes]
         return Plan(keep, point, float(sum(v.sum() for v in values)), cost(point))
-
-    def counts_of(take: np.ndarray) -> np.ndarray:
-        return mandatory + np.bincount(item_group[take], minlength=len(sizes))
-
     for _ in range(rounds):
-        base = cost(point)
-        unit = np.empty(len(sizes))
-        for g in range(len(sizes)):
-            q = point.copy()
-            q[g] -= 1
-            unit[g] = max(base - cost(q), 0.0)
-        item_cost = unit[item_group]
-        mandatory_lin = float(unit @ mandatory)
-        # linearised: base + unit @ (n - point) <= limit
-        cap0 = limit - base + float(unit @ point) - mandatory_lin
-        lo, hi = 0.0, max(cap0, 0.0)
-        total_items = float(item_cost.sum())
-        # grow hi until infeasible (or everything fits)
-        for _ in range(30):
-            take = solve_knapsack(item_value, item_cost, hi, method)
-            c = counts_of(take)
-            if cost(c.astype(float)) > limit:
-                break
-            best = _better(best, take, c, item_value, cost, limit)
-            if hi >= total_items:
-                break
-            lo, hi = hi, min(total_items, hi * 1.5 + 1e-12)
-        for _ in range(bisect_steps):
-            mid = 0.5 * (lo + hi)
-            take = solve_knapsack(item_value, item_cost, mid, method)
-            c = counts_of(take)
-            if cost(c.astype(float)) <= limit:
-                best = _better(best, take, c, item_value, cost, limit)
-                lo = mid
-            else:
-                hi = mid
-            if hi - lo <= 1e-4 * max(hi, 1e-12):
-                break
-        if best is None:
-            take = np.zeros(item_value.size, dtype=bool)
-            best = _better(None, take, counts_of(take), item_value, cost, limit)
+        best = _round(items, point, best, cost, limit, method, bisect_steps)
         point = best.counts.astype(float)
     assert best is not None
     keep = []
     for g, (o, m) in enumerate(zip(order, mandatory, strict=True)):
-        extra = item_chan[(item_group == g) & best.take]
+        extra = items.chan[(items.group == g) & best.take]
         keep.append(np.sort(np.concatenate([o[:m], extra])))
     return Plan(keep, best.counts, best.value, best.cost)
+
+
+@dataclass
+class _Items:
+    """The optional channels of :func:`plan_keep` (beyond each group's mandatory ones): their
+    group, channel index and value, and the mandatory count of every group."""
+
+    group: np.ndarray
+    chan: np.ndarray
+    value: np.ndarray
+    mandatory: np.ndarray
+
+    def counts(self, take: np.ndarray) -> np.ndarray:
+        """Kept channels per group when the items ``take`` are chosen."""
+        return self.mandatory + np.bincount(self.group[take], minlength=len(self.mandatory))
+
+
+def _round(items: _Items, point, best, cost, limit, method, bisect_steps) -> Plan:
+    """One round of :func:`plan_keep`: linearise the cost at ``point``, then grow and bisect the
+    knapsack's linear capacity, keeping the best choice whose exact cost meets ``limit``."""
+    item_value, counts_of = items.value, items.counts
+    base = cost(point)
+    unit = np.empty(len(point))
+    for g in range(len(point)):
+        q = point.copy()
+        q[g] -= 1
+        unit[g] = max(base - cost(q), 0.0)
+    item_cost = unit[items.group]
+    mandatory_lin = float(unit @ items.mandatory)
+    # linearised: base + unit @ (n - point) <= limit
+    cap0 = limit - base + float(unit @ point) - mandatory_lin
+    lo, hi = 0.0, max(cap0, 0.0)
+    total_items = float(item_cost.sum())
+    # grow hi until infeasible (or everything fits)
+    for _ in range(30):
+        take = solve_knapsack(item_value, item_cost, hi, method)
+        c = counts_of(take)
+        if cost(c.astype(float)) > limit:
+            break
+        best = _better(best, take, c, item_value, cost, limit)
+        if hi >= total_items:
+            break
+        lo, hi = hi, min(total_items, hi * 1.5 + 1e-12)
+    for _ in range(bisect_steps):
+        mid = 0.5 * (lo + hi)
+        take = solve_knapsack(item_value, item_cost, mid, method)
+        c = counts_of(take)
+        if cost(c.astype(float)) <= limit:
+            best = _better(best, take, c, item_value, cost, limit)
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-4 * max(hi, 1e-12):
+            break
+    if best is None:
+        take = np.zeros(item_value.size, dtype=bool)
+        best = _better(None, take, counts_of(take), item_value, cost, limit)
+    return best
 
 
 def _better(best, take, counts, item_value, cost, limit):

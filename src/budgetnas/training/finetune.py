@@ -1,6 +1,7 @@
-"""Fine-tuning of an extracted child with KL distillation from the heaviest path (ALGORITHMS.md
-section 5): the one recipe that ``budgetnas run`` applies to the found network and that the
-baseline benchmark applies to every network it compares, so they all get the same treatment."""
+"""Fine-tuning of an extracted child with KL distillation from the heaviest path
+(docs/methods/supernet.md): the one recipe that ``budgetnas run`` applies to the found network
+and that the baseline benchmark applies to every network it compares, so they all get the same
+treatment."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from torch import nn
 
 from budgetnas.supernet.bn import recalibrate_bn
 from budgetnas.training.distill import kl_teacher_student
+from budgetnas.training.optim import sgd_cosine
 
 
 def heaviest_teacher(supernet, recal_batches: Iterable, bn_batches: int) -> nn.Module:
@@ -40,8 +42,7 @@ def distill_finetune(
     from budgetnas.data import make_loader
 
     steps = max(1, epochs * -(-len(train) // batch_size))
-    opt = torch.optim.SGD(child.parameters(), lr=lr, momentum=0.9)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    opt, sched = sgd_cosine(child.parameters(), lr, steps, schedule="annealing")
     torch.manual_seed(seed)
     for ep in range(epochs):
         child.train()

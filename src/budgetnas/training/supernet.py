@@ -141,23 +141,17 @@ class SupernetTrainer:
 
     # ---- state --------------------------------------------------------------------------
     def _optimizer(self, lr: float, total_steps: int):
-        decay, no_decay = [], []
-        for p in self.model.parameters():
-            (no_decay if p.ndim <= 1 else decay).append(p)
-        opt = torch.optim.SGD(
-            [
-                {"params": decay, "weight_decay": self.cfg.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=lr,
+        from budgetnas.training.optim import sgd_cosine
+
+        return sgd_cosine(
+            self.model.parameters(),
+            lr,
+            total_steps,
             momentum=self.cfg.momentum,
+            weight_decay=self.cfg.weight_decay,
             nesterov=True,
+            no_decay_1d=True,
         )
-        total = max(1, total_steps)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
-        )
-        return opt, sched
 
     def _save(self, stage: str, epoch: int, extra: dict | None = None) -> None:
         state = {

@@ -34,7 +34,6 @@ __all__ = [
     "RemeasureConfig",
     "describe",
     "interleaved_latency",
-    "main",
     "remeasure",
     "run",
     "summary",
@@ -51,9 +50,7 @@ class PruningBenchConfig:
     model: str | None = option(None, "parent checkpoint (required), as budgetnas prune --model")
     data: str = option("fashion-mnist", "dataset: fashion-mnist, cifar10 or synthetic")
     data_dir: str | None = option(None, "folder holding the dataset folders")
-    ratios: list[float] = option(  # noqa: RUF009 (option() makes the default_factory)
-        [0.5, 0.3], "FLOPs ratios to prune to", flag="ratios", sep=","
-    )
+    ratios: list[float] = option([0.5, 0.3], "FLOPs ratios to prune to", flag="ratios", sep=",")
     epochs: int = option(2, "fine-tuning epochs of every method")
     subset: int | None = option(10000, "N training images")
     eval_subset: int | None = option(2000, "N test images")
@@ -61,7 +58,7 @@ class PruningBenchConfig:
     lr: float = option(0.01, "fine-tuning learning rate")
     gamma: float = option(1.0, "weight of the block-output MSE of ours/ours_kl/ours_prog")
     kl: float = option(0.0, "KL-to-logits weight of ours/ours_prog")
-    variants: list[str] = option(  # noqa: RUF009 (option() makes the default_factory)
+    variants: list[str] = option(
         ["ours", "tp_magnitude"],
         "methods compared; also: ours_no_distill, ours_kl (distillation + KL to the parent's "
         "logits), ours_prog (progressive: --steps knapsack steps with --recover distillation "
@@ -182,6 +179,7 @@ def _remeasure_summary(lat: dict[str, float]) -> str:
     "pruning-remeasure",
     "re-measure the latency of a pruning benchmark's saved networks, interleaved",
     RemeasureConfig,
+    required=("json", "parent"),
     summary=_remeasure_summary,
 )
 def remeasure(cfg: RemeasureConfig) -> dict[str, float]:
@@ -370,6 +368,7 @@ def summary(result: PruningBenchResult) -> str:
     "pruning",
     "knapsack pruning vs torch-pruning's magnitude pruner (see docs/bench/pruning.md)",
     PruningBenchConfig,
+    required=("model", "json"),
     summary=summary,
 )
 def run(cfg: PruningBenchConfig) -> PruningBenchResult:
@@ -397,27 +396,11 @@ def run(cfg: PruningBenchConfig) -> PruningBenchResult:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m budgetnas.bench.pruning [remeasure] FLAGS``: the flags generated from
-    :class:`PruningBenchConfig` (or :class:`RemeasureConfig`), for callers from before the
-    benchmarks were registered."""
-    import argparse
+if __name__ == "__main__":  # python -m budgetnas.bench.pruning [remeasure] FLAGS
     import sys
 
-    from budgetnas.config import add_arguments, overrides_from_args, resolve
+    from budgetnas.cli.main import main
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    fn, cls, show = run, PruningBenchConfig, summary
-    if argv[:1] == ["remeasure"]:
-        argv, fn, cls, show = argv[1:], remeasure, RemeasureConfig, _remeasure_summary
-    parser = argparse.ArgumentParser(
-        prog="python -m budgetnas.bench.pruning", description=(fn.__doc__ or "").splitlines()[0]
-    )
-    add_arguments(parser, cls)
-    cfg = resolve(cls, overrides_from_args(parser.parse_args(argv), cls))
-    print(show(fn(cfg)), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    args = sys.argv[1:]
+    name = ["pruning-remeasure", *args[1:]] if args[:1] == ["remeasure"] else ["pruning", *args]
+    sys.exit(main(["bench", *name]))

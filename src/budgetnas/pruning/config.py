@@ -54,8 +54,8 @@ class SelectionConfig:
         "it (0: off)",
     )
     # option() gives list defaults a default_factory
-    ignore: list[str] = option([], "layer name not to prune (repeat)")  # noqa: RUF009
-    output_layer: list[str] = option([], "layer producing the outputs (repeat)")  # noqa: RUF009
+    ignore: list[str] = option([], "layer name not to prune (repeat)")
+    output_layer: list[str] = option([], "layer producing the outputs (repeat)")
 
 
 @dataclass

@@ -1,7 +1,59 @@
-"""Accuracy predictors (scikit-learn conventions), each exposing a quadratic form."""
+"""Accuracy predictors (scikit-learn conventions), each exposing a quadratic form.
 
-from budgetnas.predictors._base import Predictor
-from budgetnas.predictors.contributions import ContributionPredictor
-from budgetnas.predictors.regression import RidgePredictor
+Predictors register by name: ``create_predictor("binas")``, ``list_predictors()``. The package is
+lazy: a name is imported from its module on first use, so importing ``budgetnas.predictors`` pulls
+in neither torch nor scipy.
+"""
 
-__all__ = ["ContributionPredictor", "Predictor", "RidgePredictor"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from budgetnas.predictors._base import (
+    PREDICTORS,
+    NotFittedError,
+    Predictor,
+    SamplePredictor,
+    SupernetPredictor,
+    create_predictor,
+    list_predictors,
+    register_predictor,
+)
+
+_LAZY = {
+    "BinasPredictor": "budgetnas.predictors.binas",
+    "ContributionPredictor": "budgetnas.predictors.contributions",
+    "PathRegressionPredictor": "budgetnas.predictors.paths",
+    "RidgePredictor": "budgetnas.predictors.regression",
+    "SupernetEvaluator": "budgetnas.predictors.evaluator",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [
+    "PREDICTORS",
+    "BinasPredictor",
+    "ContributionPredictor",
+    "NotFittedError",
+    "PathRegressionPredictor",
+    "Predictor",
+    "RidgePredictor",
+    "SamplePredictor",
+    "SupernetEvaluator",
+    "SupernetPredictor",
+    "create_predictor",
+    "list_predictors",
+    "register_predictor",
+]

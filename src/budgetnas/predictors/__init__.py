@@ -25,8 +25,11 @@ _LAZY = {
     "BinasPredictor": "budgetnas.predictors.binas",
     "ContributionPredictor": "budgetnas.predictors.contributions",
     "PathRegressionPredictor": "budgetnas.predictors.paths",
+    "PredictorConfig": "budgetnas.predictors.fit",
+    "PredictorResult": "budgetnas.predictors.fit",
     "RidgePredictor": "budgetnas.predictors.regression",
     "SupernetEvaluator": "budgetnas.predictors.evaluator",
+    "fit_predictor": "budgetnas.predictors.fit",
 }
 
 
@@ -49,11 +52,14 @@ __all__ = [
     "NotFittedError",
     "PathRegressionPredictor",
     "Predictor",
+    "PredictorConfig",
+    "PredictorResult",
     "RidgePredictor",
     "SamplePredictor",
     "SupernetEvaluator",
     "SupernetPredictor",
     "create_predictor",
+    "fit_predictor",
     "list_predictors",
     "register_predictor",
 ]

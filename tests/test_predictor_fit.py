@@ -1,8 +1,8 @@
 """The predictor fit workflow (budgetnas.predictors.fit): the same fit as the run's predictor
 stage, and predictor.json files of earlier runs and of earlier ``predictor fit`` read back."""
 
+import dataclasses
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -98,48 +98,73 @@ def trained_tiny(tmp_path_factory):
     return out / "supernet.pt"
 
 
-def test_fit_predictor_is_the_run_predictor_stage(trained_tiny, tmp_path, one_thread):
+def _former_run_stage(trained, cfg, store, seed):
+    """What the run's predictor stage computed before ``fit_predictor`` (``Pipeline._predictor``,
+    written out): ``(info, form)``."""
+    from budgetnas.predictors.paths import paths_predictor
+    from budgetnas.predictors.reliability import target_reliability
+    from budgetnas.predictors.supernet import (
+        BinasPredictor,
+        quality_report,
+        random_subnet_accuracies,
+    )
+
+    ev = trained.evaluator(
+        cfg.heldout, cfg.batch, passes=cfg.passes, seed=seed, sampling=cfg.sampling
+    )
+    sub_ev = trained.report_evaluator(
+        cfg.subnet_heldout or cfg.heldout, seed=seed, passes=cfg.passes, sampling=cfg.sampling
+    )
+    binas = BinasPredictor(store=store).fit(ev)
+    fitted = {"binas": binas, "paths": paths_predictor(binas, store)}
+    pred = fitted[cfg.form]
+    info = {
+        "A0": binas.intercept_,
+        "form": cfg.form,
+        "measured_now": binas.n_measured_,
+        "fingerprint": binas.fingerprint_,
+        "interpretation": pred.interpretation(),
+        "paths_alpha": fitted["paths"].alpha_,
+    }
+    archs, accs = random_subnet_accuracies(sub_ev, cfg.subnets, store=store)
+    predicted = pred.predict_archs(archs)
+    info["quality"] = quality_report(predicted, accs)
+    info["quality_points"] = {"predicted": predicted.tolist(), "oneshot": accs.tolist()}
+    info["quality_by_form"] = {
+        name: quality_report(p.predict_archs(archs), accs) for name, p in fitted.items()
+    }
+    info["target_reliability"] = target_reliability(sub_ev, archs, store)
+    return info, pred.quadratic_form()
+
+
+def test_fit_predictor_is_the_former_run_stage(trained_tiny, tmp_path, one_thread):
     """The same evaluations (every stored record), the same form and the same result entry as
-    ``Pipeline._predictor`` on the same supernet."""
-    from budgetnas.pipeline.run import Pipeline, RunConfig
+    the run's predictor stage computed before (checked against ``Pipeline._predictor`` itself
+    before the pipeline called ``fit_predictor``)."""
     from budgetnas.predictors.fit import fit_predictor
     from budgetnas.store import Store
     from budgetnas.training.trained import TrainedSupernet
 
-    run = tmp_path / "run"
-    (run / "supernet").mkdir(parents=True)
-    shutil.copyfile(trained_tiny, run / "supernet" / "supernet.pt")
-    rcfg = RunConfig.from_preset(
-        "tiny", data="synthetic", supernet=str(trained_tiny), oneshot_subnets=6
-    )
-    pipe = Pipeline(rcfg, run, log=lambda msg: None).open()
-    form = pipe._predictor().quadratic_form()
-
-    cfg = PredictorConfig(
-        heldout=rcfg.predictor_subset,
-        batch=rcfg.predictor_batch,
-        passes=rcfg.passes,
-        sampling=rcfg.predictor_sampling,
-        form=rcfg.predictor_form,
-        subnets=rcfg.oneshot_subnets,
-        subnet_heldout=rcfg.oneshot_heldout,
-    )
-    trained = TrainedSupernet.open(trained_tiny, bn_batches=rcfg.bn_batches)
+    cfg = PredictorConfig(heldout=32, batch=32, subnets=6)
+    trained = TrainedSupernet.open(trained_tiny)
+    old_store = Store(tmp_path / "old.sqlite")
+    info, form = _former_run_stage(trained, cfg, old_store, seed=0)
     store = Store(tmp_path / "store.sqlite")
     lines = []
-    res = fit_predictor(trained, cfg, store, seed=rcfg.seed, log=lines.append)
+    res = fit_predictor(trained, cfg, store, seed=0, log=lines.append)
     assert "predictor: 256/256 expectations" in lines
-    assert res.info() == pipe.predictor_info
-    assert json.dumps(res.info(), default=float) == json.dumps(pipe.predictor_info, default=float)
+    assert res.info() == info
+    assert json.dumps(res.info(), default=float) == json.dumps(info, default=float)
     assert res.form.to_dict() == form.to_dict()
     for kind in ("binas", "oneshot"):
-        assert list(store.items(kind)) == list(pipe.store.items(kind)), kind
-    old = json.loads((run / "predictor.json").read_text())
-    assert PredictorResult.from_json(old).to_json() == {
-        k: v for k, v in res.to_json().items() if k not in ("center", "sampling")
-    } | {"center": "depth"}
+        assert list(store.items(kind)) == list(old_store.items(kind)), kind
+    # the run's former predictor.json reads back as this result
+    old = json.dumps({**info, **form.to_dict()}, default=float)
+    assert PredictorResult.from_json(json.loads(old)).to_json() == {
+        k: v for k, v in res.to_json().items() if k != "sampling"
+    }
     # a second fit reads everything back; the BINAS form searched is the BINAS predictor's
-    again = fit_predictor(trained, PredictorConfig(**{**cfg.__dict__, "form": "binas"}), store)
+    again = fit_predictor(trained, dataclasses.replace(cfg, form="binas"), store)
     assert again.measured_now == 0 and again.searched == "binas"
     assert again.quality_by_form == res.quality_by_form
     binas = res.fitted["binas"]

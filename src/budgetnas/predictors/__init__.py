@@ -7,9 +7,7 @@ in neither torch nor scipy.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from budgetnas.lazy import lazy_exports
 from budgetnas.predictors._base import (
     PREDICTORS,
     NotFittedError,
@@ -33,12 +31,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -48,7 +48,7 @@ def test_active_features_switch_off_blocks_beyond_the_depth(space):
 def test_recovers_an_additive_accuracy_and_its_form_agrees(space):
     rng = np.random.default_rng(0)
     samples, truth = _additive_samples(space, 4000, 20, rng)
-    pred = PathRegressionPredictor(alpha=1e-6).fit(space, samples)
+    pred = PathRegressionPredictor(alpha=1e-6).fit_samples(space, samples)
     test = [space.sample(rng) for _ in range(200)]
     got, want = pred.predict_archs(test), truth(test)
     # the batch effects average out into the intercept; the rest is the decisions' sum
@@ -64,7 +64,7 @@ def test_weights_from_noisy_samples_are_far_more_precise_than_one_sample(space):
     within 0.02."""
     rng = np.random.default_rng(1)
     samples, truth = _additive_samples(space, 3000, 30, rng, noise=0.05)
-    pred = PathRegressionPredictor(alpha=1.0).fit(space, samples)
+    pred = PathRegressionPredictor(alpha=1.0).fit_samples(space, samples)
     test = [space.sample(rng) for _ in range(300)]
     err = pred.predict_archs(test) - truth(test)
     assert np.std(err) < 0.02  # against 0.05 per sample and 0.02 per decision weight
@@ -99,8 +99,8 @@ def test_cross_validated_penalty_shrinks_noisy_weights_and_spares_clean_ones(spa
     rng = np.random.default_rng(3)
     noisy, truth = _additive_samples(space, 400, 10, rng, noise=0.05)
     test = [space.sample(rng) for _ in range(300)]
-    cv = PathRegressionPredictor().fit(space, noisy)
-    raw = PathRegressionPredictor(alpha=1.0).fit(space, noisy)  # the former fixed penalty
+    cv = PathRegressionPredictor().fit_samples(space, noisy)
+    raw = PathRegressionPredictor(alpha=1.0).fit_samples(space, noisy)  # the former fixed penalty
     assert cv.alpha_ >= 1e4  # 400 samples x 10,000 images: a penalty that matters
     err_cv = np.std(cv.predict_archs(test) - truth(test))
     err_raw = np.std(raw.predict_archs(test) - truth(test))
@@ -108,7 +108,7 @@ def test_cross_validated_penalty_shrinks_noisy_weights_and_spares_clean_ones(spa
     assert cv.cv_errors_.shape == (len(ALPHA_GRID),)
 
     clean, truth = _additive_samples(space, 3000, 20, np.random.default_rng(4))
-    pred = PathRegressionPredictor().fit(space, clean)
+    pred = PathRegressionPredictor().fit_samples(space, clean)
     assert pred.alpha_ <= 1e3
     got, want = pred.predict_archs(test), truth(test)
     np.testing.assert_allclose(got - got.mean(), want - want.mean(), atol=5e-3)
@@ -120,7 +120,10 @@ def test_cross_validation_refuses_what_it_cannot_score_and_bad_penalties(space):
     y, total = rng.random(10), np.full(10, 100.0)
     with pytest.raises(ValueError, match="several folds"):
         cv_errors(X, y, total, np.arange(10), ALPHA_GRID)  # every path in its own batch
+    # __init__ only stores its arguments (scikit-learn's rule): a bad penalty fails at fit
+    samples = {"paths": [a.choices for a in map(space.arch, [[0] * len(space.group_sizes)] * 2)]}
+    samples.update(batch=[0, 0], correct=[1, 2], total=[4, 4])
     with pytest.raises(ValueError, match="alpha"):
-        PathRegressionPredictor(alpha=-1.0)
+        PathRegressionPredictor(alpha=-1.0).fit_samples(space, samples)
     with pytest.raises(ValueError, match="'auto'"):
-        PathRegressionPredictor(alpha="auto")
+        PathRegressionPredictor(alpha="auto").fit_samples(space, samples)

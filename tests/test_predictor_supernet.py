@@ -229,7 +229,7 @@ def test_expectations_keep_their_evaluated_paths(evaluator, tmp_path):
             assert all(path[g] == c for g, c in fixed.items())
     samples = stored_path_samples(store, fp)
     assert len(samples["paths"]) == 4 * len(evaluator.eval_batches)
-    pred = PathRegressionPredictor().fit(evaluator.space, samples)
+    pred = PathRegressionPredictor().fit_samples(evaluator.space, samples)
     assert np.isfinite(pred.predict_archs([evaluator.space.heaviest()])).all()
 
 

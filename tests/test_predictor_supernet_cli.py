@@ -49,8 +49,11 @@ def test_predictor_fit_cli_reports_quality_and_resumes(tmp_path, capsys):
     )
     rep = json.loads((out / "predictor.json").read_text())
     assert rep["paths_alpha"] in ALPHA_GRID  # the path regression's cross-validated penalty
+    reports = rep["quality_by_form"]
+    assert rep["form"] == "binas" and rep["quality"] == reports["binas"]
     for name in ("binas", "binas_center_a0", "paths", "ridge"):
-        assert rep[name]["n"] == 6 and set(rep[name]) >= {"kendall_tau", "spearman", "rmse"}
+        r = reports[name]
+        assert r["n"] == 6 and set(r) >= {"kendall_tau", "spearman", "rmse"}
     assert len(rep["linear"]) == 255
     assert (out / "predictor_scatter.png").is_file()
     # every evaluation is in the store: a second fit measures nothing new and agrees
@@ -60,7 +63,8 @@ def test_predictor_fit_cli_reports_quality_and_resumes(tmp_path, capsys):
     assert n_binas == 256
     assert main(argv) == 0
     again = json.loads((out / "predictor.json").read_text())
-    assert again["linear"] == rep["linear"] and again["binas"] == rep["binas"]
+    assert again["linear"] == rep["linear"] and again["quality"] == rep["quality"]
+    assert again["measured_now"] == 0
     # two processes sharing the store measure the same expectations and subnets
     out2 = tmp_path / "pred2"
     argv2 = [*argv, "--jobs", "2"]
@@ -68,6 +72,6 @@ def test_predictor_fit_cli_reports_quality_and_resumes(tmp_path, capsys):
     assert main(argv2) == 0
     assert "measuring in 2 processes" in capsys.readouterr().err
     parallel = json.loads((out2 / "predictor.json").read_text())
-    assert parallel["linear"] == rep["linear"] and parallel["binas"] == rep["binas"]
-    assert parallel["ridge"] == rep["ridge"]
+    assert parallel["linear"] == rep["linear"]
+    assert parallel["quality_by_form"] == rep["quality_by_form"]
     assert len(list(Store(out2 / "store.sqlite").items("binas"))) == 256

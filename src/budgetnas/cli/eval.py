@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+__all__ = ["evaluate_path", "register", "run"]
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -39,29 +41,26 @@ def evaluate_path(
     bn_batches: int | None = None,
 ) -> dict:
     """Load, recalibrate and score one path; returns a JSON-ready record."""
-    from budgetnas.data import get_dataset, make_loader
-    from budgetnas.training.config import TrainConfig
+    from budgetnas.data import make_loader
     from budgetnas.training.evaluate import one_shot_accuracy
-    from budgetnas.training.supernet import _data_kwargs, load_supernet
+    from budgetnas.training.trained import TrainedSupernet
 
-    net, ckpt = load_supernet(supernet_path)
-    cfg = TrainConfig.from_dict(ckpt["train"])
-    space = net.space
+    trained = TrainedSupernet.open(
+        supernet_path, data_dir=data_dir, bn_batches=bn_batches, finished=False
+    )
+    cfg, space = trained.train, trained.space
     if arch_text == "heaviest":
         arch = space.heaviest()
     elif arch_text == "smallest":
         arch = space.smallest()
     else:
         arch = space.from_string(arch_text)
-    kw = _data_kwargs(cfg, space.config)
-    data_dir = data_dir if data_dir is not None else cfg.data_dir
-    recal = get_dataset(
-        cfg.data, "search-train", data_dir=data_dir, subset=cfg.subset, seed=cfg.seed, **kw
-    )
-    evald = get_dataset(cfg.data, split, data_dir=data_dir, subset=subset, **kw)
-    nb = cfg.bn_batches if bn_batches is None else bn_batches
+    # loaders, not lists: only the first bn_batches recalibration batches are drawn
+    recal = trained.dataset("search-train", cfg.subset)
+    evald = trained.dataset(split, subset, seed=0)  # a subset chosen with seed 0, as always
+    nb = cfg.bn_batches
     acc = one_shot_accuracy(
-        net,
+        trained.net,
         arch,
         make_loader(recal, cfg.batch_size, shuffle=True, seed=cfg.seed),
         make_loader(evald, cfg.eval_batch_size, shuffle=False),

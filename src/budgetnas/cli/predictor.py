@@ -1,211 +1,115 @@
 """``budgetnas predictor fit``: the BINAS predictor of a trained supernet, its quality against the
-one-shot accuracy of random subnets, and a ridge-regression predictor for comparison."""
+one-shot accuracy of random subnets, and a ridge-regression predictor for comparison
+(:func:`budgetnas.predictors.fit.fit_predictor`)."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
+
+__all__ = ["CLI_DEFAULTS", "register", "run"]
+
+# the command's own defaults, over PredictorConfig's (those are the run's): every held-out image,
+# a report on 100 subnets, the BINAS form written out
+CLI_DEFAULTS = {"heldout": None, "batch": 250, "subnets": 100, "form": "binas"}
+RENAME = {"batch": "batch-size"}
 
 
 def register(subparsers) -> None:
+    from budgetnas.config import add_arguments
+    from budgetnas.predictors.fit import PredictorConfig
+
     p = subparsers.add_parser("predictor", help="accuracy predictors on a trained supernet")
     sub = p.add_subparsers(dest="predictor_cmd", required=True)
     f = sub.add_parser(
         "fit",
         help="fit the BINAS predictor (1 + 255 expectations, resumable) and report its quality",
-        description="Writes OUT/predictor.json (form, report), OUT/store.sqlite (every "
-        "evaluation, so an interrupted fit resumes) and OUT/predictor_scatter.png.",
+        description="Writes OUT/predictor.json (form, report), OUT/predictor_config.toml, "
+        "OUT/store.sqlite (every evaluation, so an interrupted fit resumes) and "
+        "OUT/predictor_scatter.png.",
     )
     f.add_argument("--supernet", required=True, help="supernet.pt from `budgetnas train`")
     f.add_argument("--out", required=True, help="output folder")
-    f.add_argument("--heldout", type=int, default=None, help="held-out images used (all)")
-    f.add_argument("--batch-size", type=int, default=250, help="held-out batch (one path each)")
+    f.add_argument("--config", default=None, help="settings from a TOML file (flags win)")
     f.add_argument("--bn-batches", type=int, default=None, help="(the training setting)")
-    f.add_argument("--passes", type=int, default=1)
-    f.add_argument(
-        "--sampling",
-        choices=("paired", "independent"),
-        default="independent",
-        help="independent: a random stream of paths per expectation (default); paired: every "
-        "expectation draws the same random paths and a forced decision overrides only its own "
-        "groups (coefficients are paired differences)",
-    )
-    f.add_argument("--subnets", type=int, default=100, help="random subnets for the report")
-    f.add_argument(
-        "--subnet-heldout",
-        type=int,
-        default=None,
-        help="held-out images scoring each report subnet (default: as --heldout); more images, "
-        "less noise in the one-shot accuracies the predictor is judged against",
-    )
-    f.add_argument("--ridge-subnets", type=int, default=0, help="subnets to fit a ridge model on")
     f.add_argument("--data-dir", default=None)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    f.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        help="processes measuring the expectations and report subnets in parallel (each with "
-        "--threads threads), sharing the store",
-    )
-    f.add_argument(
-        "--center",
-        choices=("depth", "a0"),
-        default="depth",
-        help="blocks 3-4 relative to E[acc | depth] (default) or to A0 (the literal formula); "
-        "the report scores both, from the same evaluations",
-    )
+    add_arguments(f, PredictorConfig, rename=RENAME)
+    _show_defaults(f, CLI_DEFAULTS)
     f.set_defaults(func=run)
 
 
-def _setup(args: argparse.Namespace):
-    """``(supernet, evaluator, report evaluator, store)`` of the command line."""
-    import torch
+def _show_defaults(parser: argparse.ArgumentParser, defaults: dict) -> None:
+    """Help texts with this command's defaults instead of the configuration's."""
+    import re
 
-    from budgetnas.data import get_dataset, make_loader
-    from budgetnas.predictors.supernet import SupernetEvaluator
-    from budgetnas.store import Store
-    from budgetnas.training.config import TrainConfig
-    from budgetnas.training.supernet import _data_kwargs, load_supernet
-
-    torch.set_num_threads(args.threads)
-    net, ckpt = load_supernet(args.supernet)
-    net.eval()
-    tcfg = TrainConfig.from_dict(ckpt["train"])
-    kw = {
-        "data_dir": args.data_dir or tcfg.data_dir,
-        "seed": tcfg.seed,
-        **_data_kwargs(tcfg, net.space.config),
-    }
-    recal_ds = get_dataset(tcfg.data, "search-train", subset=tcfg.subset, **kw)
-    held_ds = get_dataset(tcfg.data, "heldout", subset=args.heldout, **kw)
-    recal = list(make_loader(recal_ds, tcfg.batch_size, shuffle=True, seed=tcfg.seed))
-    held = list(make_loader(held_ds, args.batch_size, shuffle=False))
-    bn = tcfg.bn_batches if args.bn_batches is None else args.bn_batches
-    ev = SupernetEvaluator(
-        net, recal, held, bn, args.passes, seed=args.seed, sampling=args.sampling
-    )
-    from budgetnas.predictors.reliability import report_batch_size
-
-    sub_ev = None  # the report's subnets (if any): several batches (split-half reliability),
-    if args.subnets > 1:  # each half after its own recalibration
-        sub_ds = get_dataset(tcfg.data, "heldout", subset=args.subnet_heldout or args.heldout, **kw)
-        sub_held = list(make_loader(sub_ds, report_batch_size(len(sub_ds)), shuffle=False))
-        sub_ev = SupernetEvaluator(net, recal, sub_held, bn, 1, seed=args.seed, bn_halves=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    return net, ev, sub_ev, Store(out / "store.sqlite")
-
-
-def _shard_setup(args: argparse.Namespace):
-    """``(evaluator, report evaluator, store)`` in a worker process of ``--jobs``."""
-    return _setup(args)[1:]
+    for action in parser._actions:
+        if action.dest in defaults and action.help:
+            shown = "none" if defaults[action.dest] is None else defaults[action.dest]
+            action.help = re.sub(r"\(default: [^)]*\)$", f"(default: {shown})", action.help)
 
 
 def run(args: argparse.Namespace) -> int:
-    from budgetnas.predictors import RidgePredictor
-    from budgetnas.predictors.paths import paths_predictor
-    from budgetnas.predictors.reliability import target_reliability
-    from budgetnas.predictors.supernet import (
-        BinasPredictor,
-        quality_report,
-        random_subnet_accuracies,
+    import torch
+
+    from budgetnas.config import load_toml, overrides_from_args, resolve, to_toml
+    from budgetnas.predictors.fit import PredictorConfig, fit_predictor
+    from budgetnas.store import Store
+    from budgetnas.training.trained import TrainedSupernet
+
+    cfg = resolve(
+        PredictorConfig,
+        CLI_DEFAULTS,
+        load_toml(args.config) if args.config else None,
+        overrides_from_args(args, PredictorConfig),
     )
-
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
-    net, ev, sub_ev, store = _setup(args)
-    if args.jobs > 1:
-        from functools import partial
-
-        from budgetnas.predictors.parallel import measure_in_processes
-
-        subnets = [(args.subnets, 1)] if args.subnets > 1 else []
-        if args.subnets > 1 and args.ridge_subnets > 1:
-            subnets.append((args.ridge_subnets, 2))
-        measure_in_processes(
-            partial(_shard_setup, args), args.jobs, subnets, local=(ev, sub_ev, store)
-        )
-    space = net.space
+    if cfg.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {cfg.jobs}")
+    torch.set_num_threads(args.threads)
+    trained = TrainedSupernet.open(
+        args.supernet, data_dir=args.data_dir, bn_batches=args.bn_batches, finished=False
+    )
     out = Path(args.out)
-
-    def progress(i, n):
-        if i % 32 == 0 or i == n:
-            print(f"predictor: {i}/{n} expectations", file=sys.stderr)
-
-    def subnet_progress(i, n):
-        if i % 10 == 0 or i == n:
-            print(f"report: {i}/{n} random subnets", file=sys.stderr)
-
-    pred = BinasPredictor(store=store, progress=progress, center=args.center).fit(ev)
-    report: dict = {
-        "A0": pred.intercept_,
-        "center": args.center,
-        "sampling": args.sampling,
-        "interpretation": pred.interpretation(),
-    }
-    if args.subnets > 1:
-        archs, accs = random_subnet_accuracies(
-            sub_ev, args.subnets, seed=1, store=store, progress=subnet_progress
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "predictor_config.toml").write_text(to_toml(cfg))
+    store = Store(out / "store.sqlite")
+    # the report's subnets scored in one pass (their stored records' fingerprint), and the
+    # BINAS form's other centering reported as well
+    result = fit_predictor(
+        trained, cfg, store, seed=args.seed, report_passes=1, compare_centers=True
+    )
+    result.save(out / "predictor.json")
+    if result.predictions:
+        _scatter(
+            out / "predictor_scatter.png", result.quality_points["oneshot"], result.predictions
         )
-        binas = pred.predict_archs(archs)
-        report["binas"] = quality_report(binas, accs)
-        series = {"binas": binas}
-        # the other centering costs no evaluation: the same 256 expectations
-        other = "a0" if args.center == "depth" else "depth"
-        alt = pred.recentered(other)
-        report[f"binas_center_{other}"] = quality_report(alt.predict_archs(archs), accs)
-        try:  # least squares on the same evaluated paths (predictors.paths): no evaluation
-            paths = paths_predictor(pred, store)
-        except ValueError as exc:
-            print(f"paths: not fitted: {exc}", file=sys.stderr)
-        else:
-            series["paths"] = paths.predict_archs(archs)
-            report["paths"] = quality_report(series["paths"], accs)
-            report["paths_alpha"] = paths.alpha_
-        if args.ridge_subnets > 1:
-            tr_archs, tr_accs = random_subnet_accuracies(
-                sub_ev, args.ridge_subnets, seed=2, store=store
-            )
-            ridge = RidgePredictor(alpha=1.0).fit(space.encode_many(tr_archs), tr_accs)
-            series["ridge"] = ridge.predict(space.encode_many(archs))
-            report["ridge"] = quality_report(series["ridge"], accs)
-        report["target_reliability"] = target_reliability(sub_ev, archs, store)
-        _scatter(out / "predictor_scatter.png", accs, series)
-    form = pred.quadratic_form()
-    payload = {
-        **report,
-        "const": form.const,
-        "linear": form.linear.tolist(),
-        "pair_i": form.pair_i.tolist(),
-        "pair_j": form.pair_j.tolist(),
-        "pair_w": form.pair_w.tolist(),
-    }
-    (out / "predictor.json").write_text(json.dumps(payload, default=float))
+    _print_result(result)
+    return 0
+
+
+def _print_result(result) -> None:
+    reports = result.quality_by_form or {}
     for name in ("binas", "binas_center_a0", "binas_center_depth", "paths", "ridge"):
-        if name in report:
-            r = report[name]
+        if name in reports:
+            r = reports[name]
             print(
                 f"{name}: Kendall tau {r['kendall_tau']:.3f}, Spearman {r['spearman']:.3f}, "
                 f"Pearson {r['pearson']:.3f}, RMSE {r['rmse']:.4f} on {r['n']} random subnets"
             )
-    if "target_reliability" in report:
-        print(_ceiling_line(report["target_reliability"]))
-    inter = report["interpretation"]
+    if result.target_reliability is not None:
+        print(_ceiling_line(result.target_reliability))
+    inter = result.interpretation
     by_depth = sorted(inter, key=lambda s: -inter[s]["depth_gain"])
     by_width = sorted(inter, key=lambda s: -inter[s]["width_gain"])
     print(
-        f"A0 {pred.intercept_:.4f}; gain from depth 2->4, most first: "
+        f"A0 {result.intercept:.4f}; gain from depth 2->4, most first: "
         + ", ".join(f"{s} {inter[s]['depth_gain']:+.4f}" for s in by_depth)
     )
     print(
         "gain from expansion 3->6 (blocks 1-2), most first: "
         + ", ".join(f"{s} {inter[s]['width_gain']:+.4f}" for s in by_width)
     )
-    return 0
 
 
 def _ceiling_line(rel: dict) -> str:

@@ -1,7 +1,58 @@
-"""Accuracy predictors (scikit-learn conventions), each exposing a quadratic form."""
+"""Accuracy predictors (scikit-learn conventions), each exposing a quadratic form.
 
-from budgetnas.predictors._base import Predictor
-from budgetnas.predictors.contributions import ContributionPredictor
-from budgetnas.predictors.regression import RidgePredictor
+Predictors register by name: ``create_predictor("binas")``, ``list_predictors()``. The package is
+lazy: a name is imported from its module on first use, so importing ``budgetnas.predictors`` pulls
+in neither torch nor scipy.
+"""
 
-__all__ = ["ContributionPredictor", "Predictor", "RidgePredictor"]
+from __future__ import annotations
+
+from budgetnas.lazy import lazy_exports
+from budgetnas.predictors._base import (
+    PREDICTORS,
+    NotFittedError,
+    Predictor,
+    SamplePredictor,
+    SupernetPredictor,
+    create_predictor,
+    list_predictors,
+    register_predictor,
+)
+
+_LAZY = {
+    "BinasPredictor": "budgetnas.predictors.binas",
+    "ContributionPredictor": "budgetnas.predictors.contributions",
+    "PathRegressionPredictor": "budgetnas.predictors.paths",
+    "PredictorConfig": "budgetnas.predictors.fit",
+    "PredictorResult": "budgetnas.predictors.fit",
+    "RidgePredictor": "budgetnas.predictors.regression",
+    "SupernetEvaluator": "budgetnas.predictors.evaluator",
+    "fit_predictor": "budgetnas.predictors.fit",
+}
+
+
+__getattr__ = lazy_exports(__name__, _LAZY)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [
+    "PREDICTORS",
+    "BinasPredictor",
+    "ContributionPredictor",
+    "NotFittedError",
+    "PathRegressionPredictor",
+    "Predictor",
+    "PredictorConfig",
+    "PredictorResult",
+    "RidgePredictor",
+    "SamplePredictor",
+    "SupernetEvaluator",
+    "SupernetPredictor",
+    "create_predictor",
+    "fit_predictor",
+    "list_predictors",
+    "register_predictor",
+]

@@ -1,4 +1,4 @@
-"""Beyond-average contributions (BINAS / IQNAS, ALGORITHMS.md section 3), estimated from
+"""Beyond-average contributions (BINAS / IQNAS, docs/methods/predictors.md), estimated from
 evaluated architectures: ``A0`` is the mean measured value and each decision's coefficient is
 ``E[y | decision] - A0``, the average over the architectures that took it, shrunk towards 0 when
 few did."""
@@ -8,10 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from budgetnas.forms import QuadraticForm
-from budgetnas.predictors._base import Predictor, check_xy
+from budgetnas.predictors._base import SamplePredictor, check_xy, register_predictor
+
+__all__ = ["ContributionPredictor"]
 
 
-class ContributionPredictor(Predictor):
+@register_predictor("contributions")
+class ContributionPredictor(SamplePredictor):
     """``y ~ A0 + sum_i d_i x_i`` with ``d_i = n_i / (n_i + shrinkage) * (mean(y | x_i = 1) - A0)``.
 
     Example:

@@ -1,5 +1,5 @@
-"""The predictor's supernet evaluations in several processes (ALGORITHMS.md section 3: the 1 + 255
-expectations are embarrassingly parallel).
+"""The predictor's supernet evaluations in several processes (docs/methods/predictors.md: the
+1 + 255 expectations are embarrassingly parallel).
 
 Each process measures one shard ``(i, n)`` (items ``i, i + n, ...``) of the expectations and of the
 report subnets into the shared :class:`~budgetnas.store.Store` (SQLite in WAL mode, safe across
@@ -13,7 +13,8 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Sequence
 
-from budgetnas.predictors.supernet import measure_expectations, random_subnet_accuracies
+from budgetnas.predictors.binas import measure_expectations
+from budgetnas.predictors.quality import random_subnet_accuracies
 
 Setup = Callable[[], tuple]
 

@@ -1,6 +1,6 @@
 """The BINAS form fitted by least squares on every path the predictor evaluated.
 
-The 1 + 255 expectations of :class:`~budgetnas.predictors.supernet.BinasPredictor` are averages:
+The 1 + 255 expectations of :class:`~budgetnas.predictors.binas.BinasPredictor` are averages:
 ``E[acc | decision]`` uses only the paths where that decision was *forced*, although the decision
 was also drawn at random in about one path in twelve of every other expectation. The evaluations
 behind them (one random path per held-out batch, stored with each expectation) are a sample of
@@ -12,18 +12,19 @@ model on all of them at once:
 where a decision is active when it is the depth of a stage or the option of a block that the
 stage's depth reaches, and ``b_j`` absorbs the difficulty of held-out batch ``j`` (the fit is
 within batches). Ridge least squares weighted by the images of each batch gives ``w``; the result
-has exactly the sparsity of the BINAS form (:func:`~budgetnas.predictors.supernet.binas_form`), so
+has exactly the sparsity of the BINAS form (:func:`~budgetnas.predictors.binas.binas_form`), so
 the solvers optimize it the same way. It costs no supernet evaluation beyond the fit's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from budgetnas.arch import Architecture
 from budgetnas.forms import QuadraticForm
+from budgetnas.predictors._base import SupernetPredictor, register_predictor
 from budgetnas.spaces.mobilenet import DEPTHS, MAX_DEPTH, N_BLOCK_OPTIONS, N_STAGES, MobileNetSpace
 
 
@@ -40,7 +41,7 @@ def active_features(space: MobileNetSpace, archs: Sequence[Architecture]) -> np.
 def stored_path_samples(store, fingerprint: str) -> dict[str, list]:
     """Every stored evaluation of the expectations with ``fingerprint``, concatenated:
     ``{"paths", "batch", "correct", "total"}`` (see ``SupernetEvaluator.path_samples``)."""
-    from budgetnas.predictors.supernet import STORE_KIND
+    from budgetnas.predictors.binas import STORE_KIND
 
     out: dict[str, list] = {"paths": [], "batch": [], "correct": [], "total": []}
     n = 0
@@ -117,31 +118,66 @@ def cv_errors(X, y, total, batch, alphas, folds: int = 5, seed: int = 0) -> np.n
     return err / weight
 
 
-class PathRegressionPredictor:
+@register_predictor("paths")
+class PathRegressionPredictor(SupernetPredictor):
     """Ridge least squares of the BINAS form on evaluated paths (fitted attributes end in ``_``).
 
-    ``fit(space, samples)`` takes the dictionary of :func:`stored_path_samples` (or of
-    ``SupernetEvaluator.path_samples``). ``alpha`` is the ridge penalty on the decision weights,
-    in units of held-out images (each sample weighs as many images as its batch held); ``"cv"``
-    (the default) picks it from ``ALPHA_GRID`` by 5-fold cross-validation over the paths
-    (:func:`cv_errors`; the choice is ``alpha_``). Each sample's accuracy on a few dozen images
-    is mostly sampling noise, so the weights need shrinking: on a Fashion-MNIST supernet the
-    cross-validated penalty ranked held-out subnets better than a nearly unpenalized fit
-    (docs/bench/pipeline.md, run 8).
+    ``fit(evaluator)`` measures (or, with ``store``, resumes or reads) the expectations of
+    :func:`~budgetnas.predictors.binas.measure_expectations` and fits on every path they
+    evaluated; ``fit_samples(space, samples)`` fits on the dictionary of
+    :func:`stored_path_samples` (or of ``SupernetEvaluator.path_samples``) directly. ``alpha`` is
+    the ridge penalty on the decision weights, in units of held-out images (each sample weighs as
+    many images as its batch held); ``"cv"`` (the default) picks it from ``ALPHA_GRID`` by 5-fold
+    cross-validation over the paths (:func:`cv_errors`; the choice is ``alpha_``). Each sample's
+    accuracy on a few dozen images is mostly sampling noise, so the weights need shrinking: on a
+    Fashion-MNIST supernet the cross-validated penalty ranked held-out subnets better than a
+    nearly unpenalized fit (docs/bench/pipeline.md, run 8).
+
+    Example:
+        >>> PathRegressionPredictor(alpha=10.0)
+        PathRegressionPredictor(alpha=10.0, store=None, progress=None)
     """
 
-    def __init__(self, alpha: float | str = "cv"):
-        if not (isinstance(alpha, str) and alpha == "cv"):
-            try:
-                value = float(alpha)
-            except (TypeError, ValueError):
-                value = -1.0
-            if not value >= 0:
-                raise ValueError(f"alpha must be a number >= 0 or 'cv', got {alpha!r}")
-            alpha = value
+    def __init__(
+        self,
+        alpha: float | str = "cv",
+        store=None,
+        progress: Callable[[int, int], None] | None = None,
+    ):
         self.alpha = alpha
+        self.store = store
+        self.progress = progress
 
-    def fit(self, space: MobileNetSpace, samples: dict[str, list]) -> PathRegressionPredictor:
+    def _alpha(self) -> float | str:
+        alpha = self.alpha
+        if isinstance(alpha, str) and alpha == "cv":
+            return alpha
+        try:
+            value = float(alpha)
+        except (TypeError, ValueError):
+            value = -1.0
+        if not value >= 0:
+            raise ValueError(f"alpha must be a number >= 0 or 'cv', got {alpha!r}")
+        return value
+
+    def fit(self, evaluator) -> PathRegressionPredictor:
+        """Measure the expectations of ``evaluator`` (into ``store``, or a store in memory) and
+        fit on their paths."""
+        from budgetnas.predictors.binas import measure_expectations
+        from budgetnas.store import Store
+
+        self._alpha()  # a bad penalty fails before anything is measured
+        store = self.store if self.store is not None else Store(":memory:")
+        measure_expectations(evaluator, store, progress=self.progress)
+        return self.fit_samples(
+            evaluator.space, stored_path_samples(store, evaluator.fingerprint())
+        )
+
+    def fit_samples(
+        self, space: MobileNetSpace, samples: dict[str, list]
+    ) -> PathRegressionPredictor:
+        """Fit on evaluated paths: ``{"paths", "batch", "correct", "total"}``."""
+        alpha = self._alpha()
         paths = samples["paths"]
         if len(paths) < 2:
             raise ValueError("need at least two evaluated paths")
@@ -150,11 +186,11 @@ class PathRegressionPredictor:
         total = np.asarray(samples["total"], dtype=float)
         y = np.asarray(samples["correct"], dtype=float) / total
         batch = np.asarray(samples["batch"])
-        if self.alpha == "cv":
+        if alpha == "cv":
             self.cv_errors_ = cv_errors(X, y, total, batch, ALPHA_GRID)
             self.alpha_ = ALPHA_GRID[int(np.argmin(self.cv_errors_))]
         else:
-            self.alpha_ = self.alpha
+            self.alpha_ = alpha
         # within held-out batches: the batch's weighted mean subtracted from X and y
         Xc, yc = _within_batches(X, y, total, batch)
         w = _ridge(_normal_equations(Xc, yc, total), self.alpha_)
@@ -172,18 +208,16 @@ class PathRegressionPredictor:
         return self
 
     def quadratic_form(self) -> QuadraticForm:
-        from budgetnas.predictors.supernet import binas_form
+        from budgetnas.predictors.binas import binas_form
 
-        if not hasattr(self, "coef_"):
-            raise RuntimeError("PathRegressionPredictor is not fitted; call fit() first")
+        self._check_fitted()
         return binas_form(self.space_, self.intercept_, self.block_coef_, self.depth_coef_)
 
-    def predict_archs(self, archs: Sequence[Architecture]) -> np.ndarray:
-        return self.quadratic_form().values(self.space_.encode_many(archs))
-
     def interpretation(self) -> dict:
-        from budgetnas.predictors.supernet import interpretation
+        """Gains from depth and width by stage (:func:`~budgetnas.predictors.binas.interpretation`)."""
+        from budgetnas.predictors.binas import interpretation
 
+        self._check_fitted()
         return interpretation(self.block_coef_, self.depth_coef_)
 
 
@@ -192,7 +226,7 @@ FORMS = ("binas", "paths")
 
 def paths_predictor(binas, store) -> PathRegressionPredictor:
     """The path regression on the evaluations behind a fitted ``BinasPredictor`` (in ``store``)."""
-    return PathRegressionPredictor().fit(
+    return PathRegressionPredictor().fit_samples(
         binas.space_, stored_path_samples(store, binas.fingerprint_)
     )
 

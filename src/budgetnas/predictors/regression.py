@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from budgetnas.forms import QuadraticForm
-from budgetnas.predictors._base import Predictor, check_xy
+from budgetnas.predictors._base import SamplePredictor, check_xy, register_predictor
+
+__all__ = ["RidgePredictor"]
 
 
-class RidgePredictor(Predictor):
+@register_predictor("ridge")
+class RidgePredictor(SamplePredictor):
     """``y ~ b + w @ x + sum_{(i,j)} v_ij x_i x_j``, L2-penalized, intercept not penalized.
 
     ``pairs`` lists the pairwise features as two index arrays (for a space:

@@ -77,7 +77,7 @@ def split_half(counts: Sequence[tuple[Sequence[int], Sequence[int]]]) -> dict:
 def stored_subnet_counts(evaluator, archs: Sequence[Architecture], store) -> list | None:
     """The ``(correct, total)`` per batch that ``random_subnet_accuracies`` stored for ``archs``,
     or None when a record is missing or predates the per-batch counts."""
-    from budgetnas.predictors.supernet import SUBNET_KIND, subnet_key
+    from budgetnas.predictors.quality import SUBNET_KIND, subnet_key
 
     fp = evaluator.fingerprint(sampling=False)
     out = []

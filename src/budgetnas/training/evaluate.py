@@ -1,4 +1,8 @@
-"""Accuracy of a network or of one supernet path (after BatchNorm recalibration)."""
+"""Accuracy of a network or of one supernet path (after BatchNorm recalibration).
+
+:func:`accuracy` is the one top-1 accuracy of the package: the training loops, the pipeline and
+the benchmarks score networks with it.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +14,56 @@ from torch import nn
 from budgetnas.arch import Architecture
 from budgetnas.supernet.bn import recalibrate_bn
 
+__all__ = ["accuracy", "batch_counts", "one_shot_accuracy", "one_shot_counts"]
 
-@torch.no_grad()
+
 def batch_counts(model: nn.Module, batches: Iterable) -> tuple[list[int], list[int]]:
     """Correct top-1 predictions and images of every ``(inputs, labels)`` batch, in eval mode."""
-    model.eval()
-    device = next(model.parameters()).device
-    correct, total = [], []
-    for x, y in batches:
-        pred = model(x.to(device)).argmax(1)
-        correct.append(int((pred.cpu() == y).sum()))
-        total.append(len(y))
+    correct, total = _counts(model, batches)
     if sum(total) == 0:
         raise ValueError("no data to evaluate on")
     return correct, total
 
 
-def accuracy(model: nn.Module, batches: Iterable) -> float:
-    """Top-1 accuracy of ``model`` in eval mode over ``(inputs, labels)`` batches."""
-    correct, total = batch_counts(model, batches)
+@torch.no_grad()
+def _counts(model: nn.Module, batches: Iterable) -> tuple[list[int], list[int]]:
+    model.eval()
+    device = next(model.parameters()).device
+    correct, total = [], []
+    for x, y in batches:
+        pred = model(x.to(device)).argmax(1)
+        correct.append(int((pred.to(y.device) == y).sum()))
+        total.append(len(y))
+    return correct, total
+
+
+def accuracy(
+    model: nn.Module, batches: Iterable, *, keep_mode: bool = False, empty: float | None = None
+) -> float:
+    """Top-1 accuracy of ``model`` in eval mode over ``(inputs, labels)`` batches.
+
+    The model is left in eval mode unless ``keep_mode`` (then its training flag is restored).
+    No images at all raise ValueError, unless ``empty`` gives the value to return then.
+
+    Example:
+        >>> net = nn.Linear(2, 2)
+        >>> _ = net.weight.data.copy_(torch.eye(2)), net.bias.data.zero_()
+        >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+        >>> accuracy(net, [(x, torch.tensor([0, 1, 1]))])
+        0.6666666666666666
+        >>> accuracy(net.train(), [], keep_mode=True, empty=0.0), net.training
+        (0.0, True)
+    """
+    was_training = model.training
+    try:
+        correct, total = _counts(model, batches)
+    finally:
+        if keep_mode:
+            model.train(was_training)
+    if sum(total) == 0:
+        if empty is None:
+            raise ValueError("no data to evaluate on")
+        return float(empty)
     return sum(correct) / sum(total)
 
 

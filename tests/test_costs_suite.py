@@ -16,7 +16,7 @@ from budgetnas.costs.fingerprint import current_fingerprint
 from budgetnas.costs.latency import Measurement
 from budgetnas.costs.table import CostTable, distinct_descriptors
 from budgetnas.spaces.mobilenet import MobileNetSpace
-from budgetnas.spaces.table import Table, TableCost
+from budgetnas.spaces.table import ColumnCost, Table
 from budgetnas.spaces.toy import ToySpace
 from budgetnas.testing.problems import random_form
 from budgetnas.testing.pytest_costs import ALL_CHECKS
@@ -68,7 +68,7 @@ def _toy_table(column: str, pairwise: bool = True):
     additive = 1.0 + X @ rng.uniform(0.1, 1.0, space.n_binaries)
     bumpy = additive + rng.uniform(0.0, 0.3, len(archs))  # not additive: residual bounds
     table = Table(space, archs, {"a_ms": additive, "b_ms": bumpy})
-    return TableCost(table, column, "latency_ms", pairwise=pairwise)
+    return ColumnCost(table, column, "latency_ms", pairwise=pairwise)
 
 
 def _form_cost():

@@ -194,7 +194,9 @@ def test_run_end_to_end_with_hardcore(tmp_path, capsys, space, run_argv):
     assert result["arch"] == str(arch)
     assert space.count_params(arch) / 1e6 <= limit and result["budgets"][0]["ok"]
     assert (out / "model.onnx").is_file() and (out / "model.pt").is_file()
-    assert json.loads((out / "run_config.json").read_text())["hardcore_steps"] == 6
+    from budgetnas.pipeline.config import load_run_config
+
+    assert load_run_config(out)[0].search.hardcore_steps == 6
     capsys.readouterr()
     assert (
         main(

@@ -79,7 +79,7 @@ def test_stage_blocks_round_trip(space):
 
 
 def test_counts_follow_the_bilinear_form(space):
-    """count = fixed + sum over blocks 1,2 + P(depth>=b) terms for blocks 3,4 (ALGORITHMS 2)."""
+    """count = fixed + sum over blocks 1,2 + P(depth>=b) terms for blocks 3,4 (docs/methods/costs.md, exact counts)."""
     rng = np.random.default_rng(1)
     for attr, count in (("params", space.count_params), ("macs", space.count_macs)):
         table = space.block_table(attr)

@@ -45,10 +45,20 @@ def test_run_end_to_end_tiny_synthetic(tiny_run, capsys, one_thread):
     assert again["arch"] == result["arch"] and again["test_acc"] == result["test_acc"]
     # a run asking for other supernet settings refuses to reuse the stored supernet, and leaves
     # the run's configuration as it was (later tools read it: pareto, bench baselines)
-    config = (out / "run_config.json").read_text()
+    config = (out / "config.toml").read_text()
     assert main([*argv, "--epochs-a", "3"]) != 0
     assert (out / "supernet" / "supernet.pt").stat().st_mtime == mtime
-    assert (out / "run_config.json").read_text() == config
+    assert (out / "config.toml").read_text() == config
+    # the resolved configuration repeats the run: the same settings, the same network
+    from budgetnas.cli.main import build_parser
+    from budgetnas.cli.run import config_from_args
+    from budgetnas.pipeline.config import load_run_config
+
+    assert load_run_config(out) == config_from_args(build_parser().parse_args(argv))
+    repeat = out.parent / "repeat"
+    assert main(["run", "--config", str(out / "config.toml"), "--out", str(repeat)]) == 0
+    assert (repeat / "arch.txt").read_text() == (out / "arch.txt").read_text()
+    assert (repeat / "config.toml").read_text() == config
     # pareto reuses the run's predictor: one solver call per budget
     capsys.readouterr()
     assert main(["pareto", "--run", str(out), "--budgets", f"params_m={limit},{2 * limit}"]) == 0
@@ -134,8 +144,12 @@ def test_run_reuses_a_trained_supernet(tiny_run, tmp_path, capsys, one_thread, r
     by_form = result["predictor"]["quality_by_form"]
     assert set(by_form) == {"binas", "paths"} and by_form["paths"] == result["predictor"]["quality"]
     assert result["predictor"]["paths_alpha"] in ALPHA_GRID  # chosen by cross-validation
-    cfg = json.loads((out / "run_config.json").read_text())
-    assert cfg["supernet"] == str(src) and cfg["space_preset"] == "tiny"
+    from budgetnas.pipeline.config import load_run_config
+    from budgetnas.training.trained import TrainedSupernet
+
+    cfg, _ = load_run_config(out)
+    assert cfg.supernet == str(src) and cfg.train.preset == "tiny"
+    assert cfg.train == TrainedSupernet.open(src).train  # the training it reuses, recorded
     # the report subnets were scored on their own 48 held-out images, the predictor on 32
     assert "predictor quality: 4/4 random subnets" in err
     # --jobs 2: two processes measure the predictor's evaluations into the store, same result

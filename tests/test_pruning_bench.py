@@ -9,7 +9,6 @@ from budgetnas.bench.pruning import (
     PruningBenchConfig,
     PruningBenchResult,
     RemeasureConfig,
-    main,
     remeasure,
     run,
 )
@@ -89,7 +88,7 @@ def test_every_variant_meets_the_budget_and_the_json_holds_the_rows(parent, tmp_
     argv = ["--model", str(parent), "--data", "synthetic", "--ratios", "0.5", "--epochs", "1"]
     argv += ["--subset", "128", "--eval-subset", "64", "--batch-size", "32"]
     argv += ["--variants", "ours", "--json", str(tmp_path / "flags.json")]
-    assert main(argv) == 0
+    assert cli_main(["bench", "pruning", *argv]) == 0
     rows = json.loads((tmp_path / "flags.json").read_text())["rows"]
     keep = ("method", "ratio", "accuracy", "accuracy_before_finetune", "flops_m", "params_m")
     assert [{k: r.get(k) for k in keep} for r in rows] == [

@@ -102,7 +102,7 @@ def test_ranking_archs_spread_over_macs():
 
 def test_recal_noise_scores_each_subnet_after_two_disjoint_recalibrations(tiny_run, one_thread):
     from budgetnas.bench.supernet import recal_noise
-    from budgetnas.pipeline.run import Pipeline, RunConfig
+    from budgetnas.pipeline.run import open_run
     from budgetnas.predictors.supernet import random_subnets
     from budgetnas.training.evaluate import one_shot_accuracy
 
@@ -111,9 +111,8 @@ def test_recal_noise_scores_each_subnet_after_two_disjoint_recalibrations(tiny_r
     assert res["heldout"] == 32 and np.asarray(got["scores"]).shape == (2, 4)
     assert got["images"] == 32  # one batch of the tiny preset's 32 images
     # by hand: the first report subnet after recalibrating on batch 0, then on batch 1 alone
-    cfg = RunConfig(**json.loads((tiny_run.out / "run_config.json").read_text()))
-    pipe = Pipeline(cfg, tiny_run.out, log=lambda msg: None).open()
-    ev = pipe.evaluator_on(32, batch=500)
+    pipe = open_run(tiny_run.out, log=lambda msg: None)
+    ev = pipe.trained.evaluator(32, 500)
     arch = random_subnets(pipe.space, 4, seed=1)[0]
     for k in (0, 1):
         acc = one_shot_accuracy(pipe.supernet, arch, ev.recal_batches[k:], ev.eval_batches, 1)

@@ -167,15 +167,3 @@ def test_milp_with_params_and_latency_budgets():
     assert table.predict(space, res.arch) <= l_mid * (1 + 1e-9)
     assert max(b.value / b.limit for b in res.budgets) > 0.9  # a budget binds
 
-
-def test_lut_module_reexports_the_split_modules():
-    from budgetnas.costs import fingerprint, lut, measure, table
-
-    for name in lut.__all__:
-        assert hasattr(lut, name), name
-    assert lut.CostTable is table.CostTable and lut.build_table is measure.build_table
-    assert (
-        lut.load_table is table.load_table
-        and lut.check_fingerprint is fingerprint.check_fingerprint
-    )
-    assert lut.TableCost is table.LookupTableCost

@@ -17,10 +17,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["VERIFICATIONS", "BudgetRow", "budget_rows"]
+__all__ = ["VERIFICATIONS", "BudgetRow", "budget_rows", "read_result", "write_result"]
 
 #: how a budget's value was obtained
 VERIFICATIONS = ("counted", "predicted", "measured")
@@ -150,3 +152,26 @@ def budget_rows(
             )
         )
     return rows
+
+
+def write_result(data: dict[str, Any], path: str | Path, filename: str) -> Path:
+    """Write a result's JSON to ``path`` (a folder: its ``filename``)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / filename
+    path.write_text(json.dumps(data, indent=2, default=float))
+    return path
+
+
+def read_result(path: str | Path, filename: str, redo: str) -> tuple[Path, dict[str, Any]]:
+    """``(file, its JSON)`` of a result at ``path`` (a folder: its ``filename``); a missing or
+    unreadable file is an error that says ``redo`` (the command that writes it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / filename
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {redo}")
+    try:
+        return path, json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not readable JSON ({exc}): {redo}") from None

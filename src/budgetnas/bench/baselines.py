@@ -212,7 +212,9 @@ def _budgets(sweeps: Sequence[str]) -> list:
 def _latency_table(space, store, threads: int, repeats: int, need: bool, log):
     """The latency table (built or reused when a latency budget needs it, else the stored one if
     any) and the measuring fingerprint: the table's, or this machine's default without a table."""
-    from budgetnas.costs.lut import build_table, current_fingerprint, load_table
+    from budgetnas.costs.fingerprint import current_fingerprint
+    from budgetnas.costs.measure import build_table
+    from budgetnas.costs.table import load_table
 
     table = None
     if need:
@@ -229,7 +231,7 @@ def _latency_table(space, store, threads: int, repeats: int, need: bool, log):
 
 def _latencies(supernet, store, table, fp: dict, repeats: int, remeasure: bool) -> LatencyCache:
     """Latencies measured as the table was (its backend, threads, statistic), stored."""
-    from budgetnas.costs.lut import fingerprint_id
+    from budgetnas.costs.fingerprint import fingerprint_id
     from budgetnas.pipeline.search import latency_measurer
 
     stat = table.stat if table is not None else "median"

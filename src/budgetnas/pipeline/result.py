@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from budgetnas.results import BudgetRow
+from budgetnas.results import BudgetRow, read_result, write_result
 
 __all__ = ["RESULT_FILE", "RunResult"]
 
@@ -79,23 +78,15 @@ class RunResult:
         )
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_json(), indent=2, default=float))
-        return path
+        return write_result(self.to_json(), path, RESULT_FILE)
 
     @classmethod
     def load(cls, path: str | Path) -> RunResult:
         """``result.json`` of a run directory (or the file itself), with a clear error."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / RESULT_FILE
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{path} is missing: the run has not finished; rerun `budgetnas run --out "
-                f"{path.parent}` (finished stages are reused)"
-            )
+        redo = "rerun `budgetnas run --out RUN` (finished stages are reused)"
+        path, data = read_result(path, RESULT_FILE, redo)
         try:
-            return cls.from_json(json.loads(path.read_text()))
+            return cls.from_json(data)
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(
                 f"{path} is not a readable run result ({exc}); redo the run with `budgetnas run "

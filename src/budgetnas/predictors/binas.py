@@ -38,6 +38,7 @@ from budgetnas.spaces.mobilenet import (
 __all__ = [
     "CENTERS",
     "STORE_KIND",
+    "BinasCoefficients",
     "BinasPredictor",
     "binas_form",
     "coefficient_table",
@@ -136,8 +137,24 @@ def measure_expectations(
     return acc, measured
 
 
+class BinasCoefficients:
+    """The BINAS form of fitted coefficients, shared by the predictors that estimate them
+    (the averages of :class:`BinasPredictor`, the least squares of
+    :class:`~budgetnas.predictors.paths.PathRegressionPredictor`): ``space_``, ``intercept_``,
+    ``block_coef_`` and ``depth_coef_`` once fitted."""
+
+    def quadratic_form(self) -> QuadraticForm:
+        self._check_fitted()
+        return binas_form(self.space_, self.intercept_, self.block_coef_, self.depth_coef_)
+
+    def interpretation(self) -> dict:
+        """Gains from depth and width by stage (:func:`interpretation`)."""
+        self._check_fitted()
+        return interpretation(self.block_coef_, self.depth_coef_)
+
+
 @register_predictor("binas")
-class BinasPredictor(SupernetPredictor):
+class BinasPredictor(BinasCoefficients, SupernetPredictor):
     """The beyond-average predictor of a supernet (fitted attributes end in ``_``).
 
     ``fit(evaluator)`` runs (or resumes, with ``store``) the 1 + 255 expectations.
@@ -183,14 +200,6 @@ class BinasPredictor(SupernetPredictor):
         )
         return other
 
-    def quadratic_form(self) -> QuadraticForm:
-        self._check_fitted()
-        return binas_form(self.space_, self.intercept_, self.block_coef_, self.depth_coef_)
-
-    def interpretation(self) -> dict:
-        """Gains from depth and width by stage (:func:`interpretation`)."""
-        self._check_fitted()
-        return interpretation(self.block_coef_, self.depth_coef_)
 
 
 def interpretation(block_coef: np.ndarray, depth_coef: np.ndarray) -> dict:

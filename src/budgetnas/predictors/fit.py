@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -171,19 +170,17 @@ class PredictorResult:
 
     def save(self, path: str | Path) -> Path:
         """Write :meth:`to_json` to ``path`` (a folder: its ``predictor.json``)."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / FILENAME
-        path.write_text(json.dumps(self.to_json(), default=float))
-        return path
+        from budgetnas.results import write_result
+
+        return write_result(self.to_json(), path, FILENAME)
 
     @classmethod
     def load(cls, path: str | Path) -> PredictorResult:
         """Read a ``predictor.json`` (or the one in folder ``path``)."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / FILENAME
-        return cls.from_json(json.loads(path.read_text()))
+        from budgetnas.results import read_result
+
+        redo = "fit it with `budgetnas predictor fit` or `budgetnas run`"
+        return cls.from_json(read_result(path, FILENAME, redo)[1])
 
 
 def _stderr(msg: str) -> None:

@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from budgetnas.arch import Architecture
-from budgetnas.forms import QuadraticForm
 from budgetnas.predictors._base import SupernetPredictor, register_predictor
+from budgetnas.predictors.binas import BinasCoefficients
 from budgetnas.spaces.mobilenet import DEPTHS, MAX_DEPTH, N_BLOCK_OPTIONS, N_STAGES, MobileNetSpace
 
 
@@ -119,7 +119,7 @@ def cv_errors(X, y, total, batch, alphas, folds: int = 5, seed: int = 0) -> np.n
 
 
 @register_predictor("paths")
-class PathRegressionPredictor(SupernetPredictor):
+class PathRegressionPredictor(BinasCoefficients, SupernetPredictor):
     """Ridge least squares of the BINAS form on evaluated paths (fitted attributes end in ``_``).
 
     ``fit(evaluator)`` measures (or, with ``store``, resumes or reads) the expectations of
@@ -206,19 +206,6 @@ class PathRegressionPredictor(SupernetPredictor):
                 self.block_coef_[s, b] = w[space.group_slice(space.block_group(s, b))]
             self.depth_coef_[s] = w[space.group_slice(space.depth_group(s))]
         return self
-
-    def quadratic_form(self) -> QuadraticForm:
-        from budgetnas.predictors.binas import binas_form
-
-        self._check_fitted()
-        return binas_form(self.space_, self.intercept_, self.block_coef_, self.depth_coef_)
-
-    def interpretation(self) -> dict:
-        """Gains from depth and width by stage (:func:`~budgetnas.predictors.binas.interpretation`)."""
-        from budgetnas.predictors.binas import interpretation
-
-        self._check_fitted()
-        return interpretation(self.block_coef_, self.depth_coef_)
 
 
 FORMS = ("binas", "paths")

@@ -38,29 +38,21 @@ def search_stage(ctx, form, table=None):
 
 def predictor_evaluator(ctx):
     """The evaluator of the predictor's held-out batches (built once per run)."""
-    cfg, trained = ctx.cfg, ctx.supernet()
-    p = cfg.predictor
-    return ctx.once(
-        "evaluator",
-        lambda: trained.evaluator(
-            p.heldout, p.batch, passes=p.passes, seed=cfg.train.seed, sampling=p.sampling
-        ),
-    )
+    return _evaluator(ctx, "evaluator", lambda t, p, kw: t.evaluator(p.heldout, p.batch, **kw))
 
 
 def report_evaluator(ctx):
     """The evaluator scoring single subnets (quality report, re-ranking), built once."""
-    cfg, trained = ctx.cfg, ctx.supernet()
-    p = cfg.predictor
-    return ctx.once(
-        "report_evaluator",
-        lambda: trained.report_evaluator(
-            p.subnet_heldout or p.heldout,
-            seed=cfg.train.seed,
-            passes=p.passes,
-            sampling=p.sampling,
-        ),
+    return _evaluator(
+        ctx, "report", lambda t, p, kw: t.report_evaluator(p.subnet_heldout or p.heldout, **kw)
     )
+
+
+def _evaluator(ctx, key: str, build):
+    """``build(trained, predictor settings, evaluator settings)`` once per run."""
+    p = ctx.cfg.predictor
+    kw = {"passes": p.passes, "seed": ctx.cfg.train.seed, "sampling": p.sampling}
+    return ctx.once(key, lambda: build(ctx.supernet(), p, kw))
 
 
 def _chooser(ctx, form):

@@ -166,4 +166,3 @@ def test_milp_with_params_and_latency_budgets():
     assert space.count_params(res.arch) / 1e6 <= p_mid * (1 + 1e-9)
     assert table.predict(space, res.arch) <= l_mid * (1 + 1e-9)
     assert max(b.value / b.limit for b in res.budgets) > 0.9  # a budget binds
-

@@ -18,17 +18,45 @@ from budgetnas.training.config import TrainConfig
 # the training configurations the run built before the nested configuration, for its two
 # presets (asdict(_train_config(RunConfig.from_preset(p, budgets=[...]))) of the earlier code)
 _QUICK_TRAIN = {
-    "data": "fashion-mnist", "preset": "fmnist-small", "data_dir": None, "subset": 6000,
-    "subset_b": None, "epochs_a": 2, "epochs_b": 1, "batch_size": 128, "lr_a": 0.1, "lr_b": 0.03,
-    "momentum": 0.9, "weight_decay": 4e-05, "gamma": 1.0, "sandwich": True, "n_random": 1,
-    "augment": True, "bn_batches": 1, "eval_subset": 500, "eval_batch_size": 500,
-    "eval_random": 3, "inherit": True, "stage_a_from": None, "max_steps": None, "seed": 0,
-    "threads": 1, "num_workers": 0, "device": "cpu",
+    "data": "fashion-mnist",
+    "preset": "fmnist-small",
+    "data_dir": None,
+    "subset": 6000,
+    "subset_b": None,
+    "epochs_a": 2,
+    "epochs_b": 1,
+    "batch_size": 128,
+    "lr_a": 0.1,
+    "lr_b": 0.03,
+    "momentum": 0.9,
+    "weight_decay": 4e-05,
+    "gamma": 1.0,
+    "sandwich": True,
+    "n_random": 1,
+    "augment": True,
+    "bn_batches": 1,
+    "eval_subset": 500,
+    "eval_batch_size": 500,
+    "eval_random": 3,
+    "inherit": True,
+    "stage_a_from": None,
+    "max_steps": None,
+    "seed": 0,
+    "threads": 1,
+    "num_workers": 0,
+    "device": "cpu",
 }
 EARLIER_TRAIN = {
     "quick": _QUICK_TRAIN,
-    "tiny": {**_QUICK_TRAIN, "preset": "tiny", "subset": 64, "epochs_a": 1, "batch_size": 32,
-             "eval_subset": 32, "max_steps": 2},
+    "tiny": {
+        **_QUICK_TRAIN,
+        "preset": "tiny",
+        "subset": 64,
+        "epochs_a": 1,
+        "batch_size": 32,
+        "eval_subset": 32,
+        "max_steps": 2,
+    },
 }
 
 # run_config.json as runs wrote it before config.toml (tiny preset, synthetic data, seed 3)

@@ -155,7 +155,7 @@ def _subspace_problem():
     import itertools
 
     from budgetnas.costs.counting import block_form
-    from budgetnas.predictors.supernet import binas_form
+    from budgetnas.predictors.binas import binas_form
     from budgetnas.spaces.mobilenet import DEPTHS, MAX_DEPTH, N_BLOCK_OPTIONS, N_STAGES
 
     space = MobileNetSpace(preset="tiny")

@@ -101,13 +101,10 @@ def trained_tiny(tmp_path_factory):
 def _former_run_stage(trained, cfg, store, seed):
     """What the run's predictor stage computed before ``fit_predictor`` (``Pipeline._predictor``,
     written out): ``(info, form)``."""
+    from budgetnas.predictors.binas import BinasPredictor
     from budgetnas.predictors.paths import paths_predictor
+    from budgetnas.predictors.quality import quality_report, random_subnet_accuracies
     from budgetnas.predictors.reliability import target_reliability
-    from budgetnas.predictors.supernet import (
-        BinasPredictor,
-        quality_report,
-        random_subnet_accuracies,
-    )
 
     ev = trained.evaluator(
         cfg.heldout, cfg.batch, passes=cfg.passes, seed=seed, sampling=cfg.sampling

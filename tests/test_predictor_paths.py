@@ -71,7 +71,7 @@ def test_weights_from_noisy_samples_are_far_more_precise_than_one_sample(space):
 
 
 def test_stored_samples_come_from_the_fit(space, tmp_path):
-    from budgetnas.predictors.supernet import STORE_KIND
+    from budgetnas.predictors.binas import STORE_KIND
 
     store = Store(tmp_path / "s.sqlite")
     rng = np.random.default_rng(2)

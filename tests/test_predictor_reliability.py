@@ -58,8 +58,8 @@ def test_report_batch_size_gives_several_batches():
 
 
 def test_target_reliability_says_why_it_is_missing(tmp_path):
+    from budgetnas.predictors.quality import SUBNET_KIND, subnet_key
     from budgetnas.predictors.reliability import recalibration_note, target_reliability
-    from budgetnas.predictors.supernet import SUBNET_KIND, subnet_key
     from budgetnas.spaces.mobilenet import MobileNetSpace
     from budgetnas.store import Store
 

@@ -4,16 +4,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from budgetnas.data import get_dataset, make_loader  # noqa: E402
-from budgetnas.predictors.supernet import (  # noqa: E402
-    BinasPredictor,
+from budgetnas.predictors.binas import BinasPredictor, measure_expectations  # noqa: E402
+from budgetnas.predictors.evaluator import (  # noqa: E402
     SupernetEvaluator,
     decisions,
     distribution_rng,
-    measure_expectations,
-    quality_report,
-    random_subnet_accuracies,
     sample_path,
 )
+from budgetnas.predictors.quality import quality_report, random_subnet_accuracies  # noqa: E402
 from budgetnas.spaces.mobilenet import DEPTHS, MobileNetSpace  # noqa: E402
 from budgetnas.store import Store  # noqa: E402
 from budgetnas.supernet import MobileNetSupernet  # noqa: E402
@@ -212,8 +210,8 @@ def test_quality_report_and_random_subnets(evaluator, tmp_path):
 
 
 def test_expectations_keep_their_evaluated_paths(evaluator, tmp_path):
+    from budgetnas.predictors.binas import STORE_KIND
     from budgetnas.predictors.paths import PathRegressionPredictor, stored_path_samples
-    from budgetnas.predictors.supernet import STORE_KIND
 
     store = Store(tmp_path / "s.sqlite")
     acc, measured = measure_expectations(evaluator, store, shard=(0, 64))  # A0 and 3 decisions

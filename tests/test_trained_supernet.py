@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from budgetnas.predictors.supernet import SupernetEvaluator  # noqa: E402
+from budgetnas.predictors.evaluator import SupernetEvaluator  # noqa: E402
 from budgetnas.training import SupernetTrainer  # noqa: E402
 from budgetnas.training.trained import TrainedSupernet, supernet_checkpoint  # noqa: E402
 from conftest import tiny_train_config  # noqa: E402

@@ -103,7 +103,7 @@ def test_ranking_archs_spread_over_macs():
 def test_recal_noise_scores_each_subnet_after_two_disjoint_recalibrations(tiny_run, one_thread):
     from budgetnas.bench.supernet import recal_noise
     from budgetnas.pipeline.run import open_run
-    from budgetnas.predictors.supernet import random_subnets
+    from budgetnas.predictors.quality import random_subnets
     from budgetnas.training.evaluate import one_shot_accuracy
 
     res = recal_noise(str(tiny_run.out), subnets=4, heldout=32, bn=(1,))

@@ -408,7 +408,7 @@ class BaselineBench:
 
     def _random(self, budget, cons, base: dict) -> dict:
         """The best of ``random_archs`` random feasible architectures."""
-        from budgetnas.predictors.supernet import stable_hash
+        from budgetnas.predictors.evaluator import stable_hash
 
         rng = np.random.default_rng([self.cfg.seed, stable_hash(f"baselines/random/{budget}")])
         archs, draws = random_feasible(

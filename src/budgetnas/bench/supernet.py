@@ -269,7 +269,7 @@ def recal_noise(
     from tqdm import tqdm
 
     from budgetnas.bench.rundir import open_run_supernet, run_settings
-    from budgetnas.predictors.supernet import random_subnets
+    from budgetnas.predictors.quality import random_subnets
     from budgetnas.training.evaluate import one_shot_counts
 
     torch.set_num_threads(threads)

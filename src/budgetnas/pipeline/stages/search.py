@@ -63,7 +63,7 @@ def _chooser(ctx, form):
     if k <= 1:
         return None
     from budgetnas.pipeline.rerank import reranker
-    from budgetnas.predictors.supernet import one_shot_scorer
+    from budgetnas.predictors.quality import one_shot_scorer
 
     score = one_shot_scorer(report_evaluator(ctx), ctx.store)
     return reranker(ctx.supernet().space, form, k, score, log=ctx.log)

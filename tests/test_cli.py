@@ -33,11 +33,11 @@ def test_eval_scores_a_path_as_written_out_by_hand(tmp_path, capsys):
     import pytest
 
     torch = pytest.importorskip("torch")
-    from budgetnas.cli.eval import evaluate_path
     from budgetnas.data import get_dataset, make_loader
     from budgetnas.training import SupernetTrainer
     from budgetnas.training.evaluate import one_shot_accuracy
     from budgetnas.training.supernet import load_supernet
+    from budgetnas.training.trained import TrainedSupernet
     from conftest import tiny_train_config
 
     torch.set_num_threads(1)
@@ -56,7 +56,8 @@ def test_eval_scores_a_path_as_written_out_by_hand(tmp_path, capsys):
         make_loader(held, cfg.eval_batch_size, shuffle=False),
         2,
     )
-    rec = evaluate_path(str(tmp_path), str(arch), subset=20, bn_batches=2)
+    trained = TrainedSupernet.open(tmp_path, bn_batches=2, finished=False)
+    rec = trained.score(str(arch), subset=20)
     assert rec["accuracy"] == expected and rec["images"] == 20 and rec["bn_batches"] == 2
     argv = ["eval", "--supernet", str(tmp_path / "supernet.pt"), "--arch", str(arch)]
     assert main([*argv, "--subset", "20", "--bn-batches", "2", "--json"]) == 0

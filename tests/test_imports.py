@@ -32,6 +32,9 @@ PACKAGES = [
     "testing",
     "cli",
     "training.config",
+    "pipeline.stages",
+    "models.baseline",
+    "lazy",
 ]
 
 BLOCKER = textwrap.dedent(
@@ -102,15 +105,39 @@ def test_training_config_round_trip_without_torch(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
 
 
+LAZY_PACKAGES = [
+    "budgetnas",
+    "budgetnas.costs",
+    "budgetnas.data",
+    "budgetnas.export",
+    "budgetnas.models",
+    "budgetnas.pipeline.stages",
+    "budgetnas.predictors",
+    "budgetnas.pruning",
+    "budgetnas.search",
+    "budgetnas.spaces",
+    "budgetnas.supernet",
+    "budgetnas.training",
+]
+
+
 def test_lazy_names_resolve():
     pytest.importorskip("torch")
+    import importlib
+
     import budgetnas.supernet.extract  # noqa: F401  the submodule first, then the function
-    from budgetnas import data, export, supernet, training
+    from budgetnas import costs, supernet, training
 
     assert callable(supernet.extract) and supernet.extract.__name__ == "extract"
-    for package in (data, export, supernet, training):
-        for name in package.__all__:
-            assert getattr(package, name) is not None, (package.__name__, name)
-        assert set(package.__all__) <= set(dir(package))
+    for name in LAZY_PACKAGES:
+        package = importlib.import_module(name)
+        for attr in package.__all__:
+            assert getattr(package, attr) is not None, (name, attr)
+        assert set(package.__all__) <= set(dir(package)), name
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = training.nope
+    from budgetnas.costs.modules import register_module_counter
+    from budgetnas.training.trained import TrainedSupernet
+
+    assert training.TrainedSupernet is TrainedSupernet
+    assert costs.register_module_counter is register_module_counter

@@ -4,8 +4,9 @@ Importing the package is cheap: heavy dependencies (torch, scipy, optuna) are im
 modules that need them, when they are used.
 """
 
-from importlib import import_module
 from typing import Any
+
+from budgetnas.lazy import lazy_dir, lazy_exports
 
 __all__ = [
     "Architecture",
@@ -25,22 +26,26 @@ __all__ = [
     "run_pipeline",
 ]
 
-_LAZY = {
-    "Architecture": "budgetnas.arch",
-    "Budget": "budgetnas.units",
-    "BudgetError": "budgetnas.units",
-    "parse_budget": "budgetnas.units",
-    "InfeasibleBudgetError": "budgetnas.search.errors",
-    "SearchResult": "budgetnas.search._base",
-    "QuadraticForm": "budgetnas.forms",
-    "create_solver": "budgetnas.search",
-    "list_solvers": "budgetnas.search",
-    "get_space": "budgetnas.spaces",
-    "BudgetRow": "budgetnas.results",
-    "RunConfig": "budgetnas.pipeline.config",
-    "run_pipeline": "budgetnas.pipeline.run",
-    "TrainedSupernet": "budgetnas.training.trained",
-}
+_lazy_getattr = lazy_exports(
+    __name__,
+    {
+        "Architecture": "budgetnas.arch",
+        "Budget": "budgetnas.units",
+        "BudgetError": "budgetnas.units",
+        "parse_budget": "budgetnas.units",
+        "InfeasibleBudgetError": "budgetnas.search.errors",
+        "SearchResult": "budgetnas.search._base",
+        "QuadraticForm": "budgetnas.forms",
+        "create_solver": "budgetnas.search",
+        "list_solvers": "budgetnas.search",
+        "get_space": "budgetnas.spaces",
+        "BudgetRow": "budgetnas.results",
+        "RunConfig": "budgetnas.pipeline.config",
+        "run_pipeline": "budgetnas.pipeline.run",
+        "TrainedSupernet": "budgetnas.training.trained",
+    },
+)
+__dir__ = lazy_dir(__name__)
 
 
 def _version() -> str:
@@ -58,6 +63,4 @@ def __getattr__(name: str) -> Any:
         # read on first use: importlib.metadata costs more than the rest of the package import
         value = globals()["__version__"] = _version()
         return value
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'budgetnas' has no attribute {name!r}")
+    return _lazy_getattr(name)

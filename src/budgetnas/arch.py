@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+__all__ = ["Architecture"]
+
 
 @dataclass(frozen=True, order=True)
 class Architecture:

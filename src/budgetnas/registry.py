@@ -7,6 +7,8 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import Generic, TypeVar
 
+__all__ = ["Registry"]
+
 T = TypeVar("T")
 
 

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+__all__ = ["Store"]
+
 
 class Store:
     """A small key-value store of JSON records.

@@ -14,6 +14,18 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+__all__ = [
+    "QUANTITIES",
+    "RELATIVE",
+    "UNIT_FAMILIES",
+    "Budget",
+    "BudgetError",
+    "parse_budget",
+    "parse_budgets",
+    "split_metric",
+    "to_canonical",
+]
+
 
 class BudgetError(ValueError):
     """A budget string that cannot be understood (unknown metric, missing unit, bad value)."""

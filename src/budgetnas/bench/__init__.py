@@ -1,1 +1,3 @@
 """Reproducible benchmarks behind ``budgetnas bench ...``."""
+
+__all__: list[str] = []  # import the modules themselves

@@ -1,11 +1,13 @@
-"""``budgetnas eval``: one-shot accuracy of one path of a trained supernet (after BN recalibration)."""
+"""``budgetnas eval``: one-shot accuracy of one path of a trained supernet (after BN recalibration).
+
+The work is :meth:`budgetnas.training.trained.TrainedSupernet.score`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-__all__ = ["evaluate_path", "register", "run"]
+__all__ = ["register", "run"]
 
 
 def register(subparsers) -> None:
@@ -32,58 +34,16 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def evaluate_path(
-    supernet_path: str,
-    arch_text: str,
-    split: str = "heldout",
-    data_dir: str | None = None,
-    subset: int | None = None,
-    bn_batches: int | None = None,
-) -> dict:
-    """Load, recalibrate and score one path; returns a JSON-ready record."""
-    from budgetnas.data import make_loader
-    from budgetnas.training.evaluate import one_shot_accuracy
-    from budgetnas.training.trained import TrainedSupernet
-
-    trained = TrainedSupernet.open(
-        supernet_path, data_dir=data_dir, bn_batches=bn_batches, finished=False
-    )
-    cfg, space = trained.train, trained.space
-    if arch_text == "heaviest":
-        arch = space.heaviest()
-    elif arch_text == "smallest":
-        arch = space.smallest()
-    else:
-        arch = space.from_string(arch_text)
-    # loaders, not lists: only the first bn_batches recalibration batches are drawn
-    recal = trained.dataset("search-train", cfg.subset)
-    evald = trained.dataset(split, subset, seed=0)  # a subset chosen with seed 0, as always
-    nb = cfg.bn_batches
-    acc = one_shot_accuracy(
-        trained.net,
-        arch,
-        make_loader(recal, cfg.batch_size, shuffle=True, seed=cfg.seed),
-        make_loader(evald, cfg.eval_batch_size, shuffle=False),
-        nb,
-    )
-    return {
-        "arch": space.to_string(arch),
-        "split": split,
-        "images": len(evald),
-        "accuracy": acc,
-        "params": space.count_params(arch),
-        "macs": space.count_macs(arch),
-        "bn_batches": nb,
-    }
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from budgetnas.training.trained import TrainedSupernet
+
     torch.set_num_threads(args.threads)
-    rec = evaluate_path(
-        args.supernet, args.arch, args.split, args.data_dir, args.subset, args.bn_batches
+    trained = TrainedSupernet.open(
+        args.supernet, data_dir=args.data_dir, bn_batches=args.bn_batches, finished=False
     )
+    rec = trained.score(args.arch, args.split, args.subset)
     if args.json:
         print(json.dumps(rec))
     else:

@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+__all__ = ["register", "run"]
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(

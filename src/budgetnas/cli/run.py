@@ -7,6 +7,8 @@ import argparse
 import json
 import sys
 
+__all__ = ["FLAGS", "config_from_args", "register", "run"]
+
 #: the run's flags whose names differ from their settings' (kept from earlier releases)
 FLAGS = {
     "preset": "space-preset",

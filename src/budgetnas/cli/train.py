@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+__all__ = ["config_from_args", "register", "run"]
+
 
 def register(subparsers) -> None:
     from budgetnas.config import add_arguments

@@ -15,8 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from budgetnas.lazy import lazy_dir, lazy_exports
 
 __all__ = [
     "Constraint",
@@ -27,23 +26,23 @@ __all__ = [
     "constraint",
     "list_costs",
     "register_cost",
+    "register_module_counter",
     "resolve_cost",
 ]
 
-_LAZY = {
-    "Constraint": "budgetnas.costs._base",
-    "CostModel": "budgetnas.costs._base",
-    "FormCost": "budgetnas.costs._base",
-    "FunctionCost": "budgetnas.costs._base",
-    "QuadraticForm": "budgetnas.forms",
-    "constraint": "budgetnas.costs.registry",
-    "list_costs": "budgetnas.costs.registry",
-    "register_cost": "budgetnas.costs.registry",
-    "resolve_cost": "budgetnas.costs.registry",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'budgetnas.costs' has no attribute {name!r}")
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Constraint": "budgetnas.costs._base",
+        "CostModel": "budgetnas.costs._base",
+        "FormCost": "budgetnas.costs._base",
+        "FunctionCost": "budgetnas.costs._base",
+        "QuadraticForm": "budgetnas.forms",
+        "constraint": "budgetnas.costs.registry",
+        "list_costs": "budgetnas.costs.registry",
+        "register_cost": "budgetnas.costs.registry",
+        "resolve_cost": "budgetnas.costs.registry",
+        "register_module_counter": "budgetnas.costs.modules",
+    },
+)
+__dir__ = lazy_dir(__name__)

@@ -27,10 +27,11 @@ Example:
 from __future__ import annotations
 
 import os
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from budgetnas.lazy import lazy_dir, lazy_exports
 
 if TYPE_CHECKING:
     import torch
@@ -139,22 +140,16 @@ def make_loader(
     )
 
 
-_LAZY = {
-    "SPLITS": "budgetnas.data._base",
-    "DataError": "budgetnas.data._base",
-    "DatasetInfo": "budgetnas.data._base",
-    "ImageTensorDataset": "budgetnas.data._base",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'budgetnas.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "SPLITS": "budgetnas.data._base",
+        "DataError": "budgetnas.data._base",
+        "DatasetInfo": "budgetnas.data._base",
+        "ImageTensorDataset": "budgetnas.data._base",
+    },
+)
+__dir__ = lazy_dir(__name__)
 
 
 __all__ = [

@@ -14,6 +14,8 @@ import torch
 from budgetnas.data._base import DataError, DatasetInfo
 from budgetnas.data.paths import cache_root, download, resolve_dir
 
+__all__ = ["FILES", "HOW_TO_GET", "INFO", "find_dir", "load"]
+
 INFO = DatasetInfo(
     name="cifar10",
     channels=3,

@@ -12,6 +12,8 @@ import torch
 from budgetnas.data._base import DataError, DatasetInfo
 from budgetnas.data.paths import cache_root, download, read_gz, resolve_dir
 
+__all__ = ["FILES", "HOW_TO_GET", "INFO", "MD5", "SYSTEM_DIRS", "find_dir", "load", "parse_idx"]
+
 INFO = DatasetInfo(
     name="fashion-mnist",
     channels=1,

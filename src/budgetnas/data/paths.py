@@ -15,6 +15,16 @@ from pathlib import Path
 
 from budgetnas.data._base import DataError
 
+__all__ = [
+    "ENV_CACHE",
+    "ENV_DATA",
+    "ENV_NO_DOWNLOAD",
+    "cache_root",
+    "download",
+    "read_gz",
+    "resolve_dir",
+]
+
 ENV_DATA = "BUDGETNAS_DATA"  # a folder holding one sub-folder per dataset (fashion-mnist/, ...)
 ENV_CACHE = "BUDGETNAS_CACHE"  # where downloads go (default ~/.cache/budgetnas/data)
 ENV_NO_DOWNLOAD = "BUDGETNAS_NO_DOWNLOAD"  # set to 1 to never download

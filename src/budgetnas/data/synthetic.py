@@ -12,6 +12,8 @@ import torch
 
 from budgetnas.data._base import DatasetInfo
 
+__all__ = ["TEMPLATE_SEED", "info", "load"]
+
 TEMPLATE_SEED = 7
 _SPLIT_SEEDS = {"train": 1, "test": 2}
 

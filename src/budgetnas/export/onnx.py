@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+__all__ = ["ExportError", "export_onnx"]
+
 
 class ExportError(RuntimeError):
     """The exported model does not reproduce the PyTorch outputs."""

@@ -5,12 +5,16 @@ Example:
     >>> "resnet20" in list_models()
     True
     >>> net = build_model("resnet20", in_channels=1, num_classes=10)
+
+Training one as a baseline to prune is :func:`train_baseline` (:mod:`budgetnas.models.baseline`,
+``budgetnas train-baseline``); it and its configuration and result are imported on first use.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from budgetnas.lazy import lazy_dir, lazy_exports
 from budgetnas.registry import Registry
 
 MODELS: Registry = Registry(
@@ -25,7 +29,26 @@ def build_model(name: str, **kwargs: Any):
 
 
 def list_models() -> list[str]:
+    """The names of every registered model."""
     return MODELS.names()
 
 
-__all__ = ["MODELS", "build_model", "list_models", "register_model"]
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "BaselineTrainConfig": "budgetnas.models.baseline",
+        "BaselineTrainResult": "budgetnas.models.baseline",
+        "train_baseline": "budgetnas.models.baseline",
+    },
+)
+__dir__ = lazy_dir(__name__)
+
+__all__ = [
+    "MODELS",
+    "BaselineTrainConfig",
+    "BaselineTrainResult",
+    "build_model",
+    "list_models",
+    "register_model",
+    "train_baseline",
+]

@@ -7,7 +7,7 @@ in neither torch nor scipy.
 
 from __future__ import annotations
 
-from budgetnas.lazy import lazy_exports
+from budgetnas.lazy import lazy_dir, lazy_exports
 from budgetnas.predictors._base import (
     PREDICTORS,
     NotFittedError,
@@ -32,10 +32,7 @@ _LAZY = {
 
 
 __getattr__ = lazy_exports(__name__, _LAZY)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__dir__ = lazy_dir(__name__)
 
 
 __all__ = [

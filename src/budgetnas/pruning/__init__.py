@@ -16,8 +16,7 @@ them, on first use.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from budgetnas.lazy import lazy_dir, lazy_exports
 
 __all__ = [
     "PruneConfig",
@@ -33,26 +32,20 @@ __all__ = [
     "solve_knapsack",
 ]
 
-_LAZY = {
-    "PruneConfig": "budgetnas.pruning.config",
-    "PruneResult": "budgetnas.pruning.result",
-    "prune": "budgetnas.pruning.run",
-    "PruneOutcome": "budgetnas.pruning.pipeline",
-    "prune_to_budget": "budgetnas.pruning.pipeline",
-    "progressive_prune": "budgetnas.pruning.progressive",
-    "PruningError": "budgetnas.pruning.groups",
-    "PruningGraph": "budgetnas.pruning.groups",
-    "apply_keep": "budgetnas.pruning.apply",
-    "finetune": "budgetnas.pruning.distill",
-    "solve_knapsack": "budgetnas.pruning.knapsack",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'budgetnas.pruning' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "PruneConfig": "budgetnas.pruning.config",
+        "PruneResult": "budgetnas.pruning.result",
+        "prune": "budgetnas.pruning.run",
+        "PruneOutcome": "budgetnas.pruning.pipeline",
+        "prune_to_budget": "budgetnas.pruning.pipeline",
+        "progressive_prune": "budgetnas.pruning.progressive",
+        "PruningError": "budgetnas.pruning.groups",
+        "PruningGraph": "budgetnas.pruning.groups",
+        "apply_keep": "budgetnas.pruning.apply",
+        "finetune": "budgetnas.pruning.distill",
+        "solve_knapsack": "budgetnas.pruning.knapsack",
+    },
+)
+__dir__ = lazy_dir(__name__)

@@ -11,9 +11,9 @@ Example:
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from budgetnas.lazy import lazy_dir, lazy_exports
 from budgetnas.registry import Registry
 
 if TYPE_CHECKING:
@@ -45,21 +45,19 @@ def list_solvers() -> list[str]:
     return SOLVERS.names()
 
 
-_LAZY = {
-    "InfeasibleBudgetError": "budgetnas.search.errors",
-    "SearchExhausted": "budgetnas.search.errors",
-    "SolverFailedError": "budgetnas.search.errors",
-    "Problem": "budgetnas.search._base",
-    "QuerySolver": "budgetnas.search._base",
-    "SearchResult": "budgetnas.search._base",
-    "Solver": "budgetnas.search._base",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'budgetnas.search' has no attribute {name!r}")
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "InfeasibleBudgetError": "budgetnas.search.errors",
+        "SearchExhausted": "budgetnas.search.errors",
+        "SolverFailedError": "budgetnas.search.errors",
+        "Problem": "budgetnas.search._base",
+        "QuerySolver": "budgetnas.search._base",
+        "SearchResult": "budgetnas.search._base",
+        "Solver": "budgetnas.search._base",
+    },
+)
+__dir__ = lazy_dir(__name__)
 
 
 __all__ = [

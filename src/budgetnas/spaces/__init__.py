@@ -12,9 +12,9 @@ Example:
 from __future__ import annotations
 
 from functools import cache
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from budgetnas.lazy import lazy_dir, lazy_exports
 from budgetnas.registry import Registry
 
 if TYPE_CHECKING:
@@ -38,13 +38,10 @@ def list_spaces() -> list[str]:
     return SPACES.names()
 
 
-_LAZY = {"Group": "budgetnas.spaces._base", "SearchSpace": "budgetnas.spaces._base"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'budgetnas.spaces' has no attribute {name!r}")
+__getattr__ = lazy_exports(
+    __name__, {"Group": "budgetnas.spaces._base", "SearchSpace": "budgetnas.spaces._base"}
+)
+__dir__ = lazy_dir(__name__)
 
 
 __all__ = ["SPACES", "Group", "SearchSpace", "get_space", "list_spaces", "register_space"]

@@ -18,9 +18,10 @@ Example:
 from __future__ import annotations
 
 import sys
-from importlib import import_module
 from types import ModuleType
 from typing import Any
+
+from budgetnas.lazy import lazy_dir, lazy_exports
 
 __all__ = [
     "ElasticBlock",
@@ -31,26 +32,19 @@ __all__ = [
     "recalibrate_bn",
 ]
 
-_LAZY = {
-    "recalibrate_bn": "budgetnas.supernet.bn",
-    "extract": "budgetnas.supernet.extract",
-    "MobileNetChild": "budgetnas.supernet.standalone",
-    "build_network": "budgetnas.supernet.standalone",
-    "ElasticBlock": "budgetnas.supernet.supernet",
-    "MobileNetSupernet": "budgetnas.supernet.supernet",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'budgetnas.supernet' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "recalibrate_bn": "budgetnas.supernet.bn",
+        "extract": "budgetnas.supernet.extract",
+        "MobileNetChild": "budgetnas.supernet.standalone",
+        "build_network": "budgetnas.supernet.standalone",
+        "ElasticBlock": "budgetnas.supernet.supernet",
+        "MobileNetSupernet": "budgetnas.supernet.supernet",
+    },
+    cache=True,
+)
+__dir__ = lazy_dir(__name__)
 
 
 # names of functions that are also the names of the submodules defining them

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+__all__ = ["recalibrate_bn"]
+
 
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, batches: Iterable, num_batches: int = 20) -> int:

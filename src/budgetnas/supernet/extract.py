@@ -8,6 +8,8 @@ from budgetnas.arch import Architecture
 from budgetnas.supernet.standalone import InvertedResidual, MobileNetChild
 from budgetnas.supernet.supernet import ElasticBlock, MobileNetSupernet, _bn_key
 
+__all__ = ["extract"]
+
 
 @torch.no_grad()
 def extract(supernet: MobileNetSupernet, arch: Architecture | None = None) -> MobileNetChild:

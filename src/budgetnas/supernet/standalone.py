@@ -16,6 +16,8 @@ from budgetnas.arch import Architecture
 from budgetnas.spaces.mobilenet import BlockDescriptor, MobileNetConfig, MobileNetSpace
 from budgetnas.supernet.layers import SqueezeExcite, make_act
 
+__all__ = ["Head", "InvertedResidual", "MobileNetChild", "Stem", "build_network"]
+
 
 class InvertedResidual(nn.Module):
     """Expand 1x1 + BN + act, depthwise kxk + BN + act, [SE], project 1x1 + BN, [+ input]."""

@@ -38,6 +38,8 @@ from budgetnas.spaces.mobilenet import (
 from budgetnas.supernet.layers import act_fn, sliced_bn
 from budgetnas.supernet.standalone import Head, Stem
 
+__all__ = ["ElasticBlock", "MobileNetSupernet"]
+
 
 def _bn_key(e: int, se: bool) -> str:
     return f"e{e}{'se' if se else ''}"

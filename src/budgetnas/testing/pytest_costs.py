@@ -23,6 +23,18 @@ from budgetnas.spaces import SearchSpace
 from budgetnas.testing.pytest_spaces import suite_archs
 from budgetnas.units import Budget
 
+__all__ = [
+    "ALL_CHECKS",
+    "REL_TOL",
+    "check_constraint",
+    "check_evaluate_finite_nonnegative",
+    "check_evaluate_many",
+    "check_form_agrees",
+    "check_form_shape",
+    "check_metric",
+    "check_residual_bounds",
+]
+
 #: relative agreement of an exact form with ``evaluate``
 REL_TOL = 1e-9
 

@@ -16,6 +16,26 @@ import pytest
 from budgetnas.arch import Architecture
 from budgetnas.spaces import SearchSpace, get_space
 
+__all__ = [
+    "ALL_CHECKS",
+    "ENUMERATE_LIMIT",
+    "GARBAGE",
+    "SUITE_KWARGS",
+    "check_canonicalize",
+    "check_encode_many",
+    "check_groups",
+    "check_mutate",
+    "check_one_hot_encoding",
+    "check_parse_errors",
+    "check_sample",
+    "check_special_architectures",
+    "check_string_round_trip",
+    "check_strings_identify_networks",
+    "check_validate_rejects",
+    "make",
+    "suite_archs",
+]
+
 #: constructor keywords that keep a registered space cheap in the suite
 SUITE_KWARGS: dict[str, dict] = {"mobilenet": {"preset": "tiny"}}
 #: spaces with at most this many decision vectors are also enumerated

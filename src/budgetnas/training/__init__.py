@@ -6,33 +6,28 @@ configuration can be read, checked and written on a machine without it.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from budgetnas.lazy import lazy_dir, lazy_exports
 
 __all__ = [
     "SupernetTrainer",
     "TrainConfig",
+    "TrainedSupernet",
     "accuracy",
     "inner_distillation_loss",
     "load_supernet",
     "one_shot_accuracy",
 ]
 
-_LAZY = {
-    "TrainConfig": "budgetnas.training.config",
-    "inner_distillation_loss": "budgetnas.training.distill",
-    "accuracy": "budgetnas.training.evaluate",
-    "one_shot_accuracy": "budgetnas.training.evaluate",
-    "SupernetTrainer": "budgetnas.training.supernet",
-    "load_supernet": "budgetnas.training.supernet",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'budgetnas.training' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "TrainConfig": "budgetnas.training.config",
+        "inner_distillation_loss": "budgetnas.training.distill",
+        "accuracy": "budgetnas.training.evaluate",
+        "one_shot_accuracy": "budgetnas.training.evaluate",
+        "SupernetTrainer": "budgetnas.training.supernet",
+        "load_supernet": "budgetnas.training.supernet",
+        "TrainedSupernet": "budgetnas.training.trained",
+    },
+)
+__dir__ = lazy_dir(__name__)

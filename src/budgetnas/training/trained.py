@@ -20,6 +20,9 @@ Example:
     >>> ev = trained.evaluator(heldout=16, batch=8)
     >>> 0.0 <= ev.one_shot_accuracy(trained.space.heaviest()) <= 1.0
     True
+    >>> rec = trained.score("heaviest", subset=8)
+    >>> rec["images"], 0.0 <= rec["accuracy"] <= 1.0
+    (8, True)
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainedSupernet", "supernet_checkpoint"]
+__all__ = ["TrainedSupernet", "parse_arch", "supernet_checkpoint"]
 
 
 def supernet_checkpoint(path: str | Path) -> Path:
@@ -50,6 +53,16 @@ def supernet_checkpoint(path: str | Path) -> Path:
             f"no supernet checkpoint at {path}; train one with `budgetnas train --out DIR`"
         )
     return path
+
+
+def parse_arch(space, text: str):
+    """The architecture of ``space`` written as ``text``: its string form, or ``"heaviest"`` /
+    ``"smallest"``."""
+    if text == "heaviest":
+        return space.heaviest()
+    if text == "smallest":
+        return space.smallest()
+    return space.from_string(text)
 
 
 class TrainedSupernet:
@@ -202,3 +215,34 @@ class TrainedSupernet:
         from budgetnas.training.finetune import heaviest_teacher
 
         return heaviest_teacher(self.net, self.recal_batches(), self.train.bn_batches)
+
+    # ---- scores ---------------------------------------------------------------------------
+    def score(self, arch_text: str, split: str = "heldout", subset: int | None = None) -> dict:
+        """One-shot accuracy of one path (``arch_text``, see :func:`parse_arch`) on ``subset``
+        images of ``split`` (chosen with seed 0; None: all), after recalibrating BatchNorm on
+        the training's images with its ``bn_batches``: the JSON-ready record of ``budgetnas
+        eval`` (arch, split, images, accuracy, params, macs, bn_batches)."""
+        from budgetnas.data import make_loader
+        from budgetnas.training.evaluate import one_shot_accuracy
+
+        cfg, space = self.train, self.space
+        arch = parse_arch(space, arch_text)
+        # loaders, not lists: only the first bn_batches recalibration batches are drawn
+        recal = self.dataset("search-train", cfg.subset)
+        evald = self.dataset(split, subset, seed=0)  # a subset chosen with seed 0, as always
+        acc = one_shot_accuracy(
+            self.net,
+            arch,
+            make_loader(recal, cfg.batch_size, shuffle=True, seed=cfg.seed),
+            make_loader(evald, cfg.eval_batch_size, shuffle=False),
+            cfg.bn_batches,
+        )
+        return {
+            "arch": space.to_string(arch),
+            "split": split,
+            "images": len(evald),
+            "accuracy": acc,
+            "params": space.count_params(arch),
+            "macs": space.count_macs(arch),
+            "bn_batches": cfg.bn_batches,
+        }

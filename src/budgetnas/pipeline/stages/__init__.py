@@ -7,8 +7,7 @@ latency table when a latency budget is given), :func:`predictor_stage` (the accu
 accuracy) and :func:`export_stage` (TorchScript and ONNX).
 """
 
-from importlib import import_module
-from typing import Any
+from budgetnas.lazy import lazy_dir, lazy_exports
 
 __all__ = [
     "export_stage",
@@ -19,17 +18,15 @@ __all__ = [
     "table_stage",
 ]
 
-_LAZY = {
-    "supernet_stage": "budgetnas.pipeline.stages.supernet",
-    "table_stage": "budgetnas.pipeline.stages.tables",
-    "predictor_stage": "budgetnas.pipeline.stages.predictor",
-    "search_stage": "budgetnas.pipeline.stages.search",
-    "finetune_stage": "budgetnas.pipeline.stages.finetune",
-    "export_stage": "budgetnas.pipeline.stages.export",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "supernet_stage": "budgetnas.pipeline.stages.supernet",
+        "table_stage": "budgetnas.pipeline.stages.tables",
+        "predictor_stage": "budgetnas.pipeline.stages.predictor",
+        "search_stage": "budgetnas.pipeline.stages.search",
+        "finetune_stage": "budgetnas.pipeline.stages.finetune",
+        "export_stage": "budgetnas.pipeline.stages.export",
+    },
+)
+__dir__ = lazy_dir(__name__)

@@ -61,10 +61,7 @@ def test_subclasses_use_the_nearest_registered_formula():
         register_module_counter(int, lambda m, i, o: 0)
 
 
-def test_conv_counts_agree_with_torch_and_the_old_import_path():
-    from budgetnas.pruning.counting import count as old_count
-
+def test_conv_counts_agree_with_torch():
     net = nn.Sequential(nn.Conv2d(3, 8, 3, groups=1), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=4))
     x = torch.randn(2, 3, 9, 9)
     assert 2 * count(net, x).macs == torch_flops(net, x)
-    assert old_count(net, x) == count(net, x)

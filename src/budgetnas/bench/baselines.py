@@ -127,7 +127,7 @@ def random_feasible(
 ) -> tuple[list[Architecture], int]:
     """Up to ``n`` distinct uniformly random architectures within every budget (predicted cost),
     by rejection; returns ``(architectures, draws)``."""
-    from budgetnas.search._base import cost_vector
+    from budgetnas.search.program import cost_vector
 
     found: dict[Architecture, None] = {}
     draws = 0

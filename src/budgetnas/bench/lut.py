@@ -3,8 +3,7 @@
 ``budgetnas bench lut`` (and ``budgetnas lut validate``, the same settings) runs
 :func:`budgetnas.costs.validate.run_validation`: it writes the JSON of the comparison and the
 scatter plot, and prints the share of networks within +-5% and +-10% of the table. The workflow
-and its pieces live in :mod:`budgetnas.costs.validate`; their names are re-exported here for
-older imports.
+and its pieces live in :mod:`budgetnas.costs.validate`.
 
 Example:
     >>> from budgetnas.bench._base import BENCHMARKS
@@ -17,29 +16,9 @@ from __future__ import annotations
 import sys
 
 from budgetnas.bench._base import register_benchmark
-from budgetnas.costs.validate import (
-    ValidateConfig,
-    ValidationRun,
-    measure_networks,
-    measure_paired,
-    plot_scatter,
-    run_validation,
-    sample_archs,
-    summarize,
-    validate_table,
-    write_json,
-)
+from budgetnas.costs.validate import ValidateConfig, ValidationRun, run_validation
 
-__all__ = [
-    "measure_networks",
-    "measure_paired",
-    "plot_scatter",
-    "run",
-    "sample_archs",
-    "summarize",
-    "validate_table",
-    "write_json",
-]
+__all__ = ["run", "summary"]
 
 
 def _say(msg: str) -> None:

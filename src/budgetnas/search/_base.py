@@ -7,7 +7,7 @@ true objective (a training run, a table read; what the query-based solvers call)
 a solver returns an architecture whose exact cost is within every budget, or raises.
 
 The errors live in :mod:`budgetnas.search.errors`, the integer program and the achievability
-check in :mod:`budgetnas.search.program`; both are re-exported here.
+check in :mod:`budgetnas.search.program`.
 
 Example:
     >>> from budgetnas.search import create_solver
@@ -32,21 +32,10 @@ from budgetnas.costs._base import Constraint
 from budgetnas.forms import QuadraticForm
 from budgetnas.results import BudgetRow, budget_rows
 from budgetnas.search.errors import InfeasibleBudgetError, SearchExhausted, SolverFailedError
-from budgetnas.search.program import ENUMERATION_LIMIT, check_achievable, cost_vector
+from budgetnas.search.program import check_achievable
 from budgetnas.spaces._base import SearchSpace
 
-__all__ = [
-    "ENUMERATION_LIMIT",  # re-exported from budgetnas.search.program for older imports
-    "InfeasibleBudgetError",
-    "Problem",
-    "QuerySolver",
-    "SearchExhausted",
-    "SearchResult",
-    "Solver",
-    "SolverFailedError",
-    "check_achievable",
-    "cost_vector",
-]
+__all__ = ["Problem", "QuerySolver", "SearchResult", "Solver"]
 
 
 @dataclass

@@ -184,10 +184,10 @@ class TrainedSupernet:
         bn_halves: bool = False,
         split: str = "heldout",
     ):
-        """A :class:`~budgetnas.predictors.supernet.SupernetEvaluator` on ``heldout`` images of
+        """A :class:`~budgetnas.predictors.evaluator.SupernetEvaluator` on ``heldout`` images of
         ``split`` (None: all) in batches of ``batch`` (one random path per batch), after
         recalibrating on :meth:`recal_batches` with the training's ``bn_batches``."""
-        from budgetnas.predictors.supernet import SupernetEvaluator
+        from budgetnas.predictors.evaluator import SupernetEvaluator
 
         held = self.batches(split, heldout, batch)
         return SupernetEvaluator(

@@ -31,7 +31,7 @@ from budgetnas.arch import Architecture
 from budgetnas.costs._base import Constraint
 from budgetnas.forms import QuadraticForm
 from budgetnas.results import BudgetRow, budget_rows
-from budgetnas.search.errors import InfeasibleBudgetError, SearchExhausted, SolverFailedError
+from budgetnas.search.errors import SearchExhausted, SolverFailedError
 from budgetnas.search.program import check_achievable
 from budgetnas.spaces._base import SearchSpace
 

@@ -32,6 +32,8 @@ from typing import Any
 
 __all__ = [
     "add_arguments",
+    "add_config_option",
+    "config_from_args",
     "flat_fields",
     "from_dict",
     "load_toml",
@@ -252,20 +254,22 @@ def add_arguments(
     skip: tuple[str, ...] = (),
     required: tuple[str, ...] = (),
     rename: dict[str, str] | None = None,
+    defaults: dict[str, Any] | None = None,
 ) -> None:
     """One flag per leaf field of ``cls`` (``--epochs-a``), with the field's help and its default
     in the help text (``rename``: other flag names for some fields, ``{"heldout":
     "predictor-subset"}``; ``skip``: fields without a flag). Flags default to "not given", so that :func:`overrides_from_args` returns
     only what the user wrote. ``list`` fields are repeatable flags (``--budget A --budget B`` for a
     field ``budgets``: the flag drops a final ``s``, unless the field has a separator)."""
-    defaults = cls()
+    base_cfg = cls()
     for name, (path, tp, f) in flat_fields(cls).items():
         if name in skip:
             continue
         base, optional = _split_optional(tp)
-        default = defaults
+        default = base_cfg
         for part in path:
             default = getattr(default, part)
+        default = (defaults or {}).get(name, default)
         flag = (rename or {}).get(name) or f.metadata.get("flag") or name
         help_text = f.metadata.get("help") or ""
         kw: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
@@ -291,6 +295,24 @@ def add_arguments(
         if name in required:
             kw["required"] = True
         parser.add_argument("--" + flag.replace("_", "-"), **kw)
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE.toml``: settings from a file, under the flags given."""
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE.toml",
+        help="settings from a TOML file (the flags given override it); the config.toml an "
+        "earlier run wrote repeats it",
+    )
+
+
+def config_from_args(cls, args: argparse.Namespace, *layers: Mapping[str, Any] | None):
+    """``cls`` from ``layers`` (for example the command's own defaults), then the file of
+    ``--config`` (when the parser has that option), then the flags given."""
+    path = getattr(args, "config", None)
+    return resolve(cls, *layers, load_toml(path) if path else None, overrides_from_args(args, cls))
 
 
 def overrides_from_args(args: argparse.Namespace, cls) -> dict[str, Any]:

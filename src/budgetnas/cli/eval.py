@@ -11,13 +11,21 @@ __all__ = ["register", "run"]
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
+    from budgetnas.cli.command import add_command
+
+    add_command(
+        subparsers,
         "eval",
         help="one-shot accuracy of an architecture on the held-out split",
         description="Loads a supernet checkpoint, activates ARCH, re-estimates BatchNorm "
         "statistics on training images and prints the accuracy on the held-out split "
         "(a fixed part of the training set; use --split test only for final reporting).",
+        func=run,
+        flags=_flags,
     )
+
+
+def _flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--supernet", required=True, help="path to supernet.pt written by train")
     p.add_argument(
         "--arch",
@@ -30,8 +38,6 @@ def register(subparsers) -> None:
     p.add_argument("--bn-batches", type=int, default=None, help="recalibration batches")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print a JSON record instead of text")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

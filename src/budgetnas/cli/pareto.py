@@ -12,17 +12,24 @@ __all__ = ["register", "run"]
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
+    from budgetnas.cli.command import add_command
+
+    add_command(
+        subparsers,
         "pareto",
         help="best network per budget from a run directory's predictor (one solver call each)",
-        description="Reads RUN/run_config.json, RUN/predictor.json and, for latency, the table in "
+        description="Reads RUN/config.toml, RUN/predictor.json and, for latency, the table in "
         "RUN/store.sqlite; writes RUN/pareto.json.",
+        func=run,
+        flags=_flags,
     )
+
+
+def _flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="a `budgetnas run` directory")
     p.add_argument("--budgets", required=True, help="METRIC=V1,V2,... e.g. latency_ms=1.0,1.5,2.0")
     p.add_argument("--budget", action="append", default=[], help="a fixed extra budget")
     p.add_argument("--solver", default="milp")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

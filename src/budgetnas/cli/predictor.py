@@ -16,54 +16,44 @@ RENAME = {"batch": "batch-size"}
 
 
 def register(subparsers) -> None:
-    from budgetnas.config import add_arguments
+    from budgetnas.cli.command import add_command
     from budgetnas.predictors.fit import PredictorConfig
 
     p = subparsers.add_parser("predictor", help="accuracy predictors on a trained supernet")
     sub = p.add_subparsers(dest="predictor_cmd", required=True)
-    f = sub.add_parser(
+    add_command(
+        sub,
         "fit",
         help="fit the BINAS predictor (1 + 255 expectations, resumable) and report its quality",
         description="Writes OUT/predictor.json (form, report), OUT/predictor_config.toml, "
         "OUT/store.sqlite (every evaluation, so an interrupted fit resumes) and "
         "OUT/predictor_scatter.png.",
+        func=run,
+        config=PredictorConfig,
+        flags=_flags,
+        rename=RENAME,
+        defaults=CLI_DEFAULTS,
     )
+
+
+def _flags(f: argparse.ArgumentParser) -> None:
     f.add_argument("--supernet", required=True, help="supernet.pt from `budgetnas train`")
     f.add_argument("--out", required=True, help="output folder")
-    f.add_argument("--config", default=None, help="settings from a TOML file (flags win)")
     f.add_argument("--bn-batches", type=int, default=None, help="(the training setting)")
     f.add_argument("--data-dir", default=None)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    add_arguments(f, PredictorConfig, rename=RENAME)
-    _show_defaults(f, CLI_DEFAULTS)
-    f.set_defaults(func=run)
-
-
-def _show_defaults(parser: argparse.ArgumentParser, defaults: dict) -> None:
-    """Help texts with this command's defaults instead of the configuration's."""
-    import re
-
-    for action in parser._actions:
-        if action.dest in defaults and action.help:
-            shown = "none" if defaults[action.dest] is None else defaults[action.dest]
-            action.help = re.sub(r"\(default: [^)]*\)$", f"(default: {shown})", action.help)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from budgetnas.config import load_toml, overrides_from_args, resolve, to_toml
+    from budgetnas.config import config_from_args, to_toml
     from budgetnas.predictors.fit import PredictorConfig, fit_predictor
     from budgetnas.store import Store
     from budgetnas.training.trained import TrainedSupernet
 
-    cfg = resolve(
-        PredictorConfig,
-        CLI_DEFAULTS,
-        load_toml(args.config) if args.config else None,
-        overrides_from_args(args, PredictorConfig),
-    )
+    cfg = config_from_args(PredictorConfig, args, CLI_DEFAULTS)
     if cfg.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {cfg.jobs}")
     torch.set_num_threads(args.threads)

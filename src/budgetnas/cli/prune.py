@@ -13,36 +13,29 @@ from __future__ import annotations
 
 import argparse
 
-from budgetnas.config import add_arguments, load_toml, overrides_from_args, resolve
+from budgetnas.cli.command import add_command
+from budgetnas.config import config_from_args as _resolve
 from budgetnas.pruning.config import PruneConfig
 
 __all__ = ["config_from_args", "register", "run"]
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
+    add_command(
+        subparsers,
         "prune",
         help="prune a trained CNN's channels to a budget and fine-tune it",
         description="Knapsack channel pruning (Taylor importance, groups from torch-pruning's "
         "dependency graph) to a budget on flops/macs/params/latency, real channel removal, then "
         "fine-tuning with inner distillation from the parent.",
+        func=run,
+        config=PruneConfig,
     )
-    p.add_argument(
-        "--config",
-        default=None,
-        metavar="FILE.toml",
-        help="settings from a TOML file (the flags given override it); OUT/config.toml repeats "
-        "an earlier run",
-    )
-    add_arguments(p, PruneConfig)
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.set_defaults(func=run)
 
 
 def config_from_args(args: argparse.Namespace) -> PruneConfig:
     """The defaults, then the ``--config`` file, then the flags given."""
-    from_file = load_toml(args.config) if args.config else None
-    return resolve(PruneConfig, from_file, overrides_from_args(args, PruneConfig))
+    return _resolve(PruneConfig, args)
 
 
 def run(args: argparse.Namespace) -> int:

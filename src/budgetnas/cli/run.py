@@ -27,17 +27,28 @@ FLAGS = {
 
 
 def register(subparsers) -> None:
-    from budgetnas.config import add_arguments
-    from budgetnas.pipeline.config import PRESETS, RunConfig
+    from budgetnas.cli.command import add_command
+    from budgetnas.pipeline.config import RunConfig
 
-    p = subparsers.add_parser(
+    add_command(
+        subparsers,
         "run",
         help="the whole pipeline: train/reuse a supernet, fit the predictor, search, fine-tune, export",
         description="Leaves result.json, arch.txt, model.pt (TorchScript), model.onnx and "
         "config.toml (the resolved settings) under OUT. Every stage is reused from OUT when it is "
         "already there, so an interrupted run resumes. Settings come from the preset, then "
         "--config FILE.toml, then the flags.",
+        func=run,
+        config=RunConfig,
+        flags=_flags,
+        rename=FLAGS,
+        skip=("ridge_subnets",),
     )
+
+
+def _flags(p: argparse.ArgumentParser) -> None:
+    from budgetnas.pipeline.config import PRESETS
+
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument(
         "--preset",
@@ -45,9 +56,6 @@ def register(subparsers) -> None:
         default=None,
         help=f"run preset: {', '.join(PRESETS)} (default: quick)",
     )
-    p.add_argument("--config", default=None, help="a TOML file of settings (a run's config.toml)")
-    add_arguments(p, RunConfig, rename=FLAGS, skip=("ridge_subnets",))
-    p.set_defaults(func=run)
 
 
 def config_from_args(args: argparse.Namespace):

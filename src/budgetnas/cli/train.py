@@ -10,24 +10,28 @@ __all__ = ["config_from_args", "register", "run"]
 
 
 def register(subparsers) -> None:
-    from budgetnas.config import add_arguments
+    from budgetnas.cli.command import add_command
     from budgetnas.training.config import TrainConfig
 
-    p = subparsers.add_parser(
+    add_command(
+        subparsers,
         "train",
         help="train the MobileNetV3 supernet one-shot (heaviest path, then random paths)",
         description="Writes OUT/supernet.pt (checkpoint after every epoch), OUT/config.json and "
         "OUT/config.toml (resolved settings) and OUT/log.jsonl (loss and accuracy per epoch). "
-        "Settings come from --config FILE.toml, then the flags.",
+        "Settings come from --config FILE.toml (a run's config.toml: its [train] table), then "
+        "the flags.",
+        func=run,
+        config=TrainConfig,
+        flags=_flags,
     )
+
+
+def _flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--config", default=None, help="a TOML file of settings (a run's config.toml)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of each stage (A and B)")
-    add_arguments(p, TrainConfig)
     p.add_argument("--resume", action="store_true", help="continue from OUT/supernet.pt")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.set_defaults(func=run)
 
 
 def config_from_args(args: argparse.Namespace):

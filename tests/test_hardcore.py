@@ -22,14 +22,15 @@ TOL = 1e-9
 
 
 @pytest.fixture(scope="module")
-def space() -> MobileNetSpace:
-    return MobileNetSpace(preset="tiny")
+def supernet() -> MobileNetSupernet:
+    """The tiny space's supernet at its seeded initialisation."""
+    torch.manual_seed(0)
+    return MobileNetSupernet(MobileNetSpace(preset="tiny")).eval()
 
 
 @pytest.fixture(scope="module")
-def supernet(space) -> MobileNetSupernet:
-    torch.manual_seed(0)
-    return MobileNetSupernet(space).eval()
+def space(supernet) -> MobileNetSpace:
+    return supernet.space
 
 
 @pytest.fixture(scope="module")

@@ -20,24 +20,9 @@ def test_predictor_fit_cli_reports_quality_and_resumes(tmp_path, capsys):
     SupernetTrainer(cfg, tmp_path / "sn", progress=False).run()
     out = tmp_path / "pred"
     rep_ceiling_keys = {"split_half_tau", "reliability", "tau_ceiling"}
-    argv = [
-        "predictor",
-        "fit",
-        "--supernet",
-        str(tmp_path / "sn" / "supernet.pt"),
-        "--out",
-        str(out),
-        "--heldout",
-        "16",
-        "--batch-size",
-        "16",
-        "--subnets",
-        "6",
-        "--ridge-subnets",
-        "6",
-        "--subnet-heldout",
-        "32",
-    ]
+    argv = ["predictor", "fit", "--supernet", str(tmp_path / "sn" / "supernet.pt")]
+    argv += ["--out", str(out), "--heldout", "16", "--batch-size", "16", "--subnets", "6"]
+    argv += ["--ridge-subnets", "6", "--subnet-heldout", "32"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "binas: Kendall tau" in printed and "ridge: Kendall tau" in printed

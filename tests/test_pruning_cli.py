@@ -108,40 +108,13 @@ def test_params_budget_and_clear_errors(baseline, tmp_path, capsys):
         json.loads((tmp_path / "p" / "result.json").read_text())["counts"]["after"]["params_m"]
         <= 0.02
     )
-    assert (
-        main(
-            [
-                "prune",
-                "--model",
-                str(baseline),
-                "--budget",
-                "flops<=0.5",
-                "--data",
-                "synthetic",
-                "--out",
-                str(tmp_path / "e"),
-            ]
-        )
-        == 2
-    )
-    assert "no unit" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "prune",
-                "--model",
-                str(baseline),
-                "--budget",
-                "energy_mj<=1",
-                "--data",
-                "synthetic",
-                "--out",
-                str(tmp_path / "e"),
-            ]
-        )
-        == 2
-    )
-    assert "supports budgets on flops" in capsys.readouterr().err
+    for budget, message in (
+        ("flops<=0.5", "no unit"),
+        ("energy_mj<=1", "supports budgets on flops"),
+    ):
+        argv = ["prune", "--model", str(baseline), "--budget", budget, "--data", "synthetic"]
+        assert main([*argv, "--out", str(tmp_path / "e")]) == 2
+        assert message in capsys.readouterr().err
     # a TorchScript file is rebuilt as an eager module with its layers, checked, and pruned
     torch.jit.save(torch.jit.load(str(tmp_path / "p" / "pruned.ts")), str(tmp_path / "m.ts"))
     ts_args = ["prune", "--model", str(tmp_path / "m.ts"), "--budget", "flops_ratio<=0.6"]

@@ -201,7 +201,6 @@ class BinasPredictor(BinasCoefficients, SupernetPredictor):
         return other
 
 
-
 def interpretation(block_coef: np.ndarray, depth_coef: np.ndarray) -> dict:
     """Which stages gain most from depth (2 -> 4) and from width (expansion 3 -> 6 in blocks 1-2),
     from the coefficient tables of a BINAS-form predictor."""

@@ -525,7 +525,7 @@ def compare(rows: Sequence[dict]) -> list[dict[str, Any]]:
 
 # ---- outputs --------------------------------------------------------------------------------------
 def markdown(result: dict) -> str:
-    from budgetnas.pipeline.report import baseline_table
+    from budgetnas.pipeline.summary import baseline_table
 
     cfg = result["config"]
     lines = [

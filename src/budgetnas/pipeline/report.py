@@ -29,48 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from budgetnas.pipeline.result import RunResult
-
-UNITS = {
-    "latency_ms": "ms",
-    "energy_mj": "mJ",
-    "params_m": "M parameters",
-    "macs_m": "M multiply-adds",
-    "flops_m": "M FLOPs",
-    "peak_kb": "kB peak activation memory",
-}
-PLOTS = {
-    "accuracy_vs_latency": "plots/accuracy_vs_latency.png",
-    "predictor": "plots/predictor.png",
-}
-STAGES = {
-    "supernet_s": "supernet (train or reuse)",
-    "table_s": "latency table (build or reuse)",
-    "predictor_s": "predictor (1 + 255 expectations)",
-    "search_s": "search + closed loop",
-    "finetune_s": "fine-tuning + test",
-    "export_s": "export (TorchScript, ONNX)",
-}
-BASELINES_JSON = "baselines.json"
-
-
-def unit(metric: str) -> str:
-    """A readable unit of a canonical metric (``params_m`` -> ``M parameters``)."""
-    return UNITS.get(metric, metric.rpartition("_")[2])
-
-
-def _num(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "**NO**"
-    if isinstance(value, int | float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
-def _code_cell(text: str) -> str:
-    """Inline code inside a markdown table cell (``|`` escaped so it does not split the cell)."""
-    return "`" + text.replace("|", "\\|") + "`"
+from budgetnas.pipeline.summary import BASELINES_JSON, PLOTS, unit
 
 
 def _read_json(path: Path) -> Any:
@@ -78,45 +37,6 @@ def _read_json(path: Path) -> Any:
 
 
 # ---- reload code ----------------------------------------------------------------------------------
-def reload_snippets(result: RunResult) -> dict[str, str]:
-    """Python code that loads ``model.pt`` and ``model.onnx`` from the run directory (the working
-    directory) and classifies one random input: ``{"torch": code, "onnx": code}``."""
-    shape = list(result.export.get("input_shape") or [])
-    if len(shape) != 4:
-        raise ValueError("result.json has no export.input_shape")
-    c, h, w = (int(v) for v in shape[1:])
-    torch_code = (
-        "import torch\n\n"
-        'model = torch.jit.load("model.pt")  # TorchScript: no budgetnas needed\n'
-        f"logits = model(torch.randn(1, {c}, {h}, {w}))\n"
-        "print(logits.shape, logits.argmax(1))\n"
-    )
-    onnx_code = (
-        "import numpy as np\n"
-        "import onnxruntime as ort\n\n"
-        'session = ort.InferenceSession("model.onnx", providers=["CPUExecutionProvider"])\n'
-        f"x = np.random.randn(1, {c}, {h}, {w}).astype(np.float32)\n"
-        'logits = session.run(None, {"input": x})[0]\n'
-        "print(logits.shape, logits.argmax(1))\n"
-    )
-    return {"torch": torch_code, "onnx": onnx_code}
-
-
-def _normalization(data: str | None) -> str:
-    if not data:
-        return ""
-    try:
-        from budgetnas.data import dataset_info
-
-        info = dataset_info(data) if data != "synthetic" else None
-    except Exception:  # unknown dataset or no torch: say nothing rather than fail
-        return ""
-    if info is None:
-        return ""
-    return (
-        f" Real inputs are {data} images scaled to [0, 1] and normalized per channel with "
-        f"mean {tuple(info.mean)} and std {tuple(info.std)}, as in training."
-    )
 
 
 # ---- plots ----------------------------------------------------------------------------------------
@@ -273,32 +193,10 @@ def write_plots(
     return written, skipped
 
 
-def baseline_table(rows: list[dict]) -> str:
-    """Markdown table of ``budgetnas bench baselines`` rows."""
-    head = (
-        "| budget | method | measured latency (ms) | budget metric predicted / measured | "
-        "one-shot | fine-tuned | test | architecture |\n|---|---|---|---|---|---|---|---|"
-    )
-    lines = [head]
-    for r in rows:
-        budget = f"{r['metric']}<={r['limit']:g}"
-        if "error" in r:
-            lines.append(f"| {budget} | {r['method']} | - | - | - | - | - | {r['error']} |")
-            continue
-        cost = f"{_num(r.get('predicted'))} / {_num(r.get('measured'))}"
-        lines.append(
-            f"| {budget} | {r['method']} | {_num(r.get('measured_latency_ms'))} | {cost} | "
-            f"{_num(r.get('oneshot_heldout_acc'))} | {_num(r.get('finetuned_heldout_acc'))} | "
-            f"{_num(r.get('test_acc'))} | {_code_cell(r['arch'])} |"
-        )
-    return "\n".join(lines)
-
-
 def write_report(run_dir: str | Path, result=None, log=None) -> dict[str, Any]:
     """(Re)write ``summary.md`` and the plots of a run directory; ``result`` (a
     :class:`~budgetnas.pipeline.result.RunResult`, or its JSON) defaults to ``result.json``.
     Returns ``{"summary": path, "plots": {...}, "skipped": {name: reason}}``."""
-    from budgetnas.pipeline.summary import run_settings, summary_markdown
 
     run_dir = Path(run_dir)
     if result is None:
@@ -308,6 +206,8 @@ def write_report(run_dir: str | Path, result=None, log=None) -> dict[str, Any]:
     baselines = _read_json(run_dir / BASELINES_JSON)
     rows = (baselines or {}).get("rows")
     plots, skipped = write_plots(run_dir, result, rows, log=log)
+    from budgetnas.pipeline.summary import run_settings, summary_markdown
+
     text = summary_markdown(result, run_settings(run_dir), plots, skipped, baselines, run_dir)
     out = run_dir / "summary.md"
     out.write_text(text)
@@ -315,16 +215,10 @@ def write_report(run_dir: str | Path, result=None, log=None) -> dict[str, Any]:
 
 
 __all__ = [
-    "BASELINES_JSON",
     "METHOD_STYLE",
-    "PLOTS",
-    "STAGES",
-    "baseline_table",
     "plot_accuracy_vs_cost",
     "plot_predictor",
     "pyplot",
-    "reload_snippets",
-    "unit",
     "write_plots",
     "write_report",
 ]

@@ -8,20 +8,129 @@ run's configuration; :func:`summary_markdown` puts them together.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from budgetnas.pipeline.report import (
-    BASELINES_JSON,
-    PLOTS,
-    STAGES,
-    _normalization,
-    _num,
-    baseline_table,
-    reload_snippets,
-    unit,
-)
 from budgetnas.pipeline.result import RunResult
 
-__all__ = ["run_settings", "summary_markdown"]
+__all__ = [
+    "BASELINES_JSON",
+    "PLOTS",
+    "STAGES",
+    "UNITS",
+    "baseline_table",
+    "reload_snippets",
+    "run_settings",
+    "summary_markdown",
+    "unit",
+]
+
+UNITS = {
+    "latency_ms": "ms",
+    "energy_mj": "mJ",
+    "params_m": "M parameters",
+    "macs_m": "M multiply-adds",
+    "flops_m": "M FLOPs",
+    "peak_kb": "kB peak activation memory",
+}
+
+STAGES = {
+    "supernet_s": "supernet (train or reuse)",
+    "table_s": "latency table (build or reuse)",
+    "predictor_s": "predictor (1 + 255 expectations)",
+    "search_s": "search + closed loop",
+    "finetune_s": "fine-tuning + test",
+    "export_s": "export (TorchScript, ONNX)",
+}
+
+BASELINES_JSON = "baselines.json"
+
+
+def unit(metric: str) -> str:
+    """A readable unit of a canonical metric (``params_m`` -> ``M parameters``)."""
+    return UNITS.get(metric, metric.rpartition("_")[2])
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "**NO**"
+    if isinstance(value, int | float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _code_cell(text: str) -> str:
+    """Inline code inside a markdown table cell (``|`` escaped so it does not split the cell)."""
+    return "`" + text.replace("|", "\\|") + "`"
+
+
+def reload_snippets(result: RunResult) -> dict[str, str]:
+    """Python code that loads ``model.pt`` and ``model.onnx`` from the run directory (the working
+    directory) and classifies one random input: ``{"torch": code, "onnx": code}``."""
+    shape = list(result.export.get("input_shape") or [])
+    if len(shape) != 4:
+        raise ValueError("result.json has no export.input_shape")
+    c, h, w = (int(v) for v in shape[1:])
+    torch_code = (
+        "import torch\n\n"
+        'model = torch.jit.load("model.pt")  # TorchScript: no budgetnas needed\n'
+        f"logits = model(torch.randn(1, {c}, {h}, {w}))\n"
+        "print(logits.shape, logits.argmax(1))\n"
+    )
+    onnx_code = (
+        "import numpy as np\n"
+        "import onnxruntime as ort\n\n"
+        'session = ort.InferenceSession("model.onnx", providers=["CPUExecutionProvider"])\n'
+        f"x = np.random.randn(1, {c}, {h}, {w}).astype(np.float32)\n"
+        'logits = session.run(None, {"input": x})[0]\n'
+        "print(logits.shape, logits.argmax(1))\n"
+    )
+    return {"torch": torch_code, "onnx": onnx_code}
+
+
+def _normalization(data: str | None) -> str:
+    if not data:
+        return ""
+    try:
+        from budgetnas.data import dataset_info
+
+        info = dataset_info(data) if data != "synthetic" else None
+    except Exception:  # unknown dataset or no torch: say nothing rather than fail
+        return ""
+    if info is None:
+        return ""
+    return (
+        f" Real inputs are {data} images scaled to [0, 1] and normalized per channel with "
+        f"mean {tuple(info.mean)} and std {tuple(info.std)}, as in training."
+    )
+
+
+def baseline_table(rows: list[dict]) -> str:
+    """Markdown table of ``budgetnas bench baselines`` rows."""
+    head = (
+        "| budget | method | measured latency (ms) | budget metric predicted / measured | "
+        "one-shot | fine-tuned | test | architecture |\n|---|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for r in rows:
+        budget = f"{r['metric']}<={r['limit']:g}"
+        if "error" in r:
+            lines.append(f"| {budget} | {r['method']} | - | - | - | - | - | {r['error']} |")
+            continue
+        cost = f"{_num(r.get('predicted'))} / {_num(r.get('measured'))}"
+        lines.append(
+            f"| {budget} | {r['method']} | {_num(r.get('measured_latency_ms'))} | {cost} | "
+            f"{_num(r.get('oneshot_heldout_acc'))} | {_num(r.get('finetuned_heldout_acc'))} | "
+            f"{_num(r.get('test_acc'))} | {_code_cell(r['arch'])} |"
+        )
+    return "\n".join(lines)
+
+
+PLOTS = {
+    "accuracy_vs_latency": "plots/accuracy_vs_latency.png",
+    "predictor": "plots/predictor.png",
+}
 
 #: a run's configuration and the preset it started from (either may be unknown)
 Settings = tuple  # (RunConfig | None, str | None)

@@ -134,6 +134,7 @@ def _former_run_stage(trained, cfg, store, seed):
     return info, pred.quadratic_form()
 
 
+@pytest.mark.slow  # 512 supernet evaluations: the equivalence proof of the refactoring
 def test_fit_predictor_is_the_former_run_stage(trained_tiny, tmp_path, one_thread):
     """The same evaluations (every stored record), the same form and the same result entry as
     the run's predictor stage computed before (checked against ``Pipeline._predictor`` itself
@@ -169,6 +170,26 @@ def test_fit_predictor_is_the_former_run_stage(trained_tiny, tmp_path, one_threa
     assert again.interpretation == binas.interpretation()
 
 
+def test_predictor_fit_settings_come_from_its_defaults_a_file_and_the_flags(tmp_path, capsys):
+    """``budgetnas predictor fit`` keeps its own defaults (every held-out image, 100 report
+    subnets, the BINAS form written) under a TOML file under the flags."""
+    from budgetnas.cli.main import build_parser, main
+    from budgetnas.cli.predictor import CLI_DEFAULTS
+    from budgetnas.config import config_from_args
+
+    with pytest.raises(SystemExit):
+        main(["predictor", "fit", "--help"])
+    assert "(default: 100)" in capsys.readouterr().out  # --subnets: the command's own default
+    (tmp_path / "fit.toml").write_text("batch = 16\nsubnets = 0\nheldout = 64\n")
+    argv = ["predictor", "fit", "--supernet", "s.pt", "--out", str(tmp_path)]
+    cfg = config_from_args(PredictorConfig, build_parser().parse_args(argv), CLI_DEFAULTS)
+    assert (cfg.heldout, cfg.batch, cfg.subnets, cfg.form) == (None, 250, 100, "binas")
+    argv += ["--config", str(tmp_path / "fit.toml"), "--heldout", "16", "--batch-size", "8"]
+    cfg = config_from_args(PredictorConfig, build_parser().parse_args(argv), CLI_DEFAULTS)
+    assert (cfg.heldout, cfg.batch, cfg.subnets, cfg.form) == (16, 8, 0, "binas")
+
+
+@pytest.mark.slow  # 256 supernet evaluations
 def test_predictor_fit_command_settings_from_flags_and_file(trained_tiny, tmp_path, capsys):
     """``budgetnas predictor fit`` keeps its own defaults (every held-out image, the BINAS form
     written), reads a TOML file under its flags and writes the settings it used."""
@@ -180,13 +201,13 @@ def test_predictor_fit_command_settings_from_flags_and_file(trained_tiny, tmp_pa
     helptext = capsys.readouterr().out
     assert "--batch-size" in helptext and "--ridge-subnets" in helptext
     assert "(default: 100)" in helptext  # --subnets: the command's default, not the run's
-    (tmp_path / "fit.toml").write_text("batch = 8\nsubnets = 0\nheldout = 64\n")
+    (tmp_path / "fit.toml").write_text("batch = 16\nsubnets = 0\nheldout = 64\n")
     out = tmp_path / "out"
     argv = ["predictor", "fit", "--supernet", str(trained_tiny), "--out", str(out)]
     assert main([*argv, "--config", str(tmp_path / "fit.toml"), "--heldout", "16"]) == 0
     assert "A0 " in capsys.readouterr().out
     used = load_toml(out / "predictor_config.toml")
-    assert (used["heldout"], used["batch"], used["subnets"], used["form"]) == (16, 8, 0, "binas")
+    assert (used["heldout"], used["batch"], used["subnets"], used["form"]) == (16, 16, 0, "binas")
     res = PredictorResult.load(out)
     assert res.searched == "binas" and res.quality is None and res.measured_now == 256
     assert len(res.form.linear) == 255 and res.paths_alpha is not None

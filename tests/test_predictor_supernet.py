@@ -93,7 +93,8 @@ def test_decisions_fix_depth_for_blocks_3_and_4():
 
 def test_coefficients_are_forced_minus_uniform(evaluator):
     space = evaluator.space
-    pred = BinasPredictor().fit(evaluator)
+    store = Store(":memory:")  # the second fit below reads the expectations back
+    pred = BinasPredictor(store=store).fit(evaluator)
     assert pred.n_measured_ == 256
     assert np.ptp(list(pred.accuracies_.values())) > 0  # decisions do change the accuracy
     a0 = _by_hand(evaluator, {}, "A0")
@@ -111,7 +112,8 @@ def test_coefficients_are_forced_minus_uniform(evaluator):
     at_depth3 = _by_hand(evaluator, {dg: 1}, f"g{dg}c1")
     d = _by_hand(evaluator, {2: 3, dg: 1}, "g2c3") - at_depth3
     assert pred.block_coef_[0, 2, 3] == pytest.approx(d)
-    literal = BinasPredictor(center="a0").fit(evaluator)
+    literal = BinasPredictor(center="a0", store=store).fit(evaluator)
+    assert literal.n_measured_ == 0  # the centering changes no evaluation
     assert literal.block_coef_[0, 2, 3] == pytest.approx(d + at_depth3 - a0)
     pairs = {(i, j): w for i, j, w in zip(form.pair_i, form.pair_j, form.pair_w, strict=True)}
     i = off[2] + 3

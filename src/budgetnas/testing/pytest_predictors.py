@@ -42,7 +42,7 @@ SUITE_KWARGS: dict[str, dict] = {
 @functools.cache
 def tiny_problem() -> SimpleNamespace:
     """The tiny space, samples ``X, y`` of an additive target, archs to predict, an evaluator of
-    an untrained tiny supernet (one held-out batch of 16 synthetic images) and a store."""
+    an untrained tiny supernet (one held-out batch of 8 synthetic images) and a store."""
     import torch
 
     from budgetnas.data import get_dataset, make_loader
@@ -58,8 +58,8 @@ def tiny_problem() -> SimpleNamespace:
     y = 0.5 + X @ rng.normal(0, 0.01, size=space.n_binaries)
     torch.manual_seed(0)
     net = MobileNetSupernet(space).eval()
-    recal = list(make_loader(get_dataset("synthetic", "search-train", subset=16), 16, False))
-    held = list(make_loader(get_dataset("synthetic", "heldout", subset=16), 16, False))
+    recal = list(make_loader(get_dataset("synthetic", "search-train", subset=8), 8, False))
+    held = list(make_loader(get_dataset("synthetic", "heldout", subset=8), 8, False))
     ev = SupernetEvaluator(net, recal, held, bn_batches=1, seed=0)
     test = [space.sample(rng) for _ in range(8)]
     return SimpleNamespace(space=space, X=X, y=y, evaluator=ev, store=Store(":memory:"), test=test)

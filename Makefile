@@ -33,7 +33,7 @@ bench-nb201: setup
 
 test: setup
 	$(VENV)/bin/ruff check src tests
-	BUDGETNAS_DATA=$(abspath $(DATA)) $(PY) -m pytest -q -n 2
+	BUDGETNAS_DATA=$(abspath $(DATA)) $(PY) -m pytest -q -n 2 --dist worksteal
 
 test-slow: setup
 	BUDGETNAS_DATA=$(abspath $(DATA)) $(PY) -m pytest -q -m slow

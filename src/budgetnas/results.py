@@ -156,11 +156,12 @@ def budget_rows(
 
 def write_result(data: dict[str, Any], path: str | Path, filename: str) -> Path:
     """Write a result's JSON to ``path`` (a folder: its ``filename``)."""
+    from budgetnas.files import write_text_atomic
+
     path = Path(path)
     if path.is_dir():
         path = path / filename
-    path.write_text(json.dumps(data, indent=2, default=float))
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=2, default=float))
 
 
 def read_result(path: str | Path, filename: str, redo: str) -> tuple[Path, dict[str, Any]]:

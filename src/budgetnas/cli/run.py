@@ -56,6 +56,11 @@ def _flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"run preset: {', '.join(PRESETS)} (default: quick)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run into OUT even though it is a non-empty folder that is not a run directory",
+    )
 
 
 def config_from_args(args: argparse.Namespace):
@@ -77,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from budgetnas.pipeline.run import run_pipeline
 
     cfg, preset = config_from_args(args)
-    result = run_pipeline(cfg, args.out, preset=preset).to_json()
+    result = run_pipeline(cfg, args.out, preset=preset, force=args.force).to_json()
     keys = ("arch", "budgets", "oneshot_heldout_acc", "finetuned_heldout_acc", "test_acc")
     print(json.dumps({k: result[k] for k in keys}, default=float), file=sys.stdout)
     return 0

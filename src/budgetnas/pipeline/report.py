@@ -209,8 +209,9 @@ def write_report(run_dir: str | Path, result=None, log=None) -> dict[str, Any]:
     from budgetnas.pipeline.summary import run_settings, summary_markdown
 
     text = summary_markdown(result, run_settings(run_dir), plots, skipped, baselines, run_dir)
-    out = run_dir / "summary.md"
-    out.write_text(text)
+    from budgetnas.files import write_text_atomic
+
+    out = write_text_atomic(run_dir / "summary.md", text)
     return {"summary": out, "plots": plots, "skipped": skipped}
 
 

@@ -21,8 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from budgetnas.files import write_text_atomic
 from budgetnas.pipeline.config import CONFIG_FILE, PRESETS, RunConfig, run_config_toml
 from budgetnas.pipeline.context import RunContext
+from budgetnas.pipeline.directory import RunDirectory
 from budgetnas.pipeline.result import RunResult
 
 __all__ = ["PRESETS", "Pipeline", "RunConfig", "RunResult", "open_run", "run_pipeline"]
@@ -38,17 +40,29 @@ class Pipeline:
         out: str | Path,
         log: Callable[[str], None] | None = None,
         preset: str | None = None,
+        force: bool = False,
     ):
         self.cfg = cfg
         self.out = Path(out)
         self.log = log
         self.preset = preset
+        self.force = force  # run into a non-empty folder that is not a run directory
         self.ctx: RunContext | None = None
 
     def run(self) -> RunResult:
         import torch
 
         from budgetnas.pipeline.rerank import check_rerank
+        from budgetnas.units import parse_budgets
+
+        cfg = self.cfg
+        torch.set_num_threads(cfg.train.threads)
+        parse_budgets(cfg.budgets)  # fail early on a malformed budget
+        check_rerank(cfg.search.rerank, cfg.search.solver)
+        with RunDirectory(self.out, self.force).claimed() as directory:
+            return self._stages(directory)
+
+    def _stages(self, directory: RunDirectory) -> RunResult:
         from budgetnas.pipeline.stages import (
             export_stage,
             finetune_stage,
@@ -57,18 +71,16 @@ class Pipeline:
             supernet_stage,
             table_stage,
         )
-        from budgetnas.units import parse_budgets
 
-        cfg = self.cfg
-        torch.set_num_threads(cfg.train.threads)
-        parse_budgets(cfg.budgets)  # fail early on a malformed budget
-        check_rerank(cfg.search.rerank, cfg.search.solver)
-        ctx = self.ctx = RunContext(cfg, self.out, self.log)
+        ctx = self.ctx = RunContext(self.cfg, self.out, self.log)
         trained = ctx.timed("supernet_s", lambda: supernet_stage(ctx))
         self.cfg = ctx.cfg  # a reused supernet's training settings
         # written once the run directory's supernet is accepted: a run refused because it asks
-        # for other supernet settings leaves the directory's configuration as it was
-        (self.out / CONFIG_FILE).write_text(run_config_toml(ctx.cfg, self.preset))
+        # for other supernet settings leaves the directory's configuration as it was; results of
+        # another configuration are moved aside first
+        config = run_config_toml(ctx.cfg, self.preset)
+        directory.retire_other_results(config, ctx.log)
+        write_text_atomic(self.out / CONFIG_FILE, config)
         table = ctx.timed("table_s", lambda: table_stage(ctx))
         pred = ctx.timed("predictor_s", lambda: predictor_stage(ctx))
         loop = ctx.timed("search_s", lambda: search_stage(ctx, pred.form, table))
@@ -89,7 +101,7 @@ class Pipeline:
             wall_s=ctx.times,
             **accs,
         )
-        (self.out / "arch.txt").write_text(str(arch) + "\n")
+        write_text_atomic(self.out / "arch.txt", str(arch) + "\n")
         result.save(self.out / "result.json")
         self._report(result)
         return result
@@ -182,6 +194,12 @@ def open_run(run_dir: str | Path, log: Callable[[str], None] | None = None) -> P
 
 
 def run_pipeline(
-    cfg: RunConfig, out: str | Path, log: Callable[[str], None] | None = None, preset=None
+    cfg: RunConfig,
+    out: str | Path,
+    log: Callable[[str], None] | None = None,
+    preset: str | None = None,
+    force: bool = False,
 ) -> RunResult:
-    return Pipeline(cfg, out, log, preset).run()
+    """Run every stage into ``out`` (see :class:`Pipeline`; ``force``: into a non-empty folder
+    that is not a run directory)."""
+    return Pipeline(cfg, out, log, preset, force).run()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from budgetnas.files import atomic_path
+
 __all__ = ["export_network", "export_stage"]
 
 
@@ -24,9 +26,11 @@ def export_network(child, space, out: str | Path) -> dict:
     child = child.eval()
     with torch.no_grad():
         traced = torch.jit.trace(child, example, check_trace=False)
-    traced.save(str(out / "model.pt"))
-    reloaded = torch.jit.load(str(out / "model.pt"))
+    with atomic_path(out / "model.pt") as tmp:
+        traced.save(str(tmp))
+        reloaded = torch.jit.load(str(tmp))
     with torch.no_grad():
         diff_pt = float((reloaded(example) - child(example)).abs().max())
-    onnx = export_onnx(child, example, out / "model.onnx")
+    with atomic_path(out / "model.onnx") as tmp:
+        onnx = export_onnx(child, example, tmp)
     return {"torchscript_max_abs_diff": diff_pt, **onnx, "input_shape": list(example.shape)}

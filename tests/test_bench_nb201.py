@@ -132,3 +132,100 @@ def test_bench_on_real_nb201(nb201_csv, tmp_path):
     records = json.loads(out.read_text())["records"]
     assert len(records) == 4 and all(r["feasible"] for r in records)
     assert all(r["oracle_objective"] <= 91.61 + 1e-6 for r in records)
+
+
+def _bench_argv(table, out, *extra):
+    return [
+        "bench",
+        "nb201",
+        "--table",
+        str(table),
+        "--cost",
+        "lat_dev_ms",
+        "--budget-quantiles",
+        "0.5",
+        "--solvers",
+        "random",
+        "--queries",
+        "10",
+        "--seeds",
+        "2",
+        "--json",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_changed_report_recomputes_the_records(synthetic_table, tmp_path):
+    """The stored records are keyed by every setting that changes them: a new --report (or
+    --queries) on the same store is never answered with the old records."""
+    from budgetnas.spaces.table import Table
+
+    table = Table.from_csv(synthetic_table, get_space("nb201"))
+    out = tmp_path / "b.json"
+    assert main(_bench_argv(synthetic_table, out)) == 0
+    first = json.loads(out.read_text())["records"]
+    assert main(_bench_argv(synthetic_table, out, "--report", "valid_acc")) == 0
+    second = json.loads(out.read_text())["records"]
+    for a, b in zip(first, second, strict=True):
+        arch = get_space("nb201").from_string(b["arch"])
+        assert b["report"] == pytest.approx(table.value("valid_acc", arch))
+        assert b["report"] != pytest.approx(a["report"]) or a["arch"] != b["arch"]
+    assert main(_bench_argv(synthetic_table, out, "--queries", "3")) == 0
+    assert all(r["queries"] == 3 for r in json.loads(out.read_text())["records"])
+    assert main(_bench_argv(synthetic_table, out)) == 0  # the first setting: read back
+    again = json.loads(out.read_text())["records"]
+    assert [r["wall_s"] for r in again] == [r["wall_s"] for r in first]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--plot", "{out}"], "--json and --plot both name"),
+        (["--store", "{out}"], "--json and --store both name"),
+        (["--plot", "{dir}/s.sqlite", "--store", "{dir}/s.sqlite"], "--plot and --store"),
+    ],
+)
+def test_colliding_outputs_refused_before_any_work(
+    synthetic_table, tmp_path, capsys, extra, message
+):
+    out = tmp_path / "b.json"
+    out.write_text("the user's file")
+    extra = [e.format(out=out, dir=tmp_path) for e in extra]
+    assert main(_bench_argv(synthetic_table, out, *extra)) == 2
+    assert message in capsys.readouterr().err
+    assert out.read_text() == "the user's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json", "table.csv"]
+
+
+def test_json_named_like_the_plot_refused(synthetic_table, tmp_path, capsys):
+    out = tmp_path / "x.png"
+    assert main(_bench_argv(synthetic_table, out)) == 2
+    assert "--json and --plot both name" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "message"),
+    [
+        ("lat_dev_ms", "-0.5", "cost column 'lat_dev_ms', row"),
+        ("lat_dev_ms", "inf", "column 'lat_dev_ms', row"),
+        ("valid_acc", "nan", "column 'valid_acc', row"),
+        ("test_acc", "", "column 'test_acc', row"),
+    ],
+)
+def test_bad_cells_refused_by_the_benchmark(
+    synthetic_table, tmp_path, capsys, column, cell, message
+):
+    lines = synthetic_table.read_text().splitlines()
+    head = lines[0].split(",")
+    row = lines[5].split(",")
+    row[head.index(column)] = cell
+    lines[5] = ",".join(row)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    assert main(_bench_argv(bad, tmp_path / "b.json")) == 2
+    err = capsys.readouterr().err
+    assert message in err and row[1] in err and "bad.csv" in err
+    assert not (tmp_path / "b.json").exists()

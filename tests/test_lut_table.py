@@ -166,3 +166,16 @@ def test_milp_with_params_and_latency_budgets():
     assert space.count_params(res.arch) / 1e6 <= p_mid * (1 + 1e-9)
     assert table.predict(space, res.arch) <= l_mid * (1 + 1e-9)
     assert max(b.value / b.limit for b in res.budgets) > 0.9  # a budget binds
+
+
+@pytest.mark.parametrize("value", [-1.0, 0.0, float("nan"), float("inf")])
+def test_assembled_table_with_a_bad_entry_refused(space, value):
+    """However a table is made (measured, assembled in code), a cost of 0 or less, NaN or
+    infinite is refused with the entry named: it would make any budget look met."""
+    good = synthetic_table(space)
+    key = sorted(good.entries)[0]
+    entries = dict(good.entries, **{key: Measurement(value, 0.1, 0.1, 0.1, 0.1, 10)})
+    with pytest.raises(ValueError, match=f"entry '{key}' median"):
+        CostTable(good.fingerprint, entries, t0=good.t0, t0_parts=good.t0_parts)
+    with pytest.raises(ValueError, match="t0"):
+        CostTable(good.fingerprint, good.entries, t0=value)

@@ -107,3 +107,26 @@ def test_table_errors(tmp_path):
     t = Table(space, list(space.all_archs())[:2], {"valid_acc": np.array([1.0, 2.0])})
     with pytest.raises(KeyError, match="Did you mean 'valid_acc'"):
         t.column("valid_ac")
+
+
+def test_real_nb201_columns_all_accepted(nb201_csv):
+    """Every column of the shared table passes the checks; its cost columns as costs."""
+    table = Table.from_csv(nb201_csv, get_space("nb201"))
+    assert not table.bad_cells
+    for name in ["valid_acc", "test_acc", "train_acc"]:
+        assert np.isfinite(table.column(name)).all()
+    for name in ["lat_fpga_ms", "lat_eyeriss_ms", "lat_pixel3_ms", "lat_raspi4_ms"]:
+        assert table.cost_column(name).min() > 0
+    with pytest.raises(ValueError, match=r"cost column 'index'.* value 0.0 is not a positive cost"):
+        table.cost("index")  # a row number is no cost: its first row is 0
+
+
+def test_table_built_in_memory_refuses_nan_and_negative_costs():
+    space = ToySpace((2, 2))
+    archs = list(space.all_archs())
+    t = Table(space, archs, {"acc": np.array([1.0, np.nan, 3, 4]), "ms": np.array([1, 2, -3, 4])})
+    with pytest.raises(ValueError, match=r"column 'acc', row .*: value nan is not a finite"):
+        t.query("acc")
+    with pytest.raises(ValueError, match=r"cost column 'ms', row .*: value -3.0 is not a positive"):
+        t.cost("ms")
+    assert t.value("ms", archs[0]) == 1.0  # read as a plain column, -3 is only refused as a cost

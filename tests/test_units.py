@@ -1,4 +1,8 @@
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from budgetnas.units import Budget, BudgetError, parse_budget, parse_budgets
 
@@ -71,3 +75,39 @@ def test_one_budget_per_metric():
     assert len(parse_budgets(["latency_ms<=2", "params_m<=1"])) == 2
     with pytest.raises(BudgetError, match="two budgets"):
         parse_budgets(["latency_ms<=2", "latency_us<=1000"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (5, "a budget is a string"),
+        (b"latency_ms<=2", "a budget is a string"),
+        ("latency_s<=1e308", "out of range once converted to latency_ms"),
+    ],
+)
+def test_odd_budgets_refused_as_budget_errors(text, message):
+    with pytest.raises(BudgetError, match=message):
+        parse_budget(text)
+
+
+_budget_text = st.one_of(
+    st.text(max_size=24),
+    st.builds(
+        lambda m, op, v, u: f"{m}{op}{v}{u}",
+        st.sampled_from(["latency_ms", "params_m", "flops", "energy_mj", "peak_kb", "lat", ""]),
+        st.sampled_from(["<=", "<", "=", ">=", "", "<=<="]),
+        st.one_of(st.floats(), st.integers(-(10**30), 10**30), st.text(max_size=4)).map(str),
+        st.sampled_from(["", " ms", "us", "%", " M", "x", " kB", "e999"]),
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_budget_text)
+def test_fuzz_budget_strings(text):
+    try:
+        budget = parse_budget(text)
+    except (BudgetError, ValueError):
+        return
+    assert isinstance(budget, Budget)
+    assert math.isfinite(budget.limit) and budget.limit > 0

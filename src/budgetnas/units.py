@@ -106,7 +106,8 @@ def _family_of(quantity: str) -> str | None:
 def to_canonical(quantity: str, unit: str, value: float) -> tuple[str, float]:
     """Convert ``value`` in ``unit`` to the canonical unit; returns (canonical metric, value)."""
     family = "ratio" if unit in UNIT_FAMILIES["ratio"][1] else _family_of(quantity)
-    assert family is not None
+    if family is None:
+        raise BudgetError(f"no unit family for {quantity!r} (unit {unit!r})")
     canon, factors = UNIT_FAMILIES[family]
     return f"{quantity}_{canon}", value * factors[unit]
 
@@ -168,6 +169,8 @@ def parse_budget(text: str, metrics: Iterable[str] | None = None) -> Budget:
     ``metrics``, when given, lists the canonical metrics that something can evaluate (for
     example the numeric columns of a table); a budget on anything else is refused.
     """
+    if text is not None and not isinstance(text, str):
+        raise BudgetError(f"a budget is a string like 'latency_ms<=3.5', not {text!r}")
     match = _BUDGET_RE.match(text or "")
     if not match:
         raise BudgetError(
@@ -186,6 +189,10 @@ def parse_budget(text: str, metrics: Iterable[str] | None = None) -> Budget:
     if not math.isfinite(value) or value <= 0:
         raise BudgetError(f"budget {text!r}: the limit must be a positive number, got {raw}")
     metric, limit = to_canonical(quantity, unit, value)
+    if not math.isfinite(limit) or limit <= 0:
+        raise BudgetError(
+            f"budget {text!r}: the limit {raw} is out of range once converted to {metric}"
+        )
     if metrics is not None:
         known = list(metrics)
         if metric not in known:

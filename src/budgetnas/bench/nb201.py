@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from budgetnas.bench._base import register_benchmark
+from budgetnas.bench._base import check_distinct_outputs, register_benchmark
 from budgetnas.config import option
 from budgetnas.costs._base import Constraint
 from budgetnas.search import Problem, create_solver
@@ -37,6 +37,7 @@ __all__ = [
     "default_table",
     "format_table",
     "plot",
+    "record_key",
     "run_nb201",
     "score",
     "summarize",
@@ -148,8 +149,10 @@ def _file_digest(path: Path) -> str:
 
 
 def validate(cfg: Nb201BenchConfig, table: Table) -> None:
-    for name in [cfg.objective, cfg.report, *cfg.costs]:
-        table.column(name)  # KeyError with the list of columns and a hint
+    for name in [cfg.objective, cfg.report]:
+        table.column(name)  # KeyError with the list of columns and a hint; every cell finite
+    for name in cfg.costs:
+        table.cost_column(name)  # every cell finite and positive
     if not table.complete:
         raise ValueError(
             f"the table has {len(table.archs)} of the {table.space.size} cells of the space; "
@@ -204,6 +207,26 @@ def _record(cfg, table: Table, objective, job: tuple, oracles: dict) -> dict[str
     }
 
 
+def record_key(cfg: Nb201BenchConfig, digest: str, job: tuple) -> str:
+    """The store key of one record: every setting that changes it (the table's checksum, space,
+    objective and report columns, cost column, budget quantile, solver, queries, seed)."""
+    cost, q, solver_name, seed = job
+    return "/".join(
+        [
+            "v2",
+            digest,
+            cfg.space,
+            cfg.objective,
+            cfg.report,
+            cost,
+            repr(float(q)),
+            solver_name,
+            str(cfg.queries),
+            str(seed),
+        ]
+    )
+
+
 def score(
     cfg: Nb201BenchConfig,
     store: Store | None = None,
@@ -229,7 +252,7 @@ def score(
     oracles: dict[tuple[str, float], Any] = {}
     bar = tqdm(total=len(jobs), desc="bench nb201", unit="run", disable=not progress)
     for cost, q, solver_name, seed in jobs:
-        key = f"{digest}/{cfg.objective}/{cost}/{q:g}/{solver_name}/{cfg.queries}/{seed}"
+        key = record_key(cfg, digest, (cost, q, solver_name, seed))
         record = store.get("bench-nb201", key) if store is not None else None
         if record is None:
             record = _record(cfg, table, objective, (cost, q, solver_name, seed), oracles)
@@ -262,13 +285,14 @@ def run_nb201(cfg: Nb201BenchConfig) -> Nb201Result:
     cfg = dataclasses.replace(cfg, table=table_path(cfg.table))
     out = Path(cfg.json)
     store_path = Path(cfg.store) if cfg.store else out.with_suffix(".sqlite")
+    plot_path = Path(cfg.plot) if cfg.plot else out.with_suffix(".png")
+    check_distinct_outputs(json=out, plot=plot_path, store=store_path, table=cfg.table)
     with Store(store_path) as store:
         if cfg.fresh:
             store.delete("bench-nb201")
         records = score(cfg, store=store, progress=cfg.progress)
     rows = summarize(records)
     write_json(records, cfg, out)
-    plot_path = Path(cfg.plot) if cfg.plot else out.with_suffix(".png")
     plot(rows, plot_path, cfg.objective)
     return Nb201Result(records, rows, out, plot_path)
 

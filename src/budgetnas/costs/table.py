@@ -25,6 +25,8 @@ Example:
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -110,6 +112,12 @@ class CostTable:
     def __post_init__(self) -> None:
         if self.stat not in STATS:
             raise ValueError(f"unknown statistic {self.stat!r}; choose one of {', '.join(STATS)}")
+        # however the table was made (measured, read, assembled), every number is a cost > 0
+        _positive(self.t0, f"table {self.id}: t0")
+        for label, group in (("entry", self.entries), ("t0 part", self.t0_parts)):
+            for key, m in group.items():
+                for name in _STAT_FIELDS:
+                    _positive(getattr(m, name), f"table {self.id}: {label} {key!r} {name}")
 
     def with_stat(self, stat: str) -> CostTable:
         """The same measurements, predicting with another statistic of the repeats."""
@@ -209,17 +217,16 @@ class CostTable:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> CostTable:
-        if data.get("kind") != "budgetnas-cost-table":
-            raise ValueError("not a budgetnas cost table (missing kind 'budgetnas-cost-table')")
-        if data.get("format") != FORMAT_VERSION:
-            raise ValueError(f"unsupported table format {data.get('format')!r}")
+    def from_dict(cls, data: dict, where: str = "table") -> CostTable:
+        """A table from its dictionary, every entry checked (finite, positive); ``where`` names
+        the file or store the dictionary came from in the errors."""
+        _check_shape(data, where)
         return cls(
             fingerprint=dict(data["fingerprint"]),
-            entries={k: Measurement.from_dict(v) for k, v in data["entries"].items()},
-            t0=float(data["t0"]),
-            t0_parts={k: Measurement.from_dict(v) for k, v in data.get("t0_parts", {}).items()},
-            correction=data.get("correction"),
+            entries=_measurements(data["entries"], where, "entry", require=True),
+            t0=_positive(data["t0"], f"{where}: t0"),
+            t0_parts=_measurements(data.get("t0_parts", {}), where, "t0 part"),
+            correction=_check_correction(data.get("correction"), where),
             source=data.get("source", "measured"),
             meta=dict(data.get("meta", {})),
             stat=data.get("stat", "median"),
@@ -240,7 +247,7 @@ class CostTable:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise ValueError(f"{path} is not valid JSON: {err}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(data, where=str(path))
 
     # ---- SQLite ------------------------------------------------------------------------------
     def save(self, store: Store) -> None:
@@ -262,7 +269,7 @@ class CostTable:
             key.split("/", 1)[1]: value for key, value in store.items(ENTRY_KIND, f"{table_id}/")
         }
         head = dict(head, entries=entries, correction=store.get(CORRECTION_KIND, table_id))
-        return cls.from_dict(head)
+        return cls.from_dict(head, where=f"{store.path}: table {table_id}")
 
     def set_correction(
         self, slope: float, intercept: float, store: Store | None = None, **info
@@ -370,10 +377,11 @@ def load_table(
 
 def stored_entries(store: Store, table_id: str) -> dict[str, Measurement]:
     """The entries stored under table ``table_id``, by descriptor key."""
-    return {
-        key.split("/", 1)[1]: Measurement.from_dict(v)
-        for key, v in store.items(ENTRY_KIND, f"{table_id}/")
-    }
+    entries = {key.split("/", 1)[1]: v for key, v in store.items(ENTRY_KIND, f"{table_id}/")}
+    try:
+        return _measurements(entries, f"{store.path}: table {table_id}", "entry")
+    except ValueError as err:
+        raise ValueError(f"{err}; build the table again with --force to measure anew") from None
 
 
 def import_table(store: Store, path: str | Path) -> CostTable:
@@ -392,6 +400,121 @@ def fit_correction(predicted: Sequence[float], measured: Sequence[float]) -> tup
         raise ValueError("a correction needs at least two different predictions")
     slope, intercept = np.polyfit(p, m, 1)
     return float(slope), float(intercept)
+
+
+# ---- checking a table's dictionary ---------------------------------------------------------------
+_REQUIRED = ("format", "kind", "fingerprint", "entries", "t0")
+_OPTIONAL = ("unit", "fingerprint_id", "source", "stat", "t0_parts", "correction", "meta")
+_STAT_FIELDS = ("median", "q1", "q3", "min", "max")
+_COUNT_FIELDS = ("n", "number")
+
+
+def _finite(value) -> float | None:
+    """``value`` as a finite float, or None (not a number, a boolean, NaN, infinite, too large)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        f = float(value)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _positive(value, what: str) -> float:
+    """``value`` as a float when it is a finite number > 0, else a ValueError naming ``what``."""
+    f = _finite(value)
+    if f is None or f <= 0:
+        raise ValueError(f"{what} {value!r} is not a positive finite number")
+    return f
+
+
+def _check_shape(data, where: str) -> None:
+    """Refuse anything but a table object with exactly the known keys."""
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{where}: a cost table is a JSON object with kind 'budgetnas-cost-table', "
+            f"not a {type(data).__name__}"
+        )
+    if data.get("kind") != "budgetnas-cost-table":
+        raise ValueError(
+            f"{where}: not a budgetnas cost table (missing kind 'budgetnas-cost-table')"
+        )
+    if data.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{where}: unsupported table format {data.get('format')!r}")
+    missing = [k for k in _REQUIRED if k not in data]
+    extra = sorted(str(k) for k in data if k not in _REQUIRED + _OPTIONAL)
+    if missing or extra:
+        raise ValueError(
+            f"{where}: "
+            + "; ".join(
+                ([f"missing key {', '.join(map(repr, missing))}"] if missing else [])
+                + ([f"unknown key {', '.join(map(repr, extra))}"] if extra else [])
+            )
+            + f" (a table has the keys {', '.join(_REQUIRED + _OPTIONAL)})"
+        )
+    for key, kind in (("fingerprint", dict), ("t0_parts", dict), ("meta", dict), ("source", str)):
+        if key in data and not isinstance(data[key], kind):
+            raise ValueError(
+                f"{where}: key {key!r} must be a JSON {kind.__name__}, not {data[key]!r}"
+            )
+    fp = data["fingerprint"]
+    odd = [k for k, v in fp.items() if not isinstance(v, (str, int, float, bool, type(None)))]
+    if odd:
+        raise ValueError(f"{where}: fingerprint field {odd[0]!r} is not a plain value")
+    if fp.get("metric", "latency_ms") not in METRIC_UNITS:
+        raise ValueError(
+            f"{where}: fingerprint metric {fp.get('metric')!r} is not one of "
+            f"{', '.join(METRIC_UNITS)}"
+        )
+    if data.get("stat", "median") not in STATS:
+        raise ValueError(
+            f"{where}: unknown statistic {data.get('stat')!r}; choose one of {', '.join(STATS)}"
+        )
+
+
+def _measurement(value, what: str) -> Measurement:
+    """One entry (median, quartiles, extremes, counts), every statistic finite and positive."""
+    fields = _STAT_FIELDS + _COUNT_FIELDS
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be an object with {', '.join(fields)}, not {value!r}")
+    missing = [k for k in (*_STAT_FIELDS, "n") if k not in value]
+    extra = sorted(str(k) for k in value if k not in fields)
+    if missing or extra:
+        raise ValueError(
+            f"{what}: "
+            + ("missing " + ", ".join(missing) if missing else "unknown key " + ", ".join(extra))
+            + f" (an entry has {', '.join(fields)})"
+        )
+    stats = {k: _positive(value[k], f"{what} {k}") for k in _STAT_FIELDS}
+    counts = {}
+    for k in _COUNT_FIELDS:
+        c = value.get(k, 1)
+        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+            raise ValueError(f"{what} {k} {c!r} is not a positive whole number")
+        counts[k] = c
+    return Measurement(**stats, **counts)
+
+
+def _measurements(values, where: str, label: str, require: bool = False) -> dict[str, Measurement]:
+    if not isinstance(values, dict) or (require and not values):
+        raise ValueError(f"{where}: the {label} values must be a non-empty JSON object of entries")
+    return {k: _measurement(v, f"{where}: {label} {k!r}") for k, v in values.items()}
+
+
+def _check_correction(correction, where: str) -> dict | None:
+    """A stored correction: a positive finite slope, a finite intercept, a known statistic."""
+    if correction is None:
+        return None
+    if not isinstance(correction, dict) or not {"slope", "intercept"} <= set(correction):
+        raise ValueError(f"{where}: the correction must be an object with slope and intercept")
+    _positive(correction["slope"], f"{where}: correction slope")
+    if _finite(correction["intercept"]) is None:
+        raise ValueError(
+            f"{where}: correction intercept {correction['intercept']!r} is not a finite number"
+        )
+    if correction.get("stat", "median") not in STATS:
+        raise ValueError(f"{where}: correction statistic {correction.get('stat')!r} is unknown")
+    return correction
 
 
 #: a latency table is the common case; the name used in the issue

@@ -453,6 +453,12 @@ def _table_for(cfg: ValidateConfig, space: MobileNetSpace, store: Store, say: Pr
 def run_validation(cfg: ValidateConfig, progress: Progress | None = None) -> ValidationRun:
     """The whole validation of ``budgetnas lut validate`` (module doc); writes ``cfg.json_out``
     and the scatter plot (``cfg.plot``, else beside the JSON)."""
+    from budgetnas.bench._base import check_distinct_outputs
+
+    out_json = Path(cfg.json_out)
+    check_distinct_outputs(
+        json=out_json, plot=cfg.plot or out_json.with_suffix(".png"), store=cfg.store
+    )
     say = progress or (lambda _msg: None)
     space = table_space(cfg.space, cfg.preset)
     store = Store(cfg.store)

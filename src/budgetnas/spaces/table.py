@@ -47,6 +47,11 @@ class Table:
                 raise ValueError(
                     f"column {name!r} has {col.shape[0]} values for {len(self.archs)} rows"
                 )
+        #: where the table came from, for the errors (a CSV path once read from one)
+        self.source = "table"
+        #: column -> (row, cell text) of the first cell of a CSV column that is not a number
+        self.bad_cells: dict[str, tuple[int, str]] = {}
+        self._checked: set[str] = set()
 
     @classmethod
     def from_csv(cls, path: str | Path, space: SearchSpace, arch_column: str = "arch_str") -> Table:
@@ -67,15 +72,51 @@ class Table:
         if not rows:
             raise ValueError(f"{path}: the table is empty")
         archs = [space.from_string(r[arch_column]) for r in rows]
-        columns = {}
+        columns, bad = {}, {}
         for name in reader.fieldnames:
             if name == arch_column:
                 continue
-            try:
-                columns[name] = np.array([float(r[name]) for r in rows])
-            except (TypeError, ValueError):
-                continue  # not numeric
-        return cls(space, archs, columns)
+            values, first_bad = _parse_column([r[name] for r in rows])
+            if values is not None:
+                columns[name] = values
+            if first_bad is not None:
+                bad[name] = first_bad
+        table = cls(space, archs, columns)
+        table.source = str(path)
+        table.bad_cells = bad
+        return table
+
+    def _row_name(self, row: int) -> str:
+        return self.space.to_string(self.archs[row])
+
+    def _check_finite(self, name: str) -> None:
+        """Refuse a column with a blank, non-numeric, NaN or infinite cell, naming the cell."""
+        if name in self.bad_cells:
+            row, text = self.bad_cells[name]
+            what = "is blank" if not text.strip() else f"is {text!r}, not a number"
+            raise ValueError(
+                f"{self.source}: column {name!r}, row {self._row_name(row)}: the cell {what}; "
+                "fill every cell of the columns used with a finite number"
+            )
+        col = self.columns[name]
+        bad = np.flatnonzero(~np.isfinite(col))
+        if bad.size:
+            raise ValueError(
+                f"{self.source}: column {name!r}, row {self._row_name(int(bad[0]))}: value "
+                f"{float(col[bad[0]])!r} is not a finite number ({bad.size} such cell(s))"
+            )
+
+    def cost_column(self, name: str) -> np.ndarray:
+        """Column ``name`` checked as a cost: every cell finite and > 0 (a cost of 0 or less
+        would meet any budget), else a ValueError naming the column, the row and the value."""
+        col = self.column(name)
+        bad = np.flatnonzero(col <= 0)
+        if bad.size:
+            raise ValueError(
+                f"{self.source}: cost column {name!r}, row {self._row_name(int(bad[0]))}: value "
+                f"{float(col[bad[0]])!r} is not a positive cost ({bad.size} such cell(s))"
+            )
+        return col
 
     @property
     def complete(self) -> bool:
@@ -87,7 +128,12 @@ class Table:
 
             close = difflib.get_close_matches(name, self.columns, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
+            if name in self.bad_cells:
+                self._check_finite(name)  # a column of text or blanks: name its first cell
             raise KeyError(f"no numeric column {name!r}; columns: {', '.join(self.columns)}.{hint}")
+        if name not in self._checked:
+            self._check_finite(name)
+            self._checked.add(name)
         return self.columns[name]
 
     def value(self, name: str, arch: Architecture) -> float:
@@ -115,6 +161,22 @@ class Table:
     def cost(self, name: str, metric: str | None = None) -> ColumnCost:
         """Column ``name`` as a cost model (its metric named ``metric``, else ``name``)."""
         return ColumnCost(self, name, metric)
+
+
+def _parse_column(cells: Sequence[str | None]) -> tuple[np.ndarray | None, tuple[int, str] | None]:
+    """The numbers of a CSV column (None when no cell is a number: a text column) and its first
+    cell that is not a number (row, text), if any."""
+    values = np.full(len(cells), np.nan)
+    first_bad = None
+    numeric = False
+    for k, cell in enumerate(cells):
+        try:
+            values[k] = float(cell)  # type: ignore[arg-type]
+            numeric = True
+        except (TypeError, ValueError):
+            if first_bad is None:
+                first_bad = (k, cell or "")
+    return (values if numeric else None), first_bad
 
 
 def pair_indices(space: SearchSpace) -> tuple[np.ndarray, np.ndarray]:
@@ -146,7 +208,7 @@ class ColumnCost(CostModel):
         self.table = table
         self.column_name = column
         self.metric = metric or column
-        self._values = table.column(column)
+        self._values = table.cost_column(column)
         self._pairwise = pairwise
         self._form: QuadraticForm | None = None
 

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budgetnas.bench._base import check_distinct_outputs
 from budgetnas.cli.main import main
 from budgetnas.costs.fingerprint import current_fingerprint
 from budgetnas.costs.latency import Measurement
 from budgetnas.costs.table import CostTable, distinct_descriptors, import_table, load_table
+from budgetnas.files import check_distinct_outputs
 from budgetnas.spaces import get_space
 from budgetnas.spaces.mobilenet import MobileNetSpace
 from budgetnas.spaces.table import Table

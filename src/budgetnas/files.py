@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_text_atomic"]
+__all__ = ["atomic_path", "check_distinct_outputs", "write_text_atomic"]
 
 
 @contextlib.contextmanager
@@ -46,3 +46,28 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def check_distinct_outputs(**paths: str | Path | None) -> None:
+    """Refuse two outputs (``json=..., plot=..., store=...``; None is skipped) that resolve to
+    the same file, before any work: one would overwrite the other.
+
+    Example:
+        >>> check_distinct_outputs(json="out/a.json", plot="out/a.png", store=None)
+        >>> check_distinct_outputs(json="out/a.json", plot="out/../out/a.json")
+        Traceback (most recent call last):
+        ...
+        ValueError: --json and --plot both name out/a.json; give each output its own file
+    """
+    seen: dict[Path, str] = {}
+    for name, path in paths.items():
+        if path is None:
+            continue
+        where = Path(path).expanduser().resolve()
+        if where in seen:
+            flag, other = seen[where], name
+            raise ValueError(
+                f"--{flag.replace('_', '-')} and --{other.replace('_', '-')} both name "
+                f"{paths[flag]}; give each output its own file"
+            )
+        seen[where] = name

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from budgetnas.registry import Registry
@@ -30,7 +29,6 @@ from budgetnas.registry import Registry
 __all__ = [
     "BENCHMARKS",
     "Benchmark",
-    "check_distinct_outputs",
     "list_benchmarks",
     "register_benchmark",
 ]
@@ -91,28 +89,3 @@ def register_benchmark(
 def list_benchmarks() -> list[Benchmark]:
     """Every registered benchmark, by name."""
     return [BENCHMARKS.create(name) for name in BENCHMARKS.names()]
-
-
-def check_distinct_outputs(**paths: str | Path | None) -> None:
-    """Refuse two outputs (``json=..., plot=..., store=...``; None is skipped) that resolve to
-    the same file, before any work: one would overwrite the other.
-
-    Example:
-        >>> check_distinct_outputs(json="out/a.json", plot="out/a.png", store=None)
-        >>> check_distinct_outputs(json="out/a.json", plot="out/../out/a.json")
-        Traceback (most recent call last):
-        ...
-        ValueError: --json and --plot both name out/a.json; give each output its own file
-    """
-    seen: dict[Path, str] = {}
-    for name, path in paths.items():
-        if path is None:
-            continue
-        where = Path(path).expanduser().resolve()
-        if where in seen:
-            flag, other = seen[where], name
-            raise ValueError(
-                f"--{flag.replace('_', '-')} and --{other.replace('_', '-')} both name "
-                f"{paths[flag]}; give each output its own file"
-            )
-        seen[where] = name

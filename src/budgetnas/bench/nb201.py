@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from budgetnas.bench._base import check_distinct_outputs, register_benchmark
+from budgetnas.bench._base import register_benchmark
 from budgetnas.config import option
 from budgetnas.costs._base import Constraint
+from budgetnas.files import check_distinct_outputs
 from budgetnas.search import Problem, create_solver
 from budgetnas.spaces import get_space
 from budgetnas.spaces.table import Table

@@ -412,6 +412,10 @@ def run_overhead(cfg: OverheadConfig) -> dict:
     required=("supernet",),
 )
 def run_ranking(cfg: RankingConfig) -> dict:
+    from budgetnas.files import check_distinct_outputs
+
+    store = cfg.store or (Path(cfg.supernet).with_name("ranking.sqlite") if cfg.supernet else None)
+    check_distinct_outputs(json=cfg.json, store=store, supernet=cfg.supernet)
     res = ranking(
         cfg.supernet,
         cfg.archs,

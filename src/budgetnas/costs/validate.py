@@ -453,7 +453,7 @@ def _table_for(cfg: ValidateConfig, space: MobileNetSpace, store: Store, say: Pr
 def run_validation(cfg: ValidateConfig, progress: Progress | None = None) -> ValidationRun:
     """The whole validation of ``budgetnas lut validate`` (module doc); writes ``cfg.json_out``
     and the scatter plot (``cfg.plot``, else beside the JSON)."""
-    from budgetnas.bench._base import check_distinct_outputs
+    from budgetnas.files import check_distinct_outputs
 
     out_json = Path(cfg.json_out)
     check_distinct_outputs(

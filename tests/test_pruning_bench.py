@@ -1,6 +1,7 @@
 """The pruning benchmark as a registered library function: settings in, rows out, JSON written."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -80,7 +81,11 @@ def test_every_variant_meets_the_budget_and_the_json_holds_the_rows(parent, tmp_
     assert list(saved["args"]) == list(PruningBenchConfig.__dataclass_fields__)
     assert (tmp_path / "nets" / "ours_prog_0.5_keep0.1_s2r1.pt").is_file()
     # the latency of the saved networks again, interleaved, written into the same JSON
-    lat = remeasure(RemeasureConfig(json=str(out), parent=str(parent), input="3,16,16"))
+    # (the saved networks are pickled modules: refused unless the files are trusted)
+    cfg = RemeasureConfig(json=str(out), parent=str(parent), input="3,16,16")
+    with pytest.raises(ValueError, match="--trust-file"):
+        remeasure(cfg)
+    lat = remeasure(replace(cfg, trust_file=True))
     assert set(lat) == {"parent"} | {r["file"] for r in res.rows[1:]}
     again = json.loads(out.read_text())["rows"]
     assert all(r["latency_ms_interleaved"] > 0 for r in again)

@@ -27,7 +27,7 @@ def argv(out, *extra):
 
 
 def weights(out):
-    return torch.load(out / "resnet8_synthetic.pt", weights_only=False)["state_dict"]
+    return torch.load(out / "resnet8_synthetic.pt", weights_only=True)["state_dict"]
 
 
 def test_resume_after_a_crash_continues_exactly(tmp_path, monkeypatch, capsys):
@@ -53,8 +53,8 @@ def test_resume_after_a_crash_continues_exactly(tmp_path, monkeypatch, capsys):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    straight = torch.load(tmp_path / "straight" / "resnet8_synthetic.pt", weights_only=False)
-    resumed = torch.load(tmp_path / "crashed" / "resnet8_synthetic.pt", weights_only=False)
+    straight = torch.load(tmp_path / "straight" / "resnet8_synthetic.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "crashed" / "resnet8_synthetic.pt", weights_only=True)
     assert resumed["meta"]["losses"] == pytest.approx(straight["meta"]["losses"], rel=0, abs=0)
 
 

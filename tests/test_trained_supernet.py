@@ -37,7 +37,7 @@ def test_opens_a_checkpoint_a_training_folder_or_a_run_directory(trained_dir, tm
 
 
 def test_unfinished_training_is_refused_unless_asked(trained_dir, tmp_path):
-    state = torch.load(trained_dir / "supernet.pt", weights_only=False)
+    state = torch.load(trained_dir / "supernet.pt", weights_only=True)
     del state["result"]
     torch.save(state, tmp_path / "supernet.pt")
     with pytest.raises(ValueError, match="not a finished training"):

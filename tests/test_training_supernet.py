@@ -26,7 +26,7 @@ def _records(out) -> list[dict]:
 
 
 def _state(out) -> dict:
-    return torch.load(out / "supernet.pt", weights_only=False)
+    return torch.load(out / "supernet.pt", weights_only=True)
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_stage_a_from_refusals(tmp_path):
     with pytest.raises(FileNotFoundError, match="no supernet checkpoint"):
         cfg = replace(TINY, epochs_a=0, stage_a_from=str(tmp_path / "missing.pt"))
         SupernetTrainer(cfg, tmp_path / "z", progress=False).run()
-    other = torch.load(unfinished / "supernet.pt", weights_only=False)
+    other = torch.load(unfinished / "supernet.pt", weights_only=True)
     other["space"]["width_mult"] = 2.0
     torch.save(other, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="another space"):

@@ -48,6 +48,9 @@ class PruningBenchConfig:
     """Settings of the pruning benchmark (``model`` and ``json`` are required)."""
 
     model: str | None = option(None, "parent checkpoint (required), as budgetnas prune --model")
+    trust_file: bool = option(
+        False, "load --model even if it is a pickled nn.Module (as budgetnas prune --trust-file)"
+    )
     data: str = option("fashion-mnist", "dataset: fashion-mnist, cifar10 or synthetic")
     data_dir: str | None = option(None, "folder holding the dataset folders")
     ratios: list[float] = option([0.5, 0.3], "FLOPs ratios to prune to", flag="ratios", sep=",")
@@ -169,6 +172,11 @@ class RemeasureConfig:
     json: str | None = option(None, "a pruning benchmark's JSON (required), updated in place")
     parent: str | None = option(None, "the parent checkpoint the benchmark pruned (required)")
     input: str = option("1,28,28", "input shape C,H,W")
+    trust_file: bool = option(
+        False,
+        "load the saved networks (pickled nn.Modules, see --save-dir) and a pickled --parent: "
+        "unpickling runs any code a file holds, so only for files you made or trust",
+    )
 
 
 def _remeasure_summary(lat: dict[str, float]) -> str:
@@ -195,10 +203,10 @@ def remeasure(cfg: RemeasureConfig) -> dict[str, float]:
     torch.set_num_threads(1)
     data = json.loads(Path(cfg.json).read_text())
     example = torch.randn(1, *[int(v) for v in cfg.input.split(",")])
-    nets = {"parent": load_network(cfg.parent)[0].eval()}
+    nets = {"parent": load_network(cfg.parent, trust_file=cfg.trust_file)[0].eval()}
     for row in data["rows"]:
         if "file" in row:
-            nets[row["file"]] = torch.load(row["file"], weights_only=False).eval()
+            nets[row["file"]] = load_network(row["file"], trust_file=cfg.trust_file)[0].eval()
     lat = interleaved_latency(nets, example)
     for row in data["rows"]:
         key = "parent" if row["method"] == "parent" else row.get("file")
@@ -230,7 +238,7 @@ def _setup(cfg: PruningBenchConfig) -> _Setup:
     from budgetnas.models.checkpoint import load_network
 
     torch.set_num_threads(1)
-    parent, _ = load_network(cfg.model)
+    parent, _ = load_network(cfg.model, trust_file=cfg.trust_file)
     parent.eval()
     d = (cfg.data, "train", cfg.data_dir)
     train = get_dataset(*d, augment=True, subset=cfg.subset, seed=cfg.seed)

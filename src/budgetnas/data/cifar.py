@@ -1,4 +1,8 @@
-"""CIFAR-10 from the python pickle batches (50,000 train / 10,000 test, 32x32 RGB)."""
+"""CIFAR-10 from the python pickle batches (50,000 train / 10,000 test, 32x32 RGB).
+
+The batches are read with a restricted unpickler (numpy arrays and plain data only), so a crafted
+batch cannot run code when it is loaded.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import torch
 
 from budgetnas.data._base import DataError, DatasetInfo
 from budgetnas.data.paths import cache_root, download, resolve_dir
+from budgetnas.safeio import load_plain_pickle
 
 __all__ = ["FILES", "HOW_TO_GET", "INFO", "find_dir", "load"]
 
@@ -63,7 +68,7 @@ def find_dir(data_dir: str | os.PathLike | None) -> Path:
 def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
+            batch = load_plain_pickle(f, encoding="bytes")  # arrays and plain data only
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except FileNotFoundError as err:

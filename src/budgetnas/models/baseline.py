@@ -184,15 +184,16 @@ def train_baseline(
 def _resumable(resume: bool, epochs: int, net, state_path: Path, settings: dict, log):
     """The saved training state to continue from (``None``: start afresh; the weights are loaded
     into ``net``) and the ``on_epoch_end`` that saves it after every epoch."""
-    import torch
-
     from budgetnas.models.checkpoint import save_atomic
+    from budgetnas.safeio import load_weights
 
     state = None
     if resume and state_path.is_file():
-        saved = torch.load(state_path, weights_only=False)
-        if saved.get("format") != STATE_FORMAT:
-            raise ValueError(f"{state_path} is not a budgetnas train-baseline state")
+        what = "budgetnas train-baseline state"
+        remedy = "delete it and train again without --resume"
+        saved = load_weights(state_path, what, remedy)
+        if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
+            raise ValueError(f"{state_path} is not a {what}: {remedy}")
         diff = {k: (v, settings[k]) for k, v in saved["settings"].items() if settings[k] != v}
         if diff:
             raise ValueError(f"cannot resume {state_path}: settings differ (saved, now): {diff}")

@@ -5,8 +5,10 @@ A budgetnas checkpoint is a dict saved with ``torch.save``::
     {"format": "budgetnas-checkpoint", "model": "resnet20", "kwargs": {...},
      "state_dict": {...}, "meta": {...}}
 
-and rebuilds with ``build_model(model, **kwargs)``. ``load_network`` also accepts a fully pickled
-``nn.Module`` (``torch.save(model)``, what ``budgetnas prune`` writes) and, with
+and rebuilds with ``build_model(model, **kwargs)``; every file is first read weights-only
+(:func:`budgetnas.safeio.load_weights`), so nothing in it runs. ``load_network`` also accepts a
+fully pickled ``nn.Module`` (``torch.save(model)``, what ``budgetnas prune`` writes), but only with
+``trust_file=True`` (``--trust-file``: unpickling it could run code) and, with
 ``model_class="package.module:Class"``, a plain state dict (or a dict holding ``"state_dict"``),
 and a TorchScript file, rebuilt as an eager module (:mod:`budgetnas.models.torchscript`); its
 description then holds the scripted module under ``"torchscript"`` so the caller can check the
@@ -78,25 +80,53 @@ def is_torchscript(path: str | Path) -> bool:
         return False
 
 
+def _load_torchscript(path: Path) -> tuple[nn.Module, dict[str, Any]]:
+    from budgetnas.models.torchscript import from_torchscript
+
+    try:
+        ts = torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError, OSError) as err:
+        first = str(err).splitlines()[0][:160] if str(err) else ""
+        raise ValueError(
+            f"{path} is truncated or corrupt, not a readable TorchScript file "
+            f"({type(err).__name__}: {first}): export or save it again"
+        ) from None
+    net = from_torchscript(ts)  # TorchScriptError (a ValueError) names what it cannot rebuild
+    return net, {"model": None, "class": "torchscript", "torchscript": ts}
+
+
+def _load_object(path: Path, trust_file: bool) -> Any:
+    """The weights-only content of ``path``; a whole pickled object only with ``trust_file``."""
+    from budgetnas.safeio import UntrustedFileError, load_pickled, load_weights
+
+    remedy = "save it again (budgetnas train-baseline, budgetnas prune)"
+    try:
+        return load_weights(path, "model checkpoint", remedy)
+    except UntrustedFileError:
+        hint = (
+            ", or give a state dict (torch.save(model.state_dict())) with --model-class "
+            "package.module:Class, or a TorchScript file (torch.jit.save)"
+        )
+        return load_pickled(path, "pickled model", trust_file, hint)
+
+
 def load_network(
     path: str | Path,
     model_class: str | None = None,
     model_kwargs: dict[str, Any] | None = None,
+    trust_file: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Load a network for pruning; returns ``(module, description)``.
 
-    The description holds ``model`` and ``kwargs`` when the network can be rebuilt by name.
+    The description holds ``model`` and ``kwargs`` when the network can be rebuilt by name. A
+    whole pickled module loads only with ``trust_file`` (unpickling it could run code).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     if is_torchscript(path):
-        from budgetnas.models.torchscript import from_torchscript
-
-        ts = torch.jit.load(str(path), map_location="cpu")
-        net = from_torchscript(ts)  # TorchScriptError (a ValueError) names what it cannot rebuild
-        return net, {"model": None, "class": "torchscript", "torchscript": ts}
-    obj = torch.load(path, map_location="cpu", weights_only=False)
+        return _load_torchscript(path)
+    obj = _load_object(path, trust_file)
     if isinstance(obj, nn.Module):
         return obj, {"model": None, "class": f"{type(obj).__module__}:{type(obj).__qualname__}"}
     if isinstance(obj, dict) and obj.get("format") == FORMAT and model_class is None:

@@ -86,6 +86,11 @@ class PruneConfig:
     )
     model_class: str | None = option(None, "package.module:Class for a state dict")
     model_kwargs: str = option("{}", "JSON constructor kwargs for --model-class")
+    trust_file: bool = option(
+        False,
+        "load --model even if it is a pickled nn.Module (e.g. a pruned.pt): unpickling runs any "
+        "code the file holds, so only for files you made or trust",
+    )
     budget: str | None = option(
         None,
         "(required) e.g. 'flops_ratio<=0.5', 'params_m<=0.1', 'latency_ms<=2' (CPU, batch 1, "

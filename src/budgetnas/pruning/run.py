@@ -7,7 +7,7 @@ channels, progressively in ``steps`` knapsack steps with distillation recovery b
 (:func:`finetune_pruned`); count, time and export the result. Written to ``out``:
 
 * ``pruned.pt``: the whole pruned module (``torch.load(path, weights_only=False)``; needs the
-  model's class importable); ``pruned.ts``: a TorchScript trace (``torch.jit.load(path)``);
+  model's class importable, and ``--trust-file`` to be pruned again); ``pruned.ts``: a TorchScript trace (``torch.jit.load(path)``);
   ``pruned.onnx``: ONNX, checked with onnxruntime;
 * ``result.json`` (:meth:`PruneResult.to_json`); ``config.toml`` (the resolved configuration:
   ``budgetnas prune --config OUT/config.toml`` repeats the run) and ``config.json`` (the same
@@ -325,7 +325,8 @@ def _export(net, example, out: Path) -> dict[str, str]:
         torch.jit.save(torch.jit.trace(net, example[:1]), str(out / "pruned.ts"))
     onnx_check = export_onnx(net, example, out / "pruned.onnx")
     return {
-        "pruned.pt": "torch.load(path, weights_only=False) -> nn.Module (class must be importable)",
+        "pruned.pt": "torch.load(path, weights_only=False) -> nn.Module (class must be importable; "
+        "runs code in the file: trusted files only, budgetnas prune needs --trust-file)",
         "pruned.ts": "torch.jit.load(path) -> TorchScript module",
         "pruned.onnx": f"ONNX, dynamic batch; onnxruntime max |diff| {onnx_check['max_abs_diff']:.2e}",
     }
@@ -344,7 +345,7 @@ def _prepare(cfg: PruneConfig, log: Log):
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     _write_config(cfg, out)
-    parent, desc = load_network(cfg.model, cfg.model_class, model_kwargs)
+    parent, desc = load_network(cfg.model, cfg.model_class, model_kwargs, cfg.trust_file)
     parent.eval()
     info = dataset_info(cfg.dataset.data)
     images = _load_images(cfg)

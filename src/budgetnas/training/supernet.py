@@ -70,12 +70,16 @@ def resolve_space(cfg: TrainConfig) -> MobileNetSpace:
 
 def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """The dict of a supernet checkpoint written by :class:`SupernetTrainer`, checked."""
+    from budgetnas.safeio import load_weights
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no supernet checkpoint at {path}")
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    if ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a budgetnas supernet checkpoint (format {FORMAT})")
+    what = f"budgetnas supernet checkpoint (format {FORMAT})"
+    remedy = "delete it and train the supernet again (budgetnas train, or rerun budgetnas run)"
+    ckpt = load_weights(path, what, remedy, map_location)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a {what}")
     return ckpt
 
 

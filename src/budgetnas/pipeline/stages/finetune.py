@@ -10,22 +10,35 @@ __all__ = ["finetune", "finetune_stage"]
 def finetune_stage(ctx, arch):
     """:func:`finetune` with the run's settings, cached in ``finetuned-<key>.pt`` (the key hashes
     the architecture and the run's configuration)."""
-    import torch
-
     from budgetnas.config import to_dict
+    from budgetnas.models.checkpoint import save_atomic
     from budgetnas.supernet import extract
 
     key = hashlib.sha256(f"{arch}/{to_dict(ctx.cfg)}".encode()).hexdigest()[:12]
     path = ctx.out / f"finetuned-{key}.pt"
     if path.is_file():
-        ctx.log(f"reusing the fine-tuned network {path.name}")
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        child = extract(ctx.supernet().net, arch)
-        child.load_state_dict(saved["model"])
-        return child.eval(), saved["accs"]
+        cached = _read_cache(path, extract(ctx.supernet().net, arch))
+        if cached is not None:
+            ctx.log(f"reusing the fine-tuned network {path.name}")
+            return cached
+        ctx.log(f"{path.name} is unreadable (a cache); fine-tuning again")
     child, accs = finetune(ctx, arch)
-    torch.save({"model": child.state_dict(), "accs": accs}, path)
+    save_atomic({"model": child.state_dict(), "accs": accs}, path)
     return child, accs
+
+
+def _read_cache(path, child):
+    """``(network, accs)`` from a fine-tuning cache, or ``None`` when the file is truncated,
+    corrupt, refused (it would run code) or does not fit ``child``: then it is simply redone."""
+    from budgetnas.safeio import load_weights
+
+    try:
+        saved = load_weights(path, "fine-tuning cache", "it is redone")
+        child.load_state_dict(saved["model"])
+        accs = saved["accs"]
+    except (ValueError, KeyError, TypeError, AttributeError, RuntimeError):
+        return None
+    return child.eval(), accs
 
 
 def finetune(ctx, arch, epochs: int | None = None, images: int | None = None, evaluator=None):

@@ -48,7 +48,7 @@ class Pipeline:
     def run(self) -> RunResult:
         import torch
 
-        from budgetnas.pipeline.rerank import check_rerank
+        from budgetnas.pipeline.preflight import preflight
         from budgetnas.pipeline.stages import (
             export_stage,
             finetune_stage,
@@ -57,12 +57,10 @@ class Pipeline:
             supernet_stage,
             table_stage,
         )
-        from budgetnas.units import parse_budgets
 
         cfg = self.cfg
+        preflight(cfg)  # everything knowable before training: budgets, solver, data, cheapest
         torch.set_num_threads(cfg.train.threads)
-        parse_budgets(cfg.budgets)  # fail early on a malformed budget
-        check_rerank(cfg.search.rerank, cfg.search.solver)
         ctx = self.ctx = RunContext(cfg, self.out, self.log)
         trained = ctx.timed("supernet_s", lambda: supernet_stage(ctx))
         self.cfg = ctx.cfg  # a reused supernet's training settings

@@ -194,3 +194,49 @@ def test_cli_stage_a_from_sets_stage_b_epochs():
     assert (cfg.epochs_a, cfg.epochs_b, cfg.stage_a_from, cfg.inherit) == (0, 3, "s.pt", True)
     args = parser.parse_args(["train", "--out", "o", "--no-inherit"])
     assert train_cli.config_from_args(args).inherit is False
+
+
+# ---- a folder that already holds a training: --resume, --fresh, refusal -----------------------
+def _train_argv(out) -> list[str]:
+    argv = ["train", "--data", "synthetic", "--preset", "tiny", "--epochs", "1"]
+    return [*argv, "--batch-size", "16", "--max-steps", "1", "--bn-batches", "1", "--out", str(out)]
+
+
+def test_cli_resume_reads_the_saved_settings(tmp_path, straight_run, capsys):
+    out_a, _ = straight_run
+    out = tmp_path / "b"
+    SupernetTrainer(TINY, out, progress=False).run(stop_after=1)
+    # no flag repeated: the settings come from OUT/config.json
+    assert main(["train", "--out", str(out), "--resume", "--no-progress"]) == 0
+    a, b = _state(out_a), _state(out)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert _records(out_a) == _records(out)
+    # a flag repeating a saved value is accepted; one changing it is refused, named
+    from budgetnas.training.resume import resume_settings
+
+    assert resume_settings(out, {"lr_a": TINY.lr_a, "preset": "tiny"})["lr_a"] == TINY.lr_a
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--lr-a", "0.5", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"lr_a (saved {TINY.lr_a!r}, given 0.5)" in err and "--fresh" in err
+
+
+def test_train_refuses_a_started_folder_without_resume_or_fresh(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*_train_argv(out), "--no-progress"]) == 0
+    before = {name: (out / name).read_bytes() for name in ("supernet.pt", "log.jsonl")}
+    capsys.readouterr()
+    assert main([*_train_argv(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a training" in err and "--resume" in err and "--fresh" in err
+    assert {name: (out / name).read_bytes() for name in before} == before  # nothing touched
+    with pytest.raises(ValueError, match="already holds a training"):
+        SupernetTrainer(tiny_train_config(), out, progress=False).run()
+    assert main([*_train_argv(out), "--resume", "--fresh"]) == 2
+    # --fresh starts over, the earlier files moved aside (not deleted)
+    assert main([*_train_argv(out), "--fresh", "--no-progress"]) == 0
+    aside = out / "previous-1"
+    assert {name: (aside / name).read_bytes() for name in before} == before
+    assert (aside / "config.json").is_file() and (out / "supernet.pt").is_file()
+    assert len(_records(out)) == len(_records(aside))  # a whole new log, not appended

@@ -187,7 +187,8 @@ class PeakMemoryCost(_SpaceCost):
     these are the per-block linear constraints of docs/methods/costs.md. The residual bounds
     ``[0, limit - T0]`` hold on that feasible set, which is all the solvers rely on (MILP:
     ``form <= limit`` is necessary; Frank-Wolfe: ``form + (limit - T0) <= limit`` forbids every
-    excluded config). Without ``limit`` there is no form.
+    excluded config). Without ``limit`` there is no form. Off that set the form overstates the
+    peak, so the cheapest peak is :meth:`minimum`, not the form's minimum.
     """
 
     metric = "peak_kb"
@@ -220,6 +221,14 @@ class PeakMemoryCost(_SpaceCost):
         return [
             (int(i) + 1, int(j) + 1, str(BLOCK_OPTIONS[k])) for i, j, k in zip(s, b, c, strict=True)
         ]
+
+    def minimum(self) -> float:
+        """The exact smallest peak over the space (kB): the fixed parts' peak or the blocks every
+        network has (the first ``min(DEPTHS)`` of each stage, each at its lightest config),
+        whichever is larger; deeper blocks are skipped at the smallest depth. The form's minimum
+        is no bound of it: it counts the penalties of excluded configs."""
+        always = self.table[:, : min(DEPTHS)].min(axis=2)
+        return max(self.t0, float(always.max()))
 
     def evaluate(self, arch: Architecture) -> float:
         peaks = [self.t0]

@@ -90,8 +90,10 @@ def _table_cost(metric: str):
             )
         else:
             raise ValueError(
-                f"{metric} needs a measured table: pass table=PATH (a JSON table) or store=PATH "
-                "(see `budgetnas lut build`)"
+                f"{metric} needs a measured table: resolve_cost takes table=PATH (a JSON table, "
+                "`budgetnas lut export`) or store=PATH (a store holding one, `budgetnas lut "
+                "build` or `lut import`); `budgetnas run` builds only this machine's latency_ms "
+                "table"
             )
         if table.metric != metric:
             raise ValueError(f"the table holds {table.metric}, not {metric}")

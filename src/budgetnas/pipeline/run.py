@@ -52,13 +52,11 @@ class Pipeline:
     def run(self) -> RunResult:
         import torch
 
-        from budgetnas.pipeline.rerank import check_rerank
-        from budgetnas.units import parse_budgets
+        from budgetnas.pipeline.preflight import preflight
 
         cfg = self.cfg
+        preflight(cfg)  # everything knowable before training: budgets, solver, data, cheapest
         torch.set_num_threads(cfg.train.threads)
-        parse_budgets(cfg.budgets)  # fail early on a malformed budget
-        check_rerank(cfg.search.rerank, cfg.search.solver)
         with RunDirectory(self.out, self.force).claimed() as directory:
             return self._stages(directory)
 

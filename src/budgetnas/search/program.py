@@ -249,7 +249,8 @@ def check_achievable(problem: Problem) -> None:
     """Raise :class:`InfeasibleBudgetError` when no architecture meets every budget.
 
     Small spaces are enumerated (exact); otherwise each budget is compared with the cheapest value
-    of its cost (the minimum of its exact form, or of its form's lower bound), and the budgets
+    of its cost (the cost model's own exact ``minimum()`` where it has one, else the minimum of its
+    exact form, or of its form's lower bound), and the budgets
     jointly by a feasibility MILP. A problem found achievable remembers it
     (``problem.achievable_key``), so solving it again skips the check.
     """
@@ -270,10 +271,12 @@ def check_achievable(problem: Problem) -> None:
         _raise_if_none(problem, cheapest, bool(ok.all(axis=0).any()))
     else:
         for c in problem.constraints:
+            own = getattr(c.cost, "minimum", None)  # a cost model that knows its exact minimum
             form = c.cost.quadratic_form()
-            if form is None:
-                continue
-            cheapest[c.budget.metric] = minimum_of_form(space, form) + c.cost.residual_min
+            if own is not None:
+                cheapest[c.budget.metric] = float(own())
+            elif form is not None:
+                cheapest[c.budget.metric] = minimum_of_form(space, form) + c.cost.residual_min
         _raise_if_none(problem, cheapest, relaxation_feasible(problem))
     problem.achievable_key = key
 

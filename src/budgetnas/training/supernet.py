@@ -207,9 +207,16 @@ class SupernetTrainer:
         )
 
     # ---- the run ------------------------------------------------------------------------
-    def run(self, resume: bool = False, stop_after: int | None = None) -> dict:
+    def run(self, resume: bool = False, stop_after: int | None = None, fresh: bool = False) -> dict:
         """Train (or continue) to the end; ``stop_after=N`` returns after N epochs of this call,
-        as an interrupted run would (its checkpoint is complete)."""
+        as an interrupted run would (its checkpoint is complete). A folder that already holds a
+        training is refused unless ``resume`` (continue it) or ``fresh`` (its files are moved
+        aside first: :func:`budgetnas.training.resume.check_out`)."""
+        from budgetnas.training.resume import check_out
+
+        aside = check_out(self.out, resume, fresh)
+        if aside is not None:
+            print(f"moved the earlier training in {self.out} to {aside}", file=sys.stderr)
         cfg = self.cfg
         self._budget = stop_after
         torch.set_num_threads(cfg.threads)

@@ -1,0 +1,127 @@
+"""What ``budgetnas run`` checks before it trains anything (well under a second).
+
+:func:`preflight` refuses, with the setting named and what to use instead:
+
+* a budget that does not parse (metric, unit, value) or two budgets on one metric;
+* a budget ``run`` cannot serve: it measures ``latency_ms`` on this machine (a table it builds)
+  and counts ``params_m``, ``macs_m``, ``flops_m`` and ``peak_kb``; energy budgets, relative
+  budgets (``flops_ratio``, ``latency_pct``) and device metrics (``lat_pixel3_ms``) need a table
+  or a reference network that ``run`` has no option for;
+* an unknown solver, or re-ranking with a solver that cannot give the ``k`` best networks;
+* an unknown dataset, or one whose shape does not fit the space preset;
+* a counted budget below the cheapest network of the space (the exact minimum of its cost), or
+  counted budgets that no network meets together.
+
+The checks on the space are skipped when the run reuses a supernet trained elsewhere (``supernet``
+set): its space is the checkpoint's, checked when the run opens it.
+
+Example:
+    >>> from budgetnas.pipeline.config import RunConfig
+    >>> cfg = RunConfig.from_preset("tiny", data="synthetic", budgets=["params_m<=0.01"])
+    >>> preflight(cfg)
+    Traceback (most recent call last):
+    ...
+    budgetnas.search.errors.InfeasibleBudgetError: no network of this space meets params_m<=0.01: the cheapest has 0.027252 (space preset 'tiny'); give a limit of at least that
+"""
+
+from __future__ import annotations
+
+from budgetnas.units import Budget
+
+__all__ = ["COUNTED_METRICS", "SERVED_METRICS", "preflight"]
+
+#: budgets ``run`` evaluates exactly from the space (analytic counts, peak memory)
+COUNTED_METRICS = ("params_m", "macs_m", "flops_m", "peak_kb")
+#: every budget ``run`` can serve: the counted ones and this machine's latency
+SERVED_METRICS = ("latency_ms", *COUNTED_METRICS)
+
+_SERVED = (
+    "run serves latency_ms (measured on this machine, in a table it builds) and the counted "
+    + ", ".join(COUNTED_METRICS)
+)
+
+
+def preflight(cfg) -> None:
+    """Refuse a run configuration that cannot finish, before any training (module doc)."""
+    from budgetnas.pipeline.rerank import check_rerank
+    from budgetnas.pipeline.search import resolve_budgets
+
+    budgets = resolve_budgets(cfg.budgets)
+    for budget in budgets:
+        _check_served(budget)
+    _check_solver(cfg.search.solver)
+    check_rerank(cfg.search.rerank, cfg.search.solver)
+    if cfg.supernet is not None:
+        return
+    from budgetnas.training.supernet import resolve_space
+
+    space = resolve_space(cfg.train)  # the dataset's name and shape against the preset
+    _check_cheapest(space, [b for b in budgets if b.metric in COUNTED_METRICS])
+
+
+def _check_served(budget: Budget) -> None:
+    metric = budget.metric
+    if metric in SERVED_METRICS:
+        return
+    if metric.endswith("_ratio"):
+        raise ValueError(
+            f"budget {budget.text!r} is relative to a reference network, which run has none of; "
+            f"give an absolute budget instead: {_SERVED}"
+        )
+    if metric == "energy_mj":
+        raise ValueError(
+            f"budget {budget.text!r}: run measures no energy and takes no energy table; "
+            f"{_SERVED}. Budget macs_m or flops_m as the energy proxy instead"
+        )
+    raise ValueError(
+        f"budget {budget.text!r}: run has no table for {metric!r} (a device or metric it does "
+        f"not measure); {_SERVED}. Use latency_ms for this machine's latency"
+    )
+
+
+def _check_solver(solver: str) -> None:
+    from budgetnas.search import list_solvers
+
+    known = list_solvers()
+    if solver not in known:
+        import difflib
+
+        close = difflib.get_close_matches(solver, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(known)}.{hint}")
+
+
+def _check_cheapest(space, budgets: list[Budget]) -> None:
+    """Each counted budget against the exact cheapest network, then all of them together."""
+    from budgetnas.costs.registry import constraint
+    from budgetnas.search import InfeasibleBudgetError
+    from budgetnas.search.program import minimum_of_form, relaxation_feasible
+
+    if not budgets:
+        return
+    constraints = [constraint(b, space) for b in budgets]
+    cheapest = {}
+    for c in constraints:
+        own = getattr(c.cost, "minimum", None)
+        if own is not None:
+            low = float(own())
+        else:
+            low = minimum_of_form(space, c.cost.quadratic_form()) + c.cost.residual_min
+        cheapest[c.budget.metric] = low
+        if not c.budget.feasible(low):
+            raise InfeasibleBudgetError(
+                f"no network of this space meets {c.budget.text}: the cheapest has {low:.6g} "
+                f"(space preset {space.config.name!r}); give a limit of at least that",
+                cheapest,
+            )
+    if len(constraints) > 1:
+        from budgetnas.search import Problem
+
+        problem = Problem(space, constraints, query=lambda _arch: 0.0)
+        if not relaxation_feasible(problem):
+            raise InfeasibleBudgetError(
+                "no network of this space meets "
+                + ", ".join(c.budget.text for c in constraints)
+                + " at once, though each can be met alone; loosen one of them",
+                cheapest,
+            )

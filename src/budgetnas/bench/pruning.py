@@ -384,6 +384,9 @@ def run(cfg: PruningBenchConfig) -> PruningBenchResult:
     printed), so an interrupted benchmark keeps what it measured."""
     if cfg.model is None or cfg.json is None:
         raise ValueError("the pruning benchmark needs --model and --json")
+    from budgetnas.files import check_distinct_outputs
+
+    check_distinct_outputs(json=cfg.json, model=cfg.model)
     unknown = [v for v in cfg.variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variant {unknown[0]}; known: {', '.join(VARIANTS)}")

@@ -3,7 +3,8 @@
 The flags are the fields of :class:`budgetnas.pruning.config.PruneConfig`; ``--config FILE.toml``
 reads them from a file (flags given override it). The work is
 :func:`budgetnas.pruning.run.prune`, which writes to ``--out``: ``pruned.pt`` (the whole pruned
-module, ``torch.load(path, weights_only=False)``; needs the model's class importable),
+module: a pickle, which only a trusted reader loads: ``torch.load(path, weights_only=False)``, or
+``--model pruned.pt --trust-file`` here; needs the model's class importable),
 ``pruned.ts`` (TorchScript trace, ``torch.jit.load(path)``, needs nothing), ``pruned.onnx``
 (checked with onnxruntime), ``result.json``, ``config.toml`` (the resolved configuration:
 ``budgetnas prune --config OUT/config.toml`` repeats the run) and ``config.json``.

@@ -18,7 +18,6 @@ two agree on a real input.
 from __future__ import annotations
 
 import importlib
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,10 @@ FORMAT = "budgetnas-checkpoint"
 def save_atomic(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename: a crash mid-write leaves
     the previous file whole."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from budgetnas.files import atomic_path
+
+    with atomic_path(path) as tmp:  # a temporary file of its own: two writers never collide
+        torch.save(obj, tmp)
 
 
 def save_checkpoint(

@@ -48,6 +48,8 @@ def _reused(ctx, ckpt: Path):
     """Copy the supernet named by ``cfg.supernet`` into the run directory (once) and take its
     training settings, with the run's recalibration batches and data folder; the run's
     configuration then records the training it reuses."""
+    from budgetnas.files import atomic_path
+    from budgetnas.training.supernet import read_checkpoint
     from budgetnas.training.trained import TrainedSupernet
 
     cfg = ctx.cfg
@@ -57,8 +59,10 @@ def _reused(ctx, ckpt: Path):
             raise FileNotFoundError(
                 f"--supernet {src} does not exist; train one with `budgetnas train --out DIR`"
             )
+        read_checkpoint(src)  # checked (safely) before it becomes the run's own copy
         ckpt.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, ckpt)
+        with atomic_path(ckpt) as tmp:
+            shutil.copyfile(src, tmp)
         ctx.log(f"reusing the supernet {src} (copied into {ckpt.parent})")
     try:
         trained = TrainedSupernet.open(

@@ -58,7 +58,8 @@ def test_eval_and_run_refuse_a_crafted_supernet(crafted, tmp_path, capsys, run_a
     _refused(capsys, path, marker)
     argv = run_argv(tmp_path / "run", "--budget", "params_m<=1", "--supernet", str(path))
     assert main(argv) == 2
-    _refused(capsys, "supernet.pt", marker)
+    _refused(capsys, path, marker)  # checked before it is copied into the run
+    assert not (tmp_path / "run" / "supernet" / "supernet.pt").exists()
 
 
 def test_train_refuses_a_crafted_stage_a(crafted, tmp_path, capsys):

@@ -83,12 +83,17 @@ def test_analytic_params_of_other_presets():
             assert sum(p.numel() for p in net.parameters()) == sp.count_params(arch)
 
 
-def test_channel_reordering_preserves_heaviest_and_sorts(space):
-    torch.manual_seed(3)
+def _random_heaviest(space, seed: int):
+    """A supernet with random weights (``seed``) on its heaviest path, and a random batch."""
+    torch.manual_seed(seed)
     net = MobileNetSupernet(space)
-    _randomize(net, seed=3)
+    _randomize(net, seed=seed)
     net.eval().set_active(space.heaviest())
-    x = torch.randn(3, 3, 16, 16)
+    return net, torch.randn(3, 3, 16, 16)
+
+
+def test_channel_reordering_preserves_heaviest_and_sorts(space):
+    net, x = _random_heaviest(space, 3)
     with torch.no_grad():
         before = net(x)
         net.set_active(space.smallest())
@@ -185,11 +190,7 @@ def test_gated_forward_gradient_is_the_derivative_of_mixing_in_an_option(space, 
 
 
 def test_inherit_from_heaviest_starts_unused_weights_from_trained_ones(space):
-    torch.manual_seed(5)
-    net = MobileNetSupernet(space)
-    _randomize(net, seed=5)
-    net.eval().set_active(space.heaviest())
-    x = torch.randn(3, 3, 16, 16)
+    net, x = _random_heaviest(space, 5)
     with torch.no_grad():
         before = net(x)
         net.inherit_from_heaviest()

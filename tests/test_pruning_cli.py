@@ -10,24 +10,8 @@ from budgetnas.cli.main import main
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
     out = tmp_path_factory.mktemp("base")
-    rc = main(
-        [
-            "train-baseline",
-            "--data",
-            "synthetic",
-            "--model",
-            "resnet8",
-            "--width",
-            "8",
-            "--epochs",
-            "1",
-            "--subset",
-            "128",
-            "--out",
-            str(out),
-        ]
-    )
-    assert rc == 0
+    argv = "train-baseline --data synthetic --model resnet8 --width 8 --epochs 1 --subset 128"
+    assert main([*argv.split(), "--out", str(out)]) == 0
     return out / "resnet8_synthetic.pt"
 
 

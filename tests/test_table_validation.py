@@ -282,3 +282,20 @@ def test_lut_validate_refuses_colliding_outputs(tmp_path, capsys):
     assert main([*argv, "--plot", str(tmp_path / "v.json")]) == 2
     assert "--json and --plot both name" in capsys.readouterr().err
     assert sorted(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "supernet", "ranking", "--supernet", "{d}/s.pt", "--json", "{d}/s.pt"],
+        ["bench", "pruning", "--model", "{d}/m.pt", "--json", "{d}/m.pt"],
+    ],
+)
+def test_benchmarks_refuse_outputs_that_name_their_inputs(tmp_path, capsys, argv):
+    from budgetnas.cli.main import main
+
+    for name in ("s.pt", "m.pt"):
+        (tmp_path / name).write_text("mine")
+    assert main([a.format(d=tmp_path) for a in argv]) == 2
+    assert "give each output its own file" in capsys.readouterr().err
+    assert (tmp_path / "s.pt").read_text() == (tmp_path / "m.pt").read_text() == "mine"

@@ -6,7 +6,7 @@ import torch
 
 from budgetnas.arch import Architecture
 from budgetnas.supernet.standalone import InvertedResidual, MobileNetChild
-from budgetnas.supernet.supernet import ElasticBlock, MobileNetSupernet, _bn_key
+from budgetnas.supernet.supernet import ElasticBlock, MobileNetSupernet, bn_key
 
 __all__ = ["extract"]
 
@@ -47,7 +47,7 @@ def _copy_block(src: ElasticBlock, dst: InvertedResidual, cfg) -> None:
         dst.se.expand.weight.copy_(src.se_expand.weight[:mid, :c_se])
         dst.se.expand.bias.copy_(src.se_expand.bias[:mid])
     dst.proj.weight.copy_(src.proj.weight[:, :mid])
-    _copy_bn(src.proj_bn[_bn_key(cfg.expansion, cfg.se)], dst.proj_bn, d.c_out)
+    _copy_bn(src.proj_bn[bn_key(cfg.expansion, cfg.se)], dst.proj_bn, d.c_out)
 
 
 def _copy_bn(src, dst, channels: int) -> None:

@@ -38,10 +38,11 @@ from budgetnas.spaces.mobilenet import (
 from budgetnas.supernet.layers import act_fn, sliced_bn
 from budgetnas.supernet.standalone import Head, Stem
 
-__all__ = ["ElasticBlock", "MobileNetSupernet"]
+__all__ = ["ElasticBlock", "MobileNetSupernet", "bn_key"]
 
 
-def _bn_key(e: int, se: bool) -> str:
+def bn_key(e: int, se: bool) -> str:
+    """The name of the projection BatchNorm of expansion ``e`` with or without squeeze-excite."""
     return f"e{e}{'se' if se else ''}"
 
 
@@ -64,7 +65,7 @@ class ElasticBlock(nn.Module):
         self.se_expand = nn.Conv2d(self.max_se, m, 1, bias=True)
         self.proj = nn.Conv2d(m, c_out, 1, bias=False)
         self.proj_bn = nn.ModuleDict(
-            {_bn_key(e, se): nn.BatchNorm2d(c_out) for e in EXPANSIONS for se in (False, True)}
+            {bn_key(e, se): nn.BatchNorm2d(c_out) for e in EXPANSIONS for se in (False, True)}
         )
         self.residual = stride == 1 and c_in == c_out
 
@@ -86,7 +87,7 @@ class ElasticBlock(nn.Module):
             s = F.conv2d(s, self.se_expand.weight[:mid, :c_se], self.se_expand.bias[:mid])
             y = y * F.hardsigmoid(s)
         y = F.conv2d(y, self.proj.weight[:, :mid])
-        y = self.proj_bn[_bn_key(cfg.expansion, cfg.se)](y)
+        y = self.proj_bn[bn_key(cfg.expansion, cfg.se)](y)
         return x + y if self.residual else y
 
     def branches(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -125,7 +126,7 @@ class ElasticBlock(nn.Module):
                 ys.append(y)
             z = F.conv2d(torch.cat(ys), self.proj.weight[:, :mid])
             for i, cfg in enumerate(cfgs):
-                out.append(self.proj_bn[_bn_key(e, cfg.se)](z[i * n : (i + 1) * n]))
+                out.append(self.proj_bn[bn_key(e, cfg.se)](z[i * n : (i + 1) * n]))
         return out
 
     def forward_gated(self, x: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
@@ -169,7 +170,7 @@ class ElasticBlock(nn.Module):
         src = self.dw[str(big)].weight
         self.dw[str(small)].weight.copy_(src[:, :, cut : cut + small, cut : cut + small])
         self.dw_bn[str(small)].load_state_dict(self.dw_bn[str(big)].state_dict())
-        heaviest = _bn_key(max(EXPANSIONS), True)
+        heaviest = bn_key(max(EXPANSIONS), True)
         for key, bn in self.proj_bn.items():
             if key != heaviest:
                 bn.load_state_dict(self.proj_bn[heaviest].state_dict())

@@ -107,7 +107,7 @@ def test_conflicting_names_are_refused():
 
 def test_benchmark_modules_import_no_torch():
     """Building ``budgetnas bench`` imports these modules; the heavy libraries wait for a run."""
-    mods = ["nb201", "supernet", "baselines", "rundir"]
+    mods = ["nb201", "supernet", "baselines", "lut", "milp", "pruning"]
     code = "import sys, budgetnas.cli.bench\n"
     code += "".join(f"import budgetnas.bench.{m}\n" for m in mods)
     code += "print(sorted(m for m in ('torch', 'scipy', 'matplotlib') if m in sys.modules))"

@@ -19,8 +19,8 @@ extracted network: a baseline candidate whose measurement breaks the budget is p
 next best one (the found network has the closed loop for the same purpose). So every returned row
 is within its budget, predicted and measured, or carries an ``error``.
 
-All selected networks then get the same fine-tuning (the run's own, :meth:`Pipeline.finetune`
-through :func:`budgetnas.bench.rundir.pipeline_finetune`: KL distillation from the heaviest path,
+All selected networks then get the same fine-tuning (the run's own, :meth:`Pipeline.finetune` of
+the reopened run, :func:`budgetnas.pipeline.run.open_run`: KL distillation from the heaviest path,
 the same epochs and images) and test evaluation, and the latency of each is
 measured on the table's backend. One-shot accuracies, latencies and fine-tuning results are stored
 in the run's ``store.sqlite`` as soon as they exist, so an interrupted bench resumes. A stored
@@ -243,26 +243,27 @@ def _latencies(supernet, store, table, fp: dict, repeats: int, remeasure: bool) 
 class BaselineBench:
     """The benchmark on one run directory (see the module docstring), opened once here: the run's
     settings, predictor form and supernet, the store, the evaluator of the one-shot selection and
-    the latency table. The run's fine-tuning is opened at the first network not yet stored."""
+    the latency table, and the run's own fine-tuning."""
 
     def __init__(self, cfg: BaselineConfig, log: Callable[[str], None] | None = None):
         import torch
 
-        from budgetnas.bench.rundir import open_run_supernet, run_form, run_settings
         from budgetnas.pipeline.rerank import check_rerank
-        from budgetnas.store import Store
+        from budgetnas.pipeline.run import open_run
+        from budgetnas.predictors.fit import PredictorResult
 
         if not cfg.run:
             raise ValueError("give the run directory: --run DIR")
         self.cfg = cfg
         self.log = log or _stderr
         self.run_dir = Path(cfg.run)
-        s = self.settings = run_settings(self.run_dir)
+        self.opened = open_run(self.run_dir, log=self.log)  # its configuration, supernet and store
+        s = self.settings = self.opened.cfg
         torch.set_num_threads(s.train.threads)
-        self.form = run_form(self.run_dir)
-        self.trained = open_run_supernet(self.run_dir, s)
+        self.form = PredictorResult.load(self.run_dir).form
+        self.trained = self.opened.trained
         self.space = self.trained.space
-        self.store = Store(self.run_dir / "store.sqlite")
+        self.store = self.opened.store
         self.solver = _solver(cfg.solver, s.search.solver, self.log)
         self.rerank = s.search.rerank if cfg.rerank is None else cfg.rerank
         check_rerank(self.rerank, self.solver)
@@ -290,7 +291,6 @@ class BaselineBench:
         self.latencies = _latencies(
             self.trained.net, self.store, self.table, self.fingerprint, self.repeats, cfg.remeasure
         )
-        self._finetune: Callable | None = None  # the run's fine-tuning, opened when first needed
 
     # -- cached measurements
     def oneshot(self, arch: Architecture) -> float:
@@ -305,8 +305,6 @@ class BaselineBench:
         return self.latencies.ms(arch)
 
     def finetuned(self, arch: Architecture) -> dict[str, float]:
-        from budgetnas.bench.rundir import pipeline_finetune
-
         s = self.settings
         recipe = (
             f"e{self.epochs}/n{self.subset}/lr{s.finetune.lr}/b{s.train.batch_size}"
@@ -315,10 +313,8 @@ class BaselineBench:
         key = f"{self.key}/{recipe}/s{s.train.seed}/{arch}"
         rec = self.store.get(FINETUNE_KIND, key)
         if rec is None:
-            if self._finetune is None:
-                self._finetune = pipeline_finetune(self.run_dir, s, self.log)
             t = time.perf_counter()
-            _, accs = self._finetune(arch, self.epochs, self.subset, evaluator=self.evaluator)
+            _, accs = self.opened.finetune(arch, self.epochs, self.subset, evaluator=self.evaluator)
             rec = {**accs, "finetune_s": time.perf_counter() - t}
             self.store.put(FINETUNE_KIND, key, rec)
         return rec

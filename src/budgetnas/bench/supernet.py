@@ -268,12 +268,12 @@ def recal_noise(
     from scipy import stats
     from tqdm import tqdm
 
-    from budgetnas.bench.rundir import open_run_supernet, run_settings
+    from budgetnas.pipeline.run import open_run
     from budgetnas.predictors.quality import random_subnets
     from budgetnas.training.evaluate import one_shot_counts
 
     torch.set_num_threads(threads)
-    trained = open_run_supernet(run, run_settings(run))
+    trained = open_run(run, log=lambda msg: None).trained
     ev = trained.evaluator(heldout, batch=500)
     recal, held = ev.recal_batches, ev.eval_batches
     if 2 * max(bn) > len(recal):

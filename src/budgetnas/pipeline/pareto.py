@@ -6,7 +6,6 @@ budget value reuses it, so an extra budget costs one solver call.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,18 +78,12 @@ def pareto(
 
 def load_run(run_dir: str | Path):
     """``(space, predictor form, run configuration)`` of a run directory."""
-    from budgetnas.forms import QuadraticForm
     from budgetnas.pipeline.config import load_run_config
+    from budgetnas.predictors.fit import PredictorResult
     from budgetnas.spaces.mobilenet import MobileNetSpace
 
-    run_dir = Path(run_dir)
-    pred_path = run_dir / "predictor.json"
     cfg, _ = load_run_config(run_dir)
-    if not pred_path.is_file():
-        raise FileNotFoundError(
-            f"{pred_path} is missing: run `budgetnas run --out {run_dir}` first"
-        )
-    form = QuadraticForm.from_dict(json.loads(pred_path.read_text()))
+    form = PredictorResult.load(run_dir).form
     return MobileNetSpace(preset=cfg.train.preset), form, cfg
 
 

@@ -137,6 +137,11 @@ class Pipeline:
                 f"the supernet of {self.out} was trained on {ctx.trained.train.data!r}, the run "
                 f"names {t.data!r}"
             )
+        if ctx.trained.train.preset != t.preset:
+            raise ValueError(
+                f"the supernet of {self.out} is of space preset {ctx.trained.train.preset!r}, the "
+                f"run's configuration names {t.preset!r}"
+            )
         return self
 
     # ---- what other tools ask of an opened run ----------------------------------------------

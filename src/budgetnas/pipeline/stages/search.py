@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["search_stage"]
+__all__ = ["EVALUATOR", "predictor_evaluator", "report_evaluator", "search_stage"]
+
+#: the run context's key of the predictor's evaluator (the predictor stage leaves its own there)
+EVALUATOR = "evaluator"
 
 
 def search_stage(ctx, form, table=None):
@@ -38,7 +41,7 @@ def search_stage(ctx, form, table=None):
 
 def predictor_evaluator(ctx):
     """The evaluator of the predictor's held-out batches (built once per run)."""
-    return _evaluator(ctx, "evaluator", lambda t, p, kw: t.evaluator(p.heldout, p.batch, **kw))
+    return _evaluator(ctx, EVALUATOR, lambda t, p, kw: t.evaluator(p.heldout, p.batch, **kw))
 
 
 def report_evaluator(ctx):

@@ -24,21 +24,20 @@ def supernet_stage(ctx):
 
 
 def _trained_here(ctx, ckpt: Path):
-    from budgetnas.training.config import TrainConfig
-    from budgetnas.training.supernet import SupernetTrainer, load_supernet
+    from budgetnas.training.supernet import SupernetTrainer
     from budgetnas.training.trained import TrainedSupernet
 
     train = ctx.cfg.train
     if ckpt.is_file():
-        _, state = load_supernet(ckpt)
-        if TrainConfig.from_dict(state.get("train", {})) != train:
+        trained = TrainedSupernet.open(ckpt, finished=False)  # read once, checked, then reused
+        if trained.train != train:
             raise ValueError(
                 f"{ckpt} was trained with other settings than this run asks for; "
                 "use another --out directory (or delete the supernet/ folder to retrain)"
             )
-        if "result" in state:
+        if trained.result is not None:
             ctx.log(f"reusing the trained supernet in {ckpt.parent}")
-            return TrainedSupernet.open(ckpt)
+            return trained
     ctx.log(f"training the supernet into {ckpt.parent}")
     SupernetTrainer(train, ckpt.parent, progress=False).run(resume=ckpt.is_file())
     return TrainedSupernet.open(ckpt)

@@ -95,19 +95,14 @@ def _check_cheapest(space, budgets: list[Budget]) -> None:
     """Each counted budget against the exact cheapest network, then all of them together."""
     from budgetnas.costs.registry import constraint
     from budgetnas.search import InfeasibleBudgetError
-    from budgetnas.search.program import minimum_of_form, relaxation_feasible
+    from budgetnas.search.program import cheapest_value, relaxation_feasible
 
     if not budgets:
         return
     constraints = [constraint(b, space) for b in budgets]
     cheapest = {}
     for c in constraints:
-        own = getattr(c.cost, "minimum", None)
-        if own is not None:
-            low = float(own())
-        else:
-            low = minimum_of_form(space, c.cost.quadratic_form()) + c.cost.residual_min
-        cheapest[c.budget.metric] = low
+        low = cheapest[c.budget.metric] = cheapest_value(space, c)
         if not c.budget.feasible(low):
             raise InfeasibleBudgetError(
                 f"no network of this space meets {c.budget.text}: the cheapest has {low:.6g} "

@@ -43,6 +43,7 @@ __all__ = [
     "ENUMERATION_LIMIT",
     "Program",
     "achievability_key",
+    "cheapest_value",
     "check_achievable",
     "cost_vector",
     "drop_intra_group",
@@ -245,6 +246,19 @@ def achievability_key(problem: Problem) -> tuple:
     return tuple((c.budget.metric, c.budget.limit, id(c.cost)) for c in problem.constraints)
 
 
+def cheapest_value(space: SearchSpace, constraint: Constraint) -> float | None:
+    """The smallest value of ``constraint``'s cost over ``space``: the cost model's own exact
+    ``minimum()`` where it has one, else the minimum of its form plus the form's lower residual
+    bound (a lower bound of the cost); None for a cost with neither."""
+    own = getattr(constraint.cost, "minimum", None)
+    if own is not None:
+        return float(own())
+    form = constraint.cost.quadratic_form()
+    if form is None:
+        return None
+    return minimum_of_form(space, form) + constraint.cost.residual_min
+
+
 def check_achievable(problem: Problem) -> None:
     """Raise :class:`InfeasibleBudgetError` when no architecture meets every budget.
 
@@ -271,12 +285,9 @@ def check_achievable(problem: Problem) -> None:
         _raise_if_none(problem, cheapest, bool(ok.all(axis=0).any()))
     else:
         for c in problem.constraints:
-            own = getattr(c.cost, "minimum", None)  # a cost model that knows its exact minimum
-            form = c.cost.quadratic_form()
-            if own is not None:
-                cheapest[c.budget.metric] = float(own())
-            elif form is not None:
-                cheapest[c.budget.metric] = minimum_of_form(space, form) + c.cost.residual_min
+            low = cheapest_value(space, c)
+            if low is not None:
+                cheapest[c.budget.metric] = low
         _raise_if_none(problem, cheapest, relaxation_feasible(problem))
     problem.achievable_key = key
 

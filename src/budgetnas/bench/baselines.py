@@ -599,13 +599,14 @@ def _exit_code(result: dict) -> int:
 def run_baselines(cfg: BaselineConfig, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the benchmark and write ``baselines.json``, ``baselines.md`` and the plot into the run
     directory (then rewrite its ``summary.md``); returns the result."""
+    from budgetnas.files import write_text_atomic
     from budgetnas.pipeline.report import write_report
 
     bench = BaselineBench(cfg, log)
     result = bench.run()
     run_dir = Path(cfg.run)
-    (run_dir / "baselines.json").write_text(json.dumps(result, indent=2, default=float))
-    (run_dir / "baselines.md").write_text(markdown(result))
+    write_text_atomic(run_dir / "baselines.json", json.dumps(result, indent=2, default=float))
+    write_text_atomic(run_dir / "baselines.md", markdown(result))
     try:
         plot(result, run_dir / "plots" / "baselines.png")
     except Exception as exc:  # a plot must not lose the rows

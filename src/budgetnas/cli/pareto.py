@@ -33,6 +33,7 @@ def _flags(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from budgetnas.files import write_text_atomic
     from budgetnas.pipeline.pareto import load_run, pareto, parse_sweep
 
     if args.solver == "hardcore":
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     space, form, cfg = load_run(args.run)
     ctx = {"store": str(Path(args.run) / "store.sqlite"), "threads": cfg.train.threads}
     rows = pareto(space, form, metric, limits, solver=args.solver, fixed=args.budget, **ctx)
-    (Path(args.run) / "pareto.json").write_text(json.dumps(rows, indent=2, default=_json))
+    text = json.dumps(rows, indent=2, default=_json)
+    write_text_atomic(Path(args.run) / "pareto.json", text)  # a file of the run directory
     for row in rows:
         if "error" in row:
             print(f"{metric}<={row['limit']:g}: infeasible ({row['error']})", file=sys.stdout)

@@ -41,17 +41,14 @@ def save_checkpoint(
     path: str | Path, model: nn.Module, name: str, kwargs: dict[str, Any], meta: dict | None = None
 ) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {
-            "format": FORMAT,
-            "model": name,
-            "kwargs": dict(kwargs),
-            "state_dict": model.state_dict(),
-            "meta": dict(meta or {}),
-        },
-        path,
-    )
+    checkpoint = {
+        "format": FORMAT,
+        "model": name,
+        "kwargs": dict(kwargs),
+        "state_dict": model.state_dict(),
+        "meta": dict(meta or {}),
+    }
+    save_atomic(checkpoint, path)
     return path
 
 

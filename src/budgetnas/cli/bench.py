@@ -18,7 +18,7 @@ from collections.abc import Iterable
 __all__ = ["add_benchmarks", "register", "run_benchmark"]
 
 # attributes of the parsed arguments that belong to the command, not to a configuration
-_RESERVED = {"command", "func", "debug", "_bench", "_bench_config"}
+_RESERVED = {"command", "func", "debug", "config", "_bench"}
 
 
 def register(subparsers) -> None:
@@ -57,19 +57,13 @@ def add_benchmarks(parser: argparse.ArgumentParser, benchmarks: Iterable, depth:
 
 
 def _add_benchmark(sub, word: str, bench) -> None:
-    from budgetnas.config import add_arguments, flat_fields
+    from budgetnas.config import add_arguments, add_config_option, flat_fields
 
     clash = _RESERVED & set(flat_fields(bench.config))
     if clash:
         raise ValueError(f"benchmark {bench.name!r}: settings {sorted(clash)} are reserved")
     p = sub.add_parser(word, help=bench.help, description=bench.help)
-    p.add_argument(
-        "--config",
-        dest="_bench_config",
-        metavar="FILE.toml",
-        default=None,
-        help="settings from a TOML file (the flags given win)",
-    )
+    add_config_option(p)
     add_arguments(p, bench.config)
     flags = {}
     for action in p._actions:  # a required setting says so instead of its empty default
@@ -96,11 +90,9 @@ def _missing(bench, cfg, flags: dict[str, str]) -> list[str]:
 
 def run_benchmark(bench, args: argparse.Namespace, flags: dict[str, str] | None = None) -> int:
     """Resolve the configuration (defaults, ``--config`` file, flags), run, print the summary."""
-    from budgetnas.config import load_toml, overrides_from_args, resolve
+    from budgetnas.config import config_from_args
 
-    path = getattr(args, "_bench_config", None)
-    given = overrides_from_args(args, bench.config)
-    cfg = resolve(bench.config, load_toml(path) if path else None, given)
+    cfg = config_from_args(bench.config, args)
     missing = _missing(bench, cfg, flags or {})
     if missing:
         raise ValueError(f"the following settings are required: {', '.join(missing)}")

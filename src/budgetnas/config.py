@@ -35,6 +35,7 @@ __all__ = [
     "add_config_option",
     "config_from_args",
     "flat_fields",
+    "flat_values",
     "from_dict",
     "load_toml",
     "load_toml_text",
@@ -100,6 +101,17 @@ def flat_fields(cls, path: tuple[str, ...] = ()) -> dict[str, tuple[tuple[str, .
             if f.name in out:
                 raise ValueError(f"{cls.__name__}: the setting {f.name!r} appears twice")
             out[f.name] = ((*path, f.name), tp, f)
+    return out
+
+
+def flat_values(cfg) -> dict[str, Any]:
+    """Every leaf setting of a (nested) configuration by its flat name: ``{"epochs_a": 2, ...}``."""
+    out: dict[str, Any] = {}
+    for name, (path, _tp, _f) in flat_fields(type(cfg)).items():
+        value = cfg
+        for part in path:
+            value = getattr(value, part)
+        out[name] = value
     return out
 
 
@@ -258,18 +270,17 @@ def add_arguments(
 ) -> None:
     """One flag per leaf field of ``cls`` (``--epochs-a``), with the field's help and its default
     in the help text (``rename``: other flag names for some fields, ``{"heldout":
-    "predictor-subset"}``; ``skip``: fields without a flag). Flags default to "not given", so that :func:`overrides_from_args` returns
-    only what the user wrote. ``list`` fields are repeatable flags (``--budget A --budget B`` for a
-    field ``budgets``: the flag drops a final ``s``, unless the field has a separator)."""
-    base_cfg = cls()
-    for name, (path, tp, f) in flat_fields(cls).items():
+    "predictor-subset"}``; ``skip``: fields without a flag; ``defaults``: the command's own
+    defaults where they differ from the dataclass's, for the help text). Flags default to "not
+    given", so that :func:`overrides_from_args` returns only what the user wrote. ``list`` fields
+    are repeatable flags (``--budget A --budget B`` for a field ``budgets``: the flag drops a final
+    ``s``, unless the field has a separator)."""
+    defaults_shown = {**flat_values(cls()), **(defaults or {})}
+    for name, (_path, tp, f) in flat_fields(cls).items():
         if name in skip:
             continue
         base, optional = _split_optional(tp)
-        default = base_cfg
-        for part in path:
-            default = getattr(default, part)
-        default = (defaults or {}).get(name, default)
+        default = defaults_shown[name]
         flag = (rename or {}).get(name) or f.metadata.get("flag") or name
         help_text = f.metadata.get("help") or ""
         kw: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}

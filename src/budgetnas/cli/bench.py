@@ -75,17 +75,10 @@ def _add_benchmark(sub, word: str, bench) -> None:
 
 def _missing(bench, cfg, flags: dict[str, str]) -> list[str]:
     """The flags of the required settings that are still empty."""
-    from budgetnas.config import flat_fields
+    from budgetnas.config import flat_values
 
-    leaves = flat_fields(bench.config)
-    missing = []
-    for name in bench.required:
-        value = cfg
-        for part in leaves[name][0]:
-            value = getattr(value, part)
-        if value is None or value == [] or value == "":
-            missing.append(flags.get(name, name))
-    return missing
+    values = flat_values(cfg)
+    return [flags.get(n, n) for n in bench.required if values[n] is None or values[n] in ([], "")]
 
 
 def run_benchmark(bench, args: argparse.Namespace, flags: dict[str, str] | None = None) -> int:

@@ -95,15 +95,9 @@ def _check(cfg: PruneConfig):
 
 
 def _write_config(cfg: PruneConfig, out: Path) -> None:
-    from budgetnas.config import flat_fields, to_toml
+    from budgetnas.config import flat_values, to_toml
 
-    flat = {}
-    for name, (path, _tp, _f) in flat_fields(PruneConfig).items():
-        value: Any = cfg
-        for part in path:
-            value = getattr(value, part)
-        flat[name] = value
-    (out / "config.json").write_text(json.dumps(flat, indent=2, default=str))
+    (out / "config.json").write_text(json.dumps(flat_values(cfg), indent=2, default=str))
     (out / "config.toml").write_text(to_toml(cfg))
 
 

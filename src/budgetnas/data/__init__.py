@@ -34,8 +34,9 @@ import numpy as np
 from budgetnas.lazy import lazy_dir, lazy_exports
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import torch
-    from torch.utils.data import DataLoader
 
     from budgetnas.data._base import DatasetInfo, ImageTensorDataset
 
@@ -122,13 +123,24 @@ def make_loader(
     seed: int = 0,
     num_workers: int = 0,
     drop_last: bool = False,
-) -> DataLoader:
-    """A DataLoader whose shuffling (and worker seeds) depend only on ``seed``."""
+) -> Iterable:
+    """A loader whose shuffling (and worker seeds) depend only on ``seed``.
+
+    An in-memory :class:`ImageTensorDataset` without workers gets a
+    :class:`~budgetnas.data.batches.TensorBatchLoader` (whole batches indexed, augmented and
+    normalized as tensors: the same order and images as a DataLoader, several times faster);
+    anything else a ``torch.utils.data.DataLoader``.
+    """
     import torch
     from torch.utils.data import DataLoader
 
+    from budgetnas.data._base import ImageTensorDataset
+    from budgetnas.data.batches import TensorBatchLoader
+
     generator = torch.Generator()
     generator.manual_seed(seed)
+    if isinstance(dataset, ImageTensorDataset) and num_workers == 0:
+        return TensorBatchLoader(dataset, batch_size, shuffle, generator, drop_last)
     return DataLoader(
         dataset,
         batch_size=batch_size,

@@ -115,6 +115,11 @@ class SearchConfig:
     )
     max_rounds: int = option(3, "closed-loop rounds (measure, tighten, solve again)")
     lut_repeats: int = option(10, "timed repeats per latency-table entry and measurement")
+    lut_threads: int = option(
+        1,
+        "CPU threads of the latency table and of every latency measurement: the latency that "
+        "'latency_ms' means (training's threads never change it)",
+    )
 
 
 @dataclass

@@ -50,13 +50,12 @@ class Pipeline:
         self.ctx: RunContext | None = None
 
     def run(self) -> RunResult:
-        import torch
-
         from budgetnas.pipeline.preflight import preflight
+        from budgetnas.training.speed import use_threads
 
         cfg = self.cfg
         preflight(cfg)  # everything knowable before training: budgets, solver, data, cheapest
-        torch.set_num_threads(cfg.train.threads)
+        use_threads(cfg.train.threads)
         with RunDirectory(self.out, self.force).claimed() as directory:
             return self._stages(directory)
 

@@ -268,7 +268,7 @@ def default_worker_setup(
         str(store.path),
         seed,
         report_passes,
-        torch.get_num_threads(),
+        max(1, torch.get_num_threads() // max(1, cfg.jobs)),  # the cores shared by the jobs
     )
 
 

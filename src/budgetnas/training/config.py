@@ -52,7 +52,10 @@ class TrainConfig:
     )
     max_steps: int | None = option(None, "cap on steps per epoch (tests, smoke runs)")
     seed: int = option(0, "random seed")
-    threads: int = option(1, "torch CPU threads")
+    threads: int = option(0, "torch CPU threads (0: every core)")
+    channels_last: bool = option(
+        True, "train in the channels-last memory format on CPU (faster; same values up to rounding)"
+    )
     num_workers: int = option(0, "data loader workers")
     device: str = option("cpu", "torch device")
 

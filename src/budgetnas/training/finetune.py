@@ -40,7 +40,9 @@ def distill_finetune(
     """Train ``child`` in place on ``train`` with ``CE + KL(teacher || child)``; SGD with momentum
     0.9 and a cosine schedule over the epochs; ``max_steps`` caps the batches of each epoch."""
     from budgetnas.data import make_loader
+    from budgetnas.training.speed import fast_layout, plain_layout
 
+    fast_layout(child, next(child.parameters()).device)
     steps = max(1, epochs * -(-len(train) // batch_size))
     opt, sched = sgd_cosine(child.parameters(), lr, steps, schedule="annealing")
     torch.manual_seed(seed)
@@ -57,7 +59,7 @@ def distill_finetune(
             loss.backward()
             opt.step()
             sched.step()
-    return child.eval()
+    return plain_layout(child).eval()
 
 
 __all__ = ["distill_finetune", "heaviest_teacher"]

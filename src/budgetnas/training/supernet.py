@@ -33,6 +33,7 @@ from budgetnas.supernet import MobileNetSupernet
 from budgetnas.training.config import TrainConfig
 from budgetnas.training.distill import inner_distillation_loss
 from budgetnas.training.evaluate import accuracy, one_shot_accuracy
+from budgetnas.training.speed import fast_layout, use_threads
 
 CHECKPOINT = "supernet.pt"
 CONFIG = "config.json"
@@ -219,13 +220,15 @@ class SupernetTrainer:
             print(f"moved the earlier training in {self.out} to {aside}", file=sys.stderr)
         cfg = self.cfg
         self._budget = stop_after
-        torch.set_num_threads(cfg.threads)
+        use_threads(cfg.threads)
         self.out.mkdir(parents=True, exist_ok=True)
         self._datasets()
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.path_rng = np.random.default_rng(cfg.seed)
         self.model = MobileNetSupernet(self.space).to(self.device)
+        if cfg.channels_last:
+            fast_layout(self.model, self.device)
         self.teacher = None
         self.history: list[dict] = []
         self.opt, self.sched = self._optimizer(cfg.lr_a, cfg.epochs_a * self._steps(self.train_ds))
@@ -313,6 +316,8 @@ class SupernetTrainer:
         stage, epoch = ckpt["stage"], ckpt["epoch"]
         if stage == "B":
             self.teacher = MobileNetSupernet(self.space).to(self.device)
+            if self.cfg.channels_last:
+                fast_layout(self.teacher, self.device)
             self.teacher.load_state_dict(ckpt["teacher"])
             self.teacher.eval().set_active(self.space.heaviest())
             for p in self.teacher.parameters():

@@ -92,10 +92,12 @@ class TrainedSupernet:
         """Open the checkpoint at ``path`` (see :func:`supernet_checkpoint`). ``finished``: refuse
         a training that has not written its final result."""
         from budgetnas.training.config import TrainConfig
+        from budgetnas.training.speed import fast_layout
         from budgetnas.training.supernet import load_supernet
 
         ckpt = supernet_checkpoint(path)
         net, state = load_supernet(ckpt)
+        fast_layout(net)  # evaluations run faster so; extracted networks are built contiguous
         if finished and "result" not in state:
             raise ValueError(
                 f"{ckpt} is not a finished training (no final result in the checkpoint); "

@@ -17,5 +17,8 @@ def table_stage(ctx):
     ctx.log("building (or reusing) the latency table")
     cfg = ctx.cfg
     return build_table(
-        ctx.supernet().space, ctx.store, threads=cfg.search.lut_threads, repeats=cfg.search.lut_repeats
+        ctx.supernet().space,
+        ctx.store,
+        threads=cfg.search.lut_threads,
+        repeats=cfg.search.lut_repeats,
     )

@@ -246,11 +246,10 @@ class BaselineBench:
     the latency table, and the run's own fine-tuning."""
 
     def __init__(self, cfg: BaselineConfig, log: Callable[[str], None] | None = None):
-        import torch
-
         from budgetnas.pipeline.rerank import check_rerank
         from budgetnas.pipeline.run import open_run
         from budgetnas.predictors.fit import PredictorResult
+        from budgetnas.training.speed import use_threads
 
         if not cfg.run:
             raise ValueError("give the run directory: --run DIR")
@@ -259,7 +258,7 @@ class BaselineBench:
         self.run_dir = Path(cfg.run)
         self.opened = open_run(self.run_dir, log=self.log)  # its configuration, supernet and store
         s = self.settings = self.opened.cfg
-        torch.set_num_threads(s.train.threads)
+        use_threads(s.train.threads)
         self.form = PredictorResult.load(self.run_dir).form
         self.trained = self.opened.trained
         self.space = self.trained.space
@@ -285,7 +284,7 @@ class BaselineBench:
         t = time.perf_counter()
         need_table = any(b.metric == "latency_ms" for b in self.budgets)
         self.table, self.fingerprint = _latency_table(
-            self.space, self.store, s.train.threads, s.search.lut_repeats, need_table, self.log
+            self.space, self.store, s.search.lut_threads, s.search.lut_repeats, need_table, self.log
         )
         self.setup_s = time.perf_counter() - t
         self.latencies = _latencies(

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         )
     metric, limits = parse_sweep(args.budgets)
     space, form, cfg = load_run(args.run)
-    ctx = {"store": str(Path(args.run) / "store.sqlite"), "threads": cfg.train.threads}
+    ctx = {"store": str(Path(args.run) / "store.sqlite"), "threads": cfg.search.lut_threads}
     rows = pareto(space, form, metric, limits, solver=args.solver, fixed=args.budget, **ctx)
     text = json.dumps(rows, indent=2, default=_json)
     write_text_atomic(Path(args.run) / "pareto.json", text)  # a file of the run directory

@@ -63,6 +63,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "search": {"lut_repeats": 10},
         "finetune": {"epochs": 1, "images": 6000},
     },
+    # `make demo`: the shipped supernet (no training) with the predictor's evaluations that
+    # travel with it, fine-tuning on every search-train image, the Pareto front over latency and
+    # the ResNet-20 baseline measured beside the found network
+    "demo": {
+        "supernet": "fmnist-small",
+        "pareto": "latency_ms=3,3.5,4,4.5,5,6",
+        "compare": ["resnet20-fmnist"],
+        "train": {"bn_batches": 2},
+        "predictor": {"heldout": 1000, "batch": 200, "jobs": 2},
+        "search": {"lut_repeats": 10},
+        "finetune": {"epochs": 2, "images": None},
+    },
     # tests: the tiny space on synthetic data
     "tiny": {
         "train": {
@@ -139,7 +151,20 @@ class RunConfig:
         [], "a hard budget such as 'params_m<=0.3' or 'latency_ms<=2.0' (repeat for several)"
     )
     supernet: str | None = option(
-        None, "reuse a trained supernet.pt (from `budgetnas train`) instead of training one"
+        None,
+        "reuse a trained supernet instead of training one: a registered name (`budgetnas "
+        "supernet list`, e.g. fmnist-small) or a supernet.pt from `budgetnas train`",
+    )
+    pareto: str | None = option(
+        None,
+        "METRIC=V1,V2,...: after the search, the best network under each of these limits (with "
+        "the other budgets), one solver call each, in pareto.json and the summary",
+    )
+    compare: list[str] = option(
+        [],
+        "a reference network measured beside the found one on the same test images and latency "
+        "protocol: a registered baseline name (e.g. resnet20-fmnist) or a checkpoint of "
+        "`budgetnas train-baseline` (repeat for several)",
     )
     train: TrainConfig = field(default_factory=TrainConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)

@@ -16,7 +16,10 @@ RESULT_FILE = "result.json"
 @dataclass
 class RunResult:
     """The found network, every budget's row, its accuracies, the predictor's record, the export
-    checks and each stage's wall time. ``closed_loop`` holds ``ok``, ``message`` and the rounds."""
+    checks and each stage's wall time. ``closed_loop`` holds ``ok``, ``message`` and the rounds;
+    ``pareto`` the best network per extra limit (``--pareto``), ``compare`` the found network
+    beside the reference networks (``--compare``), each with its test accuracy, counts and
+    measured latency."""
 
     arch: str
     space_preset: str
@@ -32,6 +35,8 @@ class RunResult:
     predictor: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] = field(default_factory=dict)
     wall_s: dict[str, float] = field(default_factory=dict)
+    pareto: list[dict[str, Any]] = field(default_factory=list)
+    compare: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -53,6 +58,8 @@ class RunResult:
             "predictor": self.predictor,
             "export": self.export,
             "wall_s": self.wall_s,
+            "pareto": self.pareto,
+            "compare": self.compare,
         }
 
     @classmethod
@@ -75,6 +82,8 @@ class RunResult:
             predictor=dict(data.get("predictor") or {}),
             export=dict(data.get("export") or {}),
             wall_s=dict(data.get("wall_s") or {}),
+            pareto=list(data.get("pareto") or []),
+            compare=list(data.get("compare") or []),
         )
 
     def save(self, path: str | Path) -> Path:

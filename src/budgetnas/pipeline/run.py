@@ -61,8 +61,10 @@ class Pipeline:
 
     def _stages(self, directory: RunDirectory) -> RunResult:
         from budgetnas.pipeline.stages import (
+            compare_stage,
             export_stage,
             finetune_stage,
+            pareto_stage,
             predictor_stage,
             search_stage,
             supernet_stage,
@@ -84,6 +86,8 @@ class Pipeline:
         arch = loop.result.arch
         child, accs = ctx.timed("finetune_s", lambda: finetune_stage(ctx, arch))
         export = ctx.timed("export_s", lambda: export_stage(ctx, child))
+        front = ctx.timed("pareto_s", lambda: pareto_stage(ctx, pred.form, table))
+        compared = ctx.timed("compare_s", lambda: compare_stage(ctx, child, accs, table))
         result = RunResult(
             arch=str(arch),
             space_preset=trained.space.config.name,
@@ -96,6 +100,8 @@ class Pipeline:
             predictor=pred.info(),
             export=export,
             wall_s=ctx.times,
+            pareto=front,
+            compare=compared,
             **accs,
         )
         write_text_atomic(self.out / "arch.txt", str(arch) + "\n")

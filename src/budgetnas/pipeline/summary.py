@@ -40,6 +40,8 @@ STAGES = {
     "search_s": "search + closed loop",
     "finetune_s": "fine-tuning + test",
     "export_s": "export (TorchScript, ONNX)",
+    "pareto_s": "Pareto front (one solver call per limit)",
+    "compare_s": "comparison with reference networks",
 }
 
 BASELINES_JSON = "baselines.json"
@@ -176,6 +178,8 @@ def summary_markdown(
     lines += _architecture(result)
     lines += _budgets(result)
     lines += _accuracy(result, cfg)
+    lines += _compare(result.compare)
+    lines += _pareto(result.pareto)
     lines += _predictor(result.predictor)
     lines += _wall_time(result.wall_s)
     lines += _baselines(baselines)
@@ -282,6 +286,53 @@ def _accuracy(result: RunResult, cfg) -> list[str]:
             "",
         ]
     return lines
+
+
+def _compare(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "## Beside reference networks",
+        "",
+        "The same test images; parameters and FLOPs counted on the input shape; latencies "
+        f"measured in one interleaved run ({rows[0].get('latency_where', '')}).",
+        "",
+        "| network | test accuracy | M parameters | M FLOPs | latency (ms, measured) | file |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {_num(r['test_acc'])} | {_num(r['params_m'])} | "
+            f"{r['flops_m']:.2f} | {r['latency_ms']:.3f} | {_code_cell(r.get('source', ''))} |"
+        )
+    return [*lines, ""]
+
+
+def _pareto(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "## Pareto front (`--pareto`)",
+        "",
+        "The best network the predictor finds under each limit, with the run's other budgets; "
+        "one solver call each (its time in the last column). Predicted values: these networks "
+        "were not fine-tuned or measured; `budgetnas run` with that budget does both.",
+        "",
+        "| limit | predicted accuracy | costs (predicted) | architecture | solver ms |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {_num(r['limit'])} | infeasible | {r['error']} | | |")
+            continue
+        costs = ", ".join(
+            f"{b['metric']} {_num(b.get('predicted', b.get('value')))}" for b in r["budgets"]
+        )
+        lines.append(
+            f"| {_num(r['limit'])} | {_num(r['predicted_accuracy'])} | {costs} | "
+            f"{_code_cell(r['arch'])} | {1e3 * r['solver_wall_s']:.0f} |"
+        )
+    return [*lines, ""]
 
 
 def _predictor(pred: dict) -> list[str]:

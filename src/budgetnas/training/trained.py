@@ -36,10 +36,12 @@ __all__ = ["TrainedSupernet", "parse_arch", "supernet_checkpoint"]
 
 def supernet_checkpoint(path: str | Path) -> Path:
     """The checkpoint file named by ``path``: the file itself, a training folder holding
-    ``supernet.pt``, or a run directory holding ``supernet/supernet.pt``."""
+    ``supernet.pt``, a run directory holding ``supernet/supernet.pt``, or the name of a
+    registered supernet (:mod:`budgetnas.hub`; its file's checksum checked)."""
+    from budgetnas.hub import resolve_supernet
     from budgetnas.training.supernet import CHECKPOINT
 
-    path = Path(path)
+    path = resolve_supernet(path)
     if path.is_dir():
         for candidate in (path / CHECKPOINT, path / "supernet" / CHECKPOINT):
             if candidate.is_file():

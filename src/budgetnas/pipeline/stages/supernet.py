@@ -49,20 +49,19 @@ def _reused(ctx, ckpt: Path):
     configuration then records the training it reuses."""
     from budgetnas.files import atomic_path
     from budgetnas.training.supernet import read_checkpoint
-    from budgetnas.training.trained import TrainedSupernet
+    from budgetnas.training.trained import TrainedSupernet, supernet_checkpoint
 
     cfg = ctx.cfg
-    src = Path(cfg.supernet)
     if not ckpt.is_file():
-        if not src.is_file():
-            raise FileNotFoundError(
-                f"--supernet {src} does not exist; train one with `budgetnas train --out DIR`"
-            )
+        src = supernet_checkpoint(cfg.supernet)  # a file, a training folder or a registered name
         read_checkpoint(src)  # checked (safely) before it becomes the run's own copy
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(ckpt) as tmp:
             shutil.copyfile(src, tmp)
         ctx.log(f"reusing the supernet {src} (copied into {ckpt.parent})")
+    else:
+        src = Path(cfg.supernet)
+    _import_records(ctx, cfg.supernet)
     try:
         trained = TrainedSupernet.open(
             ckpt, data_dir=cfg.train.data_dir, bn_batches=cfg.train.bn_batches
@@ -80,3 +79,16 @@ def _reused(ctx, ckpt: Path):
         )
     ctx.cfg = dataclasses.replace(cfg, train=trained.train)
     return trained
+
+
+def _import_records(ctx, name: str) -> None:
+    """The predictor's evaluations that a registered supernet ships with, into the run's store
+    (only the records it lacks: a rerun adds nothing)."""
+    from budgetnas.hub import entries, import_records, resolve_file
+
+    entry = entries().get(name)
+    if entry is None or entry.records is None or Path(name).exists():
+        return
+    added = import_records(resolve_file(entry, "records"), ctx.store)
+    if added:
+        ctx.log(f"imported {added} stored evaluations shipped with the supernet {name!r}")

@@ -1,0 +1,116 @@
+"""Stage 7: what the found network is worth beside others.
+
+* :func:`pareto_stage`: the best network under each limit of ``cfg.pareto`` (with the run's other
+  budgets), one solver call per limit on the run's predictor, each with its solver time;
+* :func:`compare_stage`: the found network and the reference networks of ``cfg.compare`` (for
+  example the ResNet-20 baseline) on the same test images, counted the same way, and timed in one
+  interleaved measurement on the latency table's protocol (backend, threads, batch, clock), so
+  that drift of the machine hits them alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["compare_stage", "measure_networks", "pareto_stage", "resolve_reference"]
+
+
+def pareto_stage(ctx, form, table=None) -> list[dict]:
+    """Rows of :func:`budgetnas.pipeline.pareto.pareto` for ``cfg.pareto`` (none when unset)."""
+    from budgetnas.pipeline.pareto import pareto, parse_sweep
+    from budgetnas.units import parse_budgets
+
+    cfg = ctx.cfg
+    if not cfg.pareto:
+        return []
+    metric, limits = parse_sweep(cfg.pareto)
+    fixed = [b.text for b in parse_budgets(cfg.budgets) if b.metric != metric]
+    kwargs = {"table": table} if table is not None else {}
+    rows = pareto(
+        ctx.supernet().space, form, metric, limits, solver=cfg.search.solver, fixed=fixed, **kwargs
+    )
+    for row in rows:
+        if "error" in row:
+            ctx.log(f"pareto {metric}<={row['limit']:g}: infeasible")
+        else:
+            ctx.log(
+                f"pareto {metric}<={row['limit']:g}: predicted {100 * row['predicted_accuracy']:.2f}%"
+                f" in {1e3 * row['solver_wall_s']:.0f} ms: {row['arch']}"
+            )
+    return rows
+
+
+def resolve_reference(text: str) -> Path:
+    """The checked file of a reference network: a path, or a registered baseline's name."""
+    from budgetnas.hub import get_entry, is_name, resolve_file
+
+    path = Path(text).expanduser()
+    if path.exists() or not is_name(text):
+        return path
+    return resolve_file(get_entry(text, section="baselines"))
+
+
+def measure_networks(nets: dict, shape: tuple, fingerprint: dict, repeats: int) -> dict:
+    """Latency (ms, the table statistic's median) of each network of ``nets``, interleaved on
+    the backend, threads and clock of ``fingerprint``."""
+    from budgetnas.costs.latency import make_runner, measure
+
+    threads = int(fingerprint.get("threads", 1))
+    backend = fingerprint.get("backend", "torch-cpu")
+    runners = {k: make_runner(n, shape, backend=backend, threads=threads) for k, n in nets.items()}
+    got = measure(runners, repeats=repeats, threads=threads, clock=fingerprint.get("clock", "auto"))
+    return {k: float(m.median) for k, m in got.items()}
+
+
+def compare_stage(ctx, child, accs: dict, table=None) -> list[dict]:
+    """One row per network: the found one first, then each of ``cfg.compare``: test accuracy
+    (the same test images), parameters and FLOPs counted on the input shape, latency measured
+    (where: the table's protocol, or this machine's CPU with 1 thread without a table)."""
+    import torch
+
+    from budgetnas.costs.modules import count
+    from budgetnas.models.checkpoint import load_network
+    from budgetnas.training.evaluate import accuracy
+    from budgetnas.training.speed import plain_layout
+
+    cfg = ctx.cfg
+    if not cfg.compare:
+        return []
+    trained = ctx.supernet()
+    c = trained.space.config
+    test = ctx.once("test", lambda: trained.batches("test", None, cfg.predictor.batch))
+    fingerprint = table.fingerprint if table is not None else {"backend": "torch-cpu"}
+    shape = (int(fingerprint.get("batch", 1)), c.in_channels, c.image_size, c.image_size)
+    nets = {"found network": plain_layout(child).eval()}
+    rows = {"found network": {"source": "this run", "test_acc": accs["test_acc"]}}
+    for text in cfg.compare:
+        path = resolve_reference(text)
+        net, _ = load_network(path)
+        net = plain_layout(net).eval()
+        name = text if text not in nets else f"{text} ({path})"
+        nets[name] = net
+        rows[name] = {"source": str(path), "test_acc": accuracy(net, test)}
+    example = torch.zeros(1, c.in_channels, c.image_size, c.image_size)
+    latency = measure_networks(nets, shape, fingerprint, cfg.search.lut_repeats)
+    where = (
+        f"measured here: {fingerprint.get('backend', 'torch-cpu')}, "
+        f"{fingerprint.get('threads', 1)} thread(s), batch {shape[0]}"
+    )
+    out = []
+    for name, net in nets.items():
+        counts = count(net, example).as_dict()
+        out.append(
+            {
+                "name": name,
+                **rows[name],
+                "params_m": counts["params_m"],
+                "flops_m": counts["flops_m"],
+                "latency_ms": latency[name],
+                "latency_where": where,
+            }
+        )
+        ctx.log(
+            f"{name}: test {100 * out[-1]['test_acc']:.2f}%, {counts['params_m']:.3f}M params, "
+            f"{counts['flops_m']:.1f} MFLOPs, {latency[name]:.2f} ms ({where})"
+        )
+    return out

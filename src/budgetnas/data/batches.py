@@ -95,6 +95,7 @@ class TensorBatchLoader:
             # sampler's permutation: the same draws give the same order
             torch.empty((), dtype=torch.int64).random_(generator=self.generator)
             order = torch.randperm(n, generator=self.generator)
+        sampler_left = order is not None  # the sampler's last draw is still to come
         for b in range(len(self)):
             lo, hi = b * self.batch_size, min(n, (b + 1) * self.batch_size)
             if order is None:
@@ -102,7 +103,18 @@ class TensorBatchLoader:
             else:
                 idx = order[lo:hi]
                 images, labels = ds.images[idx], ds.labels[idx]
+            if sampler_left and hi - lo < self.batch_size:  # it runs out before a short batch
+                self._sampler_exhausted()
+                sampler_left = False
             if ds.augment:
                 images = augment_batch(images, ds.pad, ds.hflip)
             x = images.float().div_(255.0).sub_(ds.mean).div_(ds.std)
             yield x, labels
+        if sampler_left:  # or when asked for the batch after the last full one
+            self._sampler_exhausted()
+
+    def _sampler_exhausted(self) -> None:
+        """The draw of a ``RandomSampler`` that runs out: after its permutation it draws another
+        one, of which it yields nothing. A pass that runs to its end draws it, one stopped early
+        does not; so the next pass draws the DataLoader's next order either way."""
+        torch.randperm(len(self.dataset), generator=self.generator)

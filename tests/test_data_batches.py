@@ -78,6 +78,22 @@ def test_passes_stopped_early_leave_the_next_order_alike(n, drop_last, taken):
     _same_batches(ours, theirs)
 
 
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_without_a_generator_the_global_rng_is_drawn_as_a_dataloader_draws_it(shuffle):
+    """Without a generator a DataLoader draws its base seed, and its sampler the seed of its own
+    generator, from torch's global RNG: the same order, and the same RNG state after, as the
+    augmentation and the rest of a run draw from it too."""
+    ds = _dataset(50)
+    torch.manual_seed(8)
+    ours = [list(TensorBatchLoader(ds, 8, shuffle)) for _ in range(2)]
+    state = torch.get_rng_state()
+    torch.manual_seed(8)
+    theirs = [list(DataLoader(ds, batch_size=8, shuffle=shuffle)) for _ in range(2)]
+    assert torch.equal(torch.get_rng_state(), state)
+    for a, b in zip(ours, theirs, strict=True):
+        _same_batches(a, b)
+
+
 def test_unshuffled_batches_are_the_dataset_in_order():
     ds = _dataset(20)
     labels = _same_batches(make_loader(ds, 6, shuffle=False), _data_loader(ds, 6, False, 0))

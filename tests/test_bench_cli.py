@@ -87,6 +87,7 @@ def test_help_lists_groups_and_flags(demo, capsys):
     out = capsys.readouterr().out
     assert "demo benchmarks: greet" in out and "nb201" in out and "baselines" in out
     assert "supernet benchmarks: overhead, ranking, recal-noise" in out
+    assert "throughput" in out.split("supernet benchmarks:")[1].split("options:")[0]
     with pytest.raises(SystemExit):
         main(["bench", "demo", "greet", "--help"])
     out = capsys.readouterr().out
@@ -107,7 +108,7 @@ def test_conflicting_names_are_refused():
 
 def test_benchmark_modules_import_no_torch():
     """Building ``budgetnas bench`` imports these modules; the heavy libraries wait for a run."""
-    mods = ["nb201", "supernet", "baselines", "lut", "milp", "pruning"]
+    mods = ["nb201", "supernet", "throughput", "baselines", "lut", "milp", "pruning"]
     code = "import sys, budgetnas.cli.bench\n"
     code += "".join(f"import budgetnas.bench.{m}\n" for m in mods)
     code += "print(sorted(m for m in ('torch', 'scipy', 'matplotlib') if m in sys.modules))"

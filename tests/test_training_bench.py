@@ -148,3 +148,38 @@ def test_supernet_benchmarks_run_as_a_module():
     )
     res = json.loads(out.stdout)
     assert res["preset"] == "tiny" and len(res["paths"]) == 1 and res["batch_size"] == 4
+
+
+def test_throughput_measures_both_variants_and_stages(tmp_path, capsys):
+    from budgetnas.bench.throughput import STAGES, VARIANTS, ThroughputConfig, throughput
+    from budgetnas.cli.main import main
+
+    cfg = ThroughputConfig(
+        preset="tiny", data="synthetic", batch_size=16, steps=2, rounds=1, warmup=1, threads=1
+    )
+    before = torch.get_num_threads()
+    res = throughput(cfg)
+    assert torch.get_num_threads() == before  # the thread setting is put back
+    assert res["threads"] == {"before": 1, "after": 1}
+    assert res["machine"]["cpu_count"] >= 1 and res["machine"]["cpu_model"]
+    for name in VARIANTS:
+        for stage in STAGES:
+            got = res[name][stage]
+            assert len(got["rounds"]) == 1 and got["rounds"][0] > 0
+            assert got["min"] == got["median"] == got["max"] == got["rounds"][0]
+    for stage in STAGES:
+        ratio = res["after"][stage]["median"] / res["before"][stage]["median"]
+        assert res["ratio"][stage] == pytest.approx(ratio)
+    # the command: two rounds (before, after; after, before), printed and written as JSON
+    out = tmp_path / "throughput.json"
+    argv = ["bench", "supernet", "throughput", "--data", "synthetic", "--preset", "tiny"]
+    argv += ["--batch-size", "8", "--steps", "1", "--rounds", "2", "--warmup", "0"]
+    assert main([*argv, "--n-random", "1", "--threads", "1", "--json", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out.read_text())
+    assert printed["rounds"] == 2 and printed["batch_size"] == 8 and printed["n_random"] == 1
+    for name in VARIANTS:
+        got = printed[name]["stage_b"]
+        assert len(got["rounds"]) == 2 and got["min"] <= got["median"] <= got["max"]
+    with pytest.raises(ValueError, match="steps"):
+        throughput(ThroughputConfig(preset="tiny", data="synthetic", steps=0))

@@ -57,6 +57,7 @@ BENCHMARKS: Registry = Registry(
         "budgetnas.bench.lut",
         "budgetnas.bench.pruning",
         "budgetnas.bench.supernet",
+        "budgetnas.bench.throughput",
         "budgetnas.bench.baselines",
     ],
 )

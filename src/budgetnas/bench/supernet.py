@@ -1,10 +1,12 @@
-"""Benchmarks of the MobileNetV3 supernet: training-step overhead and one-shot ranking quality.
+"""Benchmarks of the MobileNetV3 supernet: training-step overhead and throughput, one-shot
+ranking quality and the noise of BatchNorm recalibration.
 
 Run as ``budgetnas bench supernet ...`` (or ``python -m budgetnas.bench.supernet ...``)::
 
     budgetnas bench supernet overhead --preset fmnist-small --paths 10
     budgetnas bench supernet ranking --supernet runs/x/supernet.pt --archs 10
     budgetnas bench supernet recal-noise --run runs/r --subnets 20 --bn 1,8
+    budgetnas bench supernet throughput --preset fmnist-small --steps 10 --rounds 3
 
 Each prints its result as JSON (``--json FILE`` also writes it there).
 
@@ -21,6 +23,10 @@ heaviest path), then Kendall's tau between them. Each architecture's result is w
 first random subnets of a run's quality report are scored twice on the same held-out images,
 after recalibrating on two disjoint sets of ``bn`` training batches; the correlation of the two
 scores is the reliability of one recalibration (1: the batches do not matter).
+
+``throughput`` (in :mod:`budgetnas.bench.throughput`): images per second of stage-A and stage-B
+training steps, the training as it was (a per-image DataLoader, the contiguous layout, one
+thread) against the training as it is (whole batches, channels-last, every core), interleaved.
 """
 
 from __future__ import annotations

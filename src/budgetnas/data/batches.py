@@ -3,11 +3,11 @@ once per batch on tensors, with no Python work per image.
 
 :class:`TensorBatchLoader` is what :func:`budgetnas.data.make_loader` returns for an
 :class:`~budgetnas.data.ImageTensorDataset` without workers. It yields the same batches as a
-``DataLoader`` over the dataset would: the same order (the first ``torch.randperm`` of the
-loader's generator, as ``RandomSampler`` draws it), the same images without augmentation; with
-augmentation the same kind of random crop (zero padding of ``pad`` pixels of the raw image) and
-horizontal flip, drawn per batch from torch's global RNG (a checkpoint that saves and restores
-``torch.get_rng_state()`` sees the same augmented batches).
+``DataLoader`` over the dataset would: the same order on every pass (the permutations of the
+loader's generator, drawn as ``RandomSampler`` draws them), the same images without
+augmentation; with augmentation the same kind of random crop (zero padding of ``pad`` pixels of
+the raw image) and horizontal flip, drawn per batch from torch's global RNG (a checkpoint that
+saves and restores ``torch.get_rng_state()`` sees the same augmented batches).
 
 Example:
     >>> import torch
@@ -62,8 +62,9 @@ class TensorBatchLoader:
     """Batches of ``(normalized float images, int64 labels)`` of an ``ImageTensorDataset``.
 
     ``shuffle`` orders the images by ``torch.randperm`` of ``generator``: a new permutation on
-    every pass, the one a ``DataLoader`` with that generator draws (``generator=None``: from
-    torch's global RNG). ``drop_last`` drops a short last batch.
+    every pass, the one a ``DataLoader`` with that generator draws (``generator=None``: seeded
+    from torch's global RNG, as a DataLoader without one seeds it). ``drop_last`` drops a short
+    last batch.
     """
 
     def __init__(
@@ -89,12 +90,7 @@ class TensorBatchLoader:
     def __iter__(self):
         ds = self.dataset
         n = len(ds)
-        order = None
-        if self.shuffle:
-            # a DataLoader draws its workers' base seed from the generator first, then the
-            # sampler's permutation: the same draws give the same order
-            torch.empty((), dtype=torch.int64).random_(generator=self.generator)
-            order = torch.randperm(n, generator=self.generator)
+        order, sampler = self._draw_order(n)
         for b in range(len(self)):
             lo, hi = b * self.batch_size, min(n, (b + 1) * self.batch_size)
             if order is None:
@@ -102,7 +98,33 @@ class TensorBatchLoader:
             else:
                 idx = order[lo:hi]
                 images, labels = ds.images[idx], ds.labels[idx]
+            if sampler is not None and hi - lo < self.batch_size:
+                # the sampler runs out (and draws its last permutation) before a short batch
+                torch.randperm(n, generator=sampler)
+                sampler = None
             if ds.augment:
                 images = augment_batch(images, ds.pad, ds.hflip)
             x = images.float().div_(255.0).sub_(ds.mean).div_(ds.std)
             yield x, labels
+        if sampler is not None:  # or when asked for the batch after the last full one
+            torch.randperm(n, generator=sampler)
+
+    def _draw_order(self, n: int) -> tuple[torch.Tensor | None, torch.Generator | None]:
+        """This pass's order (``None``: unshuffled) and the generator its sampler draws from,
+        drawn as a DataLoader draws them: its workers' base seed from the loader's generator
+        (torch's global RNG without one), then the sampler's permutation from that generator
+        (without one, from a generator seeded by another draw of the global RNG).
+
+        A ``RandomSampler`` that runs out draws one more permutation, of which it yields
+        nothing; :meth:`__iter__` draws it at the same point (a pass stopped early does not), so
+        every pass, not only the first, has the DataLoader's order.
+        """
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        if not self.shuffle:
+            return None, None
+        sampler = self.generator
+        if sampler is None:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            sampler = torch.Generator()
+            sampler.manual_seed(seed)
+        return torch.randperm(n, generator=sampler), sampler

@@ -67,7 +67,7 @@ def test_a_changed_file_is_refused(hub, supernet_file):
 def test_unknown_names_and_missing_paths_are_clear_errors(hub):
     with pytest.raises(KeyError, match="no supernet named 'nope'"):
         resolve_supernet("nope")
-    with pytest.raises(FileNotFoundError, match="no supernet checkpoint at runs/x/supernet.pt"):
+    with pytest.raises(FileNotFoundError, match=r"no supernet checkpoint at runs/x/supernet\.pt"):
         resolve_supernet("runs/x/supernet.pt")
     with pytest.raises(ValueError, match="register a URL"):
         resolve_supernet("https://example.org/sn.pt")

@@ -354,7 +354,9 @@ class OverheadConfig:
 class RankingConfig:
     """Settings of ``budgetnas bench supernet ranking`` (``supernet`` is required)."""
 
-    supernet: str | None = option(None, "a trained supernet.pt (`budgetnas train`)")
+    supernet: str | None = option(
+        None, "a trained supernet.pt (`budgetnas train`) or a registered name"
+    )
     archs: int = option(10, "random architectures ranked")
     finetune_steps: int = option(100, "fine-tuning steps of each architecture")
     lr: float = option(0.01, "fine-tuning learning rate")

@@ -26,7 +26,11 @@ def register(subparsers) -> None:
 
 
 def _flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--supernet", required=True, help="path to supernet.pt written by train")
+    p.add_argument(
+        "--supernet",
+        required=True,
+        help="supernet.pt written by train, or a registered name (`budgetnas supernet list`)",
+    )
     p.add_argument(
         "--arch",
         required=True,
@@ -36,16 +40,15 @@ def _flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="dataset folder (default: as trained)")
     p.add_argument("--subset", type=int, default=None, help="evaluate on N images of the split")
     p.add_argument("--bn-batches", type=int, default=None, help="recalibration batches")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: every core)")
     p.add_argument("--json", action="store_true", help="print a JSON record instead of text")
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
+    from budgetnas.training.speed import use_threads
     from budgetnas.training.trained import TrainedSupernet
 
-    torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     trained = TrainedSupernet.open(
         args.supernet, data_dir=args.data_dir, bn_batches=args.bn_batches, finished=False
     )

@@ -101,6 +101,8 @@ def test_pack_keeps_the_network_and_drops_the_resume_state(tiny_run, tmp_path):
     src = tiny_run.out / "supernet" / "supernet.pt"
     out = tmp_path / "packed.pt"
     pack_supernet(src, out)
+    pack_supernet(src, tmp_path / "again.pt")  # the same training packs to the same bytes
+    assert sha256_of(out) == sha256_of(tmp_path / "again.pt")
     packed, full = read_checkpoint(out), read_checkpoint(src)
     assert out.stat().st_size < src.stat().st_size
     assert "optimizer" not in packed and packed["teacher"] is None

@@ -56,6 +56,12 @@ def test_resume_after_a_crash_continues_exactly(tmp_path, monkeypatch, capsys):
     straight = torch.load(tmp_path / "straight" / "resnet8_synthetic.pt", weights_only=True)
     resumed = torch.load(tmp_path / "crashed" / "resnet8_synthetic.pt", weights_only=True)
     assert resumed["meta"]["losses"] == pytest.approx(straight["meta"]["losses"], rel=0, abs=0)
+    # the training's time counts the epochs of both calls; finishing it again keeps it
+    assert main(argv(tmp_path / "crashed", "--resume")) == 0
+    again = torch.load(tmp_path / "crashed" / "resnet8_synthetic.pt", weights_only=True)
+    assert again["meta"]["train_seconds"] >= resumed["meta"]["train_seconds"] > 0
+    state = torch.load(tmp_path / "crashed" / "train_state.pt", weights_only=True)
+    assert state["fit"]["seconds"] == pytest.approx(resumed["meta"]["train_seconds"], abs=0.1)
 
 
 def test_resume_refuses_other_settings(tmp_path, capsys):

@@ -51,6 +51,12 @@ def test_resume_continues_exactly(tmp_path, straight_run, stop_after):
         assert torch.equal(a["teacher"][key], b["teacher"][key]), key
     assert _records(out_a) == _records(tmp_path / "b")
     assert straight["test_acc_heaviest"] == resumed["test_acc_heaviest"]
+    # the training's time counts every epoch once, whichever call ran it
+    log = [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    epochs = [r for r in log if "stage" in r]
+    assert resumed["seconds"] == pytest.approx(sum(r["seconds"] for r in epochs))
+    again = SupernetTrainer(cfg, tmp_path / "b", progress=False).run(resume=True)
+    assert again["seconds"] == resumed["seconds"] > 0  # finishing it again adds nothing
     # the run wrote what the contract promises
     out = out_a
     config = json.loads((out / "config.json").read_text())

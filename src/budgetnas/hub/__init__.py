@@ -174,12 +174,14 @@ def register_network(
 def describe(entry: HubEntry) -> str:
     """One line about ``entry`` for ``budgetnas supernet list``."""
     where = entry.url if entry.file is None else entry.local_path()
-    acc = entry.result.get("test_acc_heaviest", entry.result.get("test_acc"))
+    keys = ("test_acc_heaviest", "test_accuracy", "test_acc")  # supernet; baseline checkpoints
+    acc = next((entry.result[k] for k in keys if k in entry.result), None)
     label = "heaviest path " if "test_acc_heaviest" in entry.result else ""
     parts = [
         f"{entry.name}: {entry.data} / {entry.preset}",
         f"{label}{100 * acc:.2f}% test" if isinstance(acc, float) else "",
-        " ".join(f"{k} {100 * v:.1f}%" for k, v in sorted(entry.oneshot.items())),
+        ("held-out one-shot " if entry.oneshot else "")
+        + " ".join(f"{k} {100 * v:.1f}%" for k, v in sorted(entry.oneshot.items())),
         f"{entry.size / 1e6:.1f} MB" if entry.size else "",
         f"sha256 {entry.sha256[:12]}",
         "with predictor records" if entry.records else "",

@@ -159,7 +159,12 @@ def train_baseline(
     (out / "config.toml").write_text(to_toml(cfg))
     settings = {k: getattr(cfg, k) for k in _RESUME_SETTINGS}
     state, save_state = _resumable(resume, cfg.epochs, net, out / STATE, settings, log)
+    before = float((state or {}).get("seconds", 0.0))  # the epochs of earlier calls
     t0 = time.time()
+
+    def on_epoch_end(fit_state: dict) -> None:
+        save_state({**fit_state, "seconds": before + time.time() - t0})
+
     losses = train_classifier(
         net,
         make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed),
@@ -167,10 +172,10 @@ def train_baseline(
         lr=cfg.lr,
         log=log,
         progress=progress,
-        on_epoch_end=save_state,
+        on_epoch_end=on_epoch_end,
         resume=state,
     )
-    train_s = time.time() - t0
+    train_s = before + time.time() - t0  # the training's own time, over every call
     plain_layout(net)  # trained channels-last (faster on CPU), saved and measured contiguous
     acc = accuracy(net, make_loader(test, 256, shuffle=False))
     path = out / f"{cfg.model}_{cfg.data}.pt"

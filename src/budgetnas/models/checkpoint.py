@@ -30,11 +30,17 @@ FORMAT = "budgetnas-checkpoint"
 
 def save_atomic(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename: a crash mid-write leaves
-    the previous file whole."""
+    the previous file whole. Serialized in memory first: ``torch.save`` names the archive inside
+    the file after the file, so saving to the temporary name directly would give the same
+    content other bytes (and another checksum) every time."""
+    import io
+
     from budgetnas.files import atomic_path
 
+    buf = io.BytesIO()
+    torch.save(obj, buf)
     with atomic_path(path) as tmp:  # a temporary file of its own: two writers never collide
-        torch.save(obj, tmp)
+        tmp.write_bytes(buf.getvalue())
 
 
 def save_checkpoint(

@@ -71,7 +71,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "pareto": "latency_ms=3,3.5,4,4.5,5,6",
         "compare": ["resnet20-fmnist"],
         "train": {"bn_batches": 2},
-        "predictor": {"heldout": 1000, "batch": 200, "jobs": 2},
+        "predictor": {"heldout": 1000, "batch": 200, "jobs": 2, "subnets": 50},
         "search": {"lut_repeats": 10},
         "finetune": {"epochs": 2, "images": None},
     },

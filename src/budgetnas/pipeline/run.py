@@ -61,6 +61,7 @@ class Pipeline:
 
     def _stages(self, directory: RunDirectory) -> RunResult:
         from budgetnas.pipeline.stages import (
+            compare_latency,
             compare_stage,
             export_stage,
             finetune_stage,
@@ -84,10 +85,11 @@ class Pipeline:
         pred = ctx.timed("predictor_s", lambda: predictor_stage(ctx))
         loop = ctx.timed("search_s", lambda: search_stage(ctx, pred.form, table))
         arch = loop.result.arch
+        latency = ctx.timed("compare_s", lambda: compare_latency(ctx, arch, table))
         child, accs = ctx.timed("finetune_s", lambda: finetune_stage(ctx, arch))
         export = ctx.timed("export_s", lambda: export_stage(ctx, child))
         front = ctx.timed("pareto_s", lambda: pareto_stage(ctx, pred.form, table))
-        compared = ctx.timed("compare_s", lambda: compare_stage(ctx, child, accs, table))
+        compared = ctx.timed("compare_s", lambda: compare_stage(ctx, child, accs, latency))
         result = RunResult(
             arch=str(arch),
             space_preset=trained.space.config.name,

@@ -459,7 +459,9 @@ class SupernetTrainer:
         )
 
     def _finish(self, seconds: float) -> dict:
-        """Test accuracy of the heaviest path (recalibrated when stage B changed the weights)."""
+        """Test accuracy of the heaviest path (recalibrated when stage B changed the weights).
+        The result's ``seconds`` is the training's own time over all its epochs, not this call's
+        (``seconds``, unused but kept for callers)."""
         cfg, kw = self.cfg, data_kwargs(self.cfg, self.space.config)
         test = get_dataset(cfg.data, "test", data_dir=cfg.data_dir, **kw)
         heaviest = self.space.heaviest()
@@ -472,7 +474,9 @@ class SupernetTrainer:
             acc = accuracy(self.model, self._eval_loader(test))
         result = {
             "epochs": len(self.history),
-            "seconds": seconds,
+            # the training's own time, over all its epochs (a resumed or re-finished training
+            # counts every epoch once, not only those of the last call)
+            "seconds": sum(float(r.get("seconds", 0.0)) for r in self.history),
             "test_acc_heaviest": acc,
             "heldout_acc_heaviest": self.history[-1]["heldout_acc_heaviest"]
             if self.history

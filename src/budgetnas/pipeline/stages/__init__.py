@@ -11,6 +11,7 @@ extra limit) and :func:`compare_stage` (the found network beside reference netwo
 from budgetnas.lazy import lazy_dir, lazy_exports
 
 __all__ = [
+    "compare_latency",
     "compare_stage",
     "export_stage",
     "finetune_stage",
@@ -32,6 +33,7 @@ __getattr__ = lazy_exports(
         "export_stage": "budgetnas.pipeline.stages.export",
         "pareto_stage": "budgetnas.pipeline.stages.compare",
         "compare_stage": "budgetnas.pipeline.stages.compare",
+        "compare_latency": "budgetnas.pipeline.stages.compare",
     },
 )
 __dir__ = lazy_dir(__name__)

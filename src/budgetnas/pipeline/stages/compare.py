@@ -2,17 +2,27 @@
 
 * :func:`pareto_stage`: the best network under each limit of ``cfg.pareto`` (with the run's other
   budgets), one solver call per limit on the run's predictor, each with its solver time;
-* :func:`compare_stage`: the found network and the reference networks of ``cfg.compare`` (for
-  example the ResNet-20 baseline) on the same test images, counted the same way, and timed in one
-  interleaved measurement on the latency table's protocol (backend, threads, batch, clock), so
-  that drift of the machine hits them alike.
+* :func:`compare_latency` (right after the search) and :func:`compare_stage` (at the end): the
+  found network and the reference networks of ``cfg.compare`` (for example the ResNet-20
+  baseline) on the same test images, counted the same way, and timed in one interleaved
+  measurement on the latency table's protocol (backend, threads, batch, clock), so that drift of
+  the machine hits them alike.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["compare_stage", "measure_networks", "pareto_stage", "resolve_reference"]
+__all__ = [
+    "FOUND",
+    "compare_latency",
+    "compare_stage",
+    "measure_networks",
+    "pareto_stage",
+    "resolve_reference",
+]
+
+FOUND = "found network"
 
 
 def pareto_stage(ctx, form, table=None) -> list[dict]:
@@ -62,55 +72,70 @@ def measure_networks(nets: dict, shape: tuple, fingerprint: dict, repeats: int) 
     return {k: float(m.median) for k, m in got.items()}
 
 
-def compare_stage(ctx, child, accs: dict, table=None) -> list[dict]:
-    """One row per network: the found one first, then each of ``cfg.compare``: test accuracy
-    (the same test images), parameters and FLOPs counted on the input shape, latency measured
-    (where: the table's protocol, or this machine's CPU with 1 thread without a table)."""
+def compare_latency(ctx, arch, table=None) -> dict | None:
+    """Latency of the found network (extracted as the closed loop measured it) and of every
+    reference network, in one interleaved measurement taken right after the search, in the state
+    the closed loop measured in (before fine-tuning keeps every core busy); None without
+    ``cfg.compare``. Returns ``{"fingerprint", "shape", "ms": {name: ms}, "paths": {name: path}}``."""
+    from budgetnas.models.checkpoint import load_network
+    from budgetnas.supernet import extract
+
+    cfg = ctx.cfg
+    if not cfg.compare:
+        return None
+    trained = ctx.supernet()
+    c = trained.space.config
+    fingerprint = table.fingerprint if table is not None else {"backend": "torch-cpu"}
+    shape = (int(fingerprint.get("batch", 1)), c.in_channels, c.image_size, c.image_size)
+    nets, paths = {FOUND: extract(trained.net, arch).eval()}, {FOUND: "this run"}
+    for text in cfg.compare:
+        path = resolve_reference(text)
+        name = text if text not in nets else f"{text} ({path})"
+        nets[name], paths[name] = load_network(path)[0].eval(), str(path)
+    ms = measure_networks(nets, shape, fingerprint, cfg.search.lut_repeats)
+    return {"fingerprint": fingerprint, "shape": list(shape), "ms": ms, "paths": paths}
+
+
+def compare_stage(ctx, child, accs: dict, latency: dict | None) -> list[dict]:
+    """One row per network of :func:`compare_latency`: the found one first, then each of
+    ``cfg.compare``: test accuracy (the same test images; the found network fine-tuned),
+    parameters and FLOPs counted on the input shape, and the latency measured after the search."""
     import torch
 
     from budgetnas.costs.modules import count
     from budgetnas.models.checkpoint import load_network
     from budgetnas.training.evaluate import accuracy
-    from budgetnas.training.speed import plain_layout
 
-    cfg = ctx.cfg
-    if not cfg.compare:
+    if not latency:
         return []
-    trained = ctx.supernet()
+    cfg, trained = ctx.cfg, ctx.supernet()
     c = trained.space.config
     test = ctx.once("test", lambda: trained.batches("test", None, cfg.predictor.batch))
-    fingerprint = table.fingerprint if table is not None else {"backend": "torch-cpu"}
-    shape = (int(fingerprint.get("batch", 1)), c.in_channels, c.image_size, c.image_size)
-    nets = {"found network": plain_layout(child).eval()}
-    rows = {"found network": {"source": "this run", "test_acc": accs["test_acc"]}}
-    for text in cfg.compare:
-        path = resolve_reference(text)
-        net, _ = load_network(path)
-        net = plain_layout(net).eval()
-        name = text if text not in nets else f"{text} ({path})"
-        nets[name] = net
-        rows[name] = {"source": str(path), "test_acc": accuracy(net, test)}
-    example = torch.zeros(1, c.in_channels, c.image_size, c.image_size)
-    latency = measure_networks(nets, shape, fingerprint, cfg.search.lut_repeats)
+    fp, shape = latency["fingerprint"], latency["shape"]
     where = (
-        f"measured here: {fingerprint.get('backend', 'torch-cpu')}, "
-        f"{fingerprint.get('threads', 1)} thread(s), batch {shape[0]}"
+        f"measured here: {fp.get('backend', 'torch-cpu')}, {fp.get('threads', 1)} thread(s), "
+        f"batch {shape[0]}"
     )
+    example = torch.zeros(1, c.in_channels, c.image_size, c.image_size)
     out = []
-    for name, net in nets.items():
+    for name, path in latency["paths"].items():
+        net = child.eval() if name == FOUND else load_network(path)[0].eval()
+        acc = accs["test_acc"] if name == FOUND else accuracy(net, test)
         counts = count(net, example).as_dict()
+        ms = latency["ms"][name]
         out.append(
             {
                 "name": name,
-                **rows[name],
+                "source": path,
+                "test_acc": acc,
                 "params_m": counts["params_m"],
                 "flops_m": counts["flops_m"],
-                "latency_ms": latency[name],
+                "latency_ms": ms,
                 "latency_where": where,
             }
         )
         ctx.log(
-            f"{name}: test {100 * out[-1]['test_acc']:.2f}%, {counts['params_m']:.3f}M params, "
-            f"{counts['flops_m']:.1f} MFLOPs, {latency[name]:.2f} ms ({where})"
+            f"{name}: test {100 * acc:.2f}%, {counts['params_m']:.3f}M params, "
+            f"{counts['flops_m']:.1f} MFLOPs, {ms:.2f} ms ({where})"
         )
     return out

@@ -158,7 +158,7 @@ class RunConfig:
     pareto: str | None = option(
         None,
         "METRIC=V1,V2,...: after the search, the best network under each of these limits (with "
-        "the other budgets), one solver call each, in pareto.json and the summary",
+        "the other budgets), one solver call each, in result.json and the summary",
     )
     compare: list[str] = option(
         [],

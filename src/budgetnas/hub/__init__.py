@@ -76,8 +76,8 @@ def resolve_supernet(text: str | Path) -> Path:
         )
     if not is_name(text):
         raise FileNotFoundError(
-            f"no supernet checkpoint at {text}; train one with `budgetnas train --out DIR`, or "
-            "name a registered one (`budgetnas supernet list`)"
+            f"no supernet checkpoint at {text}: the path does not exist; train one with "
+            "`budgetnas train --out DIR`, or name a registered one (`budgetnas supernet list`)"
         )
     return resolve_file(get_entry(text))
 

@@ -61,7 +61,7 @@ def resolve_reference(text: str) -> Path:
 
 
 def measure_networks(nets: dict, shape: tuple, fingerprint: dict, repeats: int) -> dict:
-    """Latency (ms, the table statistic's median) of each network of ``nets``, interleaved on
+    """Latency (ms, the median of interleaved repeats) of each network of ``nets``, measured on
     the backend, threads and clock of ``fingerprint``."""
     from budgetnas.costs.latency import make_runner, measure
 

@@ -188,3 +188,47 @@ def test_run_leaves_summary_and_plots(tiny_run, monkeypatch, one_thread):
         scope: dict = {}
         exec(compile(code, "summary.md", "exec"), scope)
         assert tuple(scope["logits"].shape) == (1, tiny_run.space.config.num_classes)
+
+
+def _compare_rows(found_ms: float) -> list[dict]:
+    where = "measured here: torch-cpu, 1 thread(s), batch 1"
+    common = {"params_m": 0.1, "flops_m": 5.0, "latency_where": where}
+    return [
+        {
+            "name": "found network",
+            "source": "this run",
+            "test_acc": 0.44,
+            "latency_ms": found_ms,
+            **common,
+        },
+        {"name": "ref", "source": "ref.pt", "test_acc": 0.5, "latency_ms": 2 * found_ms, **common},
+    ]
+
+
+@pytest.mark.parametrize("found_ms", [1.9, 2.3])  # within the 2 ms budget / above it
+def test_report_compares_and_says_when_a_second_measurement_breaks_the_budget(tmp_path, found_ms):
+    from budgetnas.pipeline.report import write_report
+    from budgetnas.spaces.mobilenet import MobileNetSpace
+
+    result = _fake_run(tmp_path, MobileNetSpace(preset="tiny"))
+    result["compare"] = _compare_rows(found_ms)
+    result["pareto"] = [
+        {"limit": 0.01, "error": "no network meets it"},
+        {
+            "limit": 3.0,
+            "arch": result["arch"],
+            "predicted_accuracy": 0.5,
+            "budgets": [{"metric": "latency_ms", "value": 2.5, "predicted": 2.5}],
+            "solver_wall_s": 0.05,
+        },
+    ]
+    write_report(tmp_path, result)
+    text = (tmp_path / "summary.md").read_text()
+    assert "## Beside reference networks" in text
+    assert f"| ref | 0.5 | 0.1 | 5.00 | {2 * found_ms:.3f} | 2.00 |" in text
+    assert "| 0.01 | infeasible | no network meets it |" in text
+    assert "latency_ms 2.5" in text and "| 50 |" in text  # the solver's time in ms
+    warned = "is above the latency budget of 2 ms that the closed loop's measurement (1.800 ms)"
+    assert (warned in text) == (found_ms > 2.0)
+    if found_ms > 2.0:
+        assert "+28% between two measurements" in text

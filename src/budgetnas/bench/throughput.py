@@ -89,37 +89,24 @@ def _endless(loader) -> Iterator:
 
 
 def _stage_a_step(model, opt, heaviest) -> Callable:
-    """A stage-A training step: the heaviest path, cross-entropy, one SGD step."""
-    import torch.nn.functional as F
+    """A stage-A training step (:func:`~budgetnas.training.supernet.stage_a_step`) on the
+    heaviest path."""
+    from budgetnas.training.supernet import stage_a_step
 
     def step(x, y):
         model.set_active(heaviest)
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        stage_a_step(model, opt, x, y)
 
     return step
 
 
 def _stage_b_step(model, teacher, opt, paths: Callable, gamma: float) -> Callable:
-    """A stage-B training step: the teacher's forward, then every path of ``paths()`` forward
-    and backward with the inner distillation loss, then one SGD step."""
-    import torch
-
-    from budgetnas.training.distill import inner_distillation_loss
+    """A stage-B training step (:func:`~budgetnas.training.supernet.stage_b_step`) on the paths
+    of ``paths()``."""
+    from budgetnas.training.supernet import stage_b_step
 
     def step(x, y):
-        with torch.no_grad():
-            t_logits, t_stages = teacher(x, return_stages=True)
-        opt.zero_grad(set_to_none=True)
-        archs = paths()
-        for arch in archs:
-            model.set_active(arch)
-            s_logits, s_stages = model(x, return_stages=True)
-            loss = inner_distillation_loss(s_logits, s_stages, t_logits, t_stages, y, gamma=gamma)
-            (loss / len(archs)).backward()
-        opt.step()
+        stage_b_step(model, teacher, opt, x, y, paths(), gamma)
 
     return step
 
@@ -135,8 +122,8 @@ def _variant(name: str, cfg: ThroughputConfig, train, space, dataset) -> dict:
 
     from budgetnas.data import make_loader
     from budgetnas.supernet import MobileNetSupernet
-    from budgetnas.training.optim import sgd_cosine
     from budgetnas.training.speed import fast_layout
+    from budgetnas.training.supernet import sandwich_paths, supernet_optimizer
 
     torch.manual_seed(cfg.seed)
     model = MobileNetSupernet(space).train()
@@ -151,20 +138,11 @@ def _variant(name: str, cfg: ThroughputConfig, train, space, dataset) -> dict:
     else:
         gen = torch.Generator().manual_seed(cfg.seed)
         loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=gen)
-    opt, _ = sgd_cosine(
-        model.parameters(),
-        train.lr_a,
-        1,
-        momentum=train.momentum,
-        weight_decay=train.weight_decay,
-        nesterov=True,
-        no_decay_1d=True,
-    )
+    opt, _ = supernet_optimizer(model.parameters(), train, train.lr_a, 1)
     rng = np.random.default_rng(cfg.seed)
 
     def paths():
-        rand = [space.sample(rng) for _ in range(cfg.n_random)]
-        return [space.heaviest(), space.smallest(), *rand]
+        return sandwich_paths(space, rng, cfg.n_random)
 
     return {
         "threads": cfg.threads if name == "after" else 1,

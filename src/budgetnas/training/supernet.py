@@ -93,6 +93,58 @@ def load_supernet(path: str | Path, map_location: str = "cpu") -> tuple[MobileNe
     return net, ckpt
 
 
+def supernet_optimizer(params, cfg: TrainConfig, lr: float, total_steps: int):
+    """``(optimizer, scheduler)`` of supernet training: SGD with Nesterov momentum and ``cfg``'s
+    weight decay (not on BatchNorm and biases), cosine over ``total_steps``."""
+    from budgetnas.training.optim import sgd_cosine
+
+    return sgd_cosine(
+        params,
+        lr,
+        total_steps,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        nesterov=True,
+        no_decay_1d=True,
+    )
+
+
+def sandwich_paths(space: MobileNetSpace, rng, n_random: int, sandwich: bool = True) -> list:
+    """The paths of one stage-B step: ``n_random`` uniform ones drawn from ``rng``, after the
+    heaviest and the smallest when ``sandwich``."""
+    rand = [space.sample(rng) for _ in range(n_random)]
+    return [space.heaviest(), space.smallest(), *rand] if sandwich else rand
+
+
+def stage_a_step(model, opt, x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """One stage-A step on the active path: cross-entropy, one optimizer step; ``(loss,
+    logits)``."""
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss, logits
+
+
+def stage_b_step(model, teacher, opt, x, y, archs: list, gamma: float) -> list[float]:
+    """One stage-B step: the frozen teacher's forward, then every path of ``archs`` forward and
+    backward with the inner distillation loss (gradients averaged over the paths), then one
+    optimizer step; returns each path's loss."""
+    with torch.no_grad():
+        t_logits, t_stages = teacher(x, return_stages=True)
+    opt.zero_grad(set_to_none=True)
+    losses = []
+    for arch in archs:
+        model.set_active(arch)
+        s_logits, s_stages = model(x, return_stages=True)
+        loss = inner_distillation_loss(s_logits, s_stages, t_logits, t_stages, y, gamma=gamma)
+        (loss / len(archs)).backward()
+        losses.append(float(loss.detach()))
+    opt.step()
+    return losses
+
+
 class SupernetTrainer:
     """Runs (or resumes) stage A then stage B into ``out_dir``.
 
@@ -146,17 +198,7 @@ class SupernetTrainer:
 
     # ---- state --------------------------------------------------------------------------
     def _optimizer(self, lr: float, total_steps: int):
-        from budgetnas.training.optim import sgd_cosine
-
-        return sgd_cosine(
-            self.model.parameters(),
-            lr,
-            total_steps,
-            momentum=self.cfg.momentum,
-            weight_decay=self.cfg.weight_decay,
-            nesterov=True,
-            no_decay_1d=True,
-        )
+        return supernet_optimizer(self.model.parameters(), self.cfg, lr, total_steps)
 
     def _save(self, stage: str, epoch: int, extra: dict | None = None) -> None:
         state = {
@@ -351,11 +393,7 @@ class SupernetTrainer:
                 if step >= steps:
                     break
                 x, y = x.to(self.device), y.to(self.device)
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                self.opt.step()
+                loss, logits = stage_a_step(model, self.opt, x, y)
                 self.sched.step()
                 tot_loss += float(loss.detach()) * len(y)
                 correct += int((logits.argmax(1) == y).sum())
@@ -380,11 +418,7 @@ class SupernetTrainer:
         self._save("A", ep + 1)
 
     def _paths(self) -> list:
-        n = self.cfg.n_random
-        rand = [self.space.sample(self.path_rng) for _ in range(n)]
-        if self.cfg.sandwich:
-            return [self.space.heaviest(), self.space.smallest(), *rand]
-        return rand
+        return sandwich_paths(self.space, self.path_rng, self.cfg.n_random, self.cfg.sandwich)
 
     def _epoch_b(self, ep: int) -> None:
         cfg, model, teacher = self.cfg, self.model, self.teacher
@@ -397,20 +431,9 @@ class SupernetTrainer:
                 if step >= steps:
                     break
                 x, y = x.to(self.device), y.to(self.device)
-                with torch.no_grad():
-                    t_logits, t_stages = teacher(x, return_stages=True)
-                self.opt.zero_grad(set_to_none=True)
-                paths = self._paths()
-                for arch in paths:
-                    model.set_active(arch)
-                    s_logits, s_stages = model(x, return_stages=True)
-                    loss = inner_distillation_loss(
-                        s_logits, s_stages, t_logits, t_stages, y, gamma=cfg.gamma
-                    )
-                    (loss / len(paths)).backward()
-                    tot_loss += float(loss.detach())
+                for loss in stage_b_step(model, teacher, self.opt, x, y, self._paths(), cfg.gamma):
+                    tot_loss += loss
                     n_loss += 1
-                self.opt.step()
                 self.sched.step()
                 seen += len(y)
                 bar.update(1)
@@ -500,4 +523,8 @@ __all__ = [
     "load_supernet",
     "read_checkpoint",
     "resolve_space",
+    "sandwich_paths",
+    "stage_a_step",
+    "stage_b_step",
+    "supernet_optimizer",
 ]

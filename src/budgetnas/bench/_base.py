@@ -20,8 +20,10 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from budgetnas.registry import Registry
@@ -29,8 +31,10 @@ from budgetnas.registry import Registry
 __all__ = [
     "BENCHMARKS",
     "Benchmark",
+    "json_text",
     "list_benchmarks",
     "register_benchmark",
+    "written_json",
 ]
 
 
@@ -61,6 +65,19 @@ BENCHMARKS: Registry = Registry(
         "budgetnas.bench.baselines",
     ],
 )
+
+
+def json_text(result: dict) -> str:
+    """A benchmark's result as indented JSON (the summary most benchmarks print)."""
+    return json.dumps(result, indent=2)
+
+
+def written_json(result: dict, path: str | None) -> dict:
+    """``result``, also written to ``path`` as JSON when one is given (``--json FILE``)."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json_text(result) + "\n")
+    return result
 
 
 def register_benchmark(

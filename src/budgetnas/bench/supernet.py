@@ -31,7 +31,6 @@ thread) against the training as it is (whole batches, channels-last, every core)
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -40,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from budgetnas.bench._base import register_benchmark
+from budgetnas.bench._base import json_text, register_benchmark, written_json
 from budgetnas.config import option
 
 __all__ = [
@@ -389,34 +388,22 @@ class RecalNoiseConfig:
     json: str | None = option(None, "also write the result here")
 
 
-def _json_text(result: dict) -> str:
-    return json.dumps(result, indent=2)
-
-
-def _written(result: dict, path: str | None) -> dict:
-    """``result``, also written to ``path`` as JSON when one is given."""
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(_json_text(result) + "\n")
-    return result
-
-
 @register_benchmark(
     "supernet overhead",
     "training-step time of supernet paths against their standalone networks",
     OverheadConfig,
-    summary=_json_text,
+    summary=json_text,
 )
 def run_overhead(cfg: OverheadConfig) -> dict:
     res = overhead(cfg.preset, cfg.paths, cfg.batch_size, cfg.steps, cfg.seed, cfg.threads)
-    return _written(res, cfg.json)
+    return written_json(res, cfg.json)
 
 
 @register_benchmark(
     "supernet ranking",
     "Kendall tau of one-shot against briefly fine-tuned accuracy (see docs/bench/supernet.md)",
     RankingConfig,
-    summary=_json_text,
+    summary=json_text,
     required=("supernet",),
 )
 def run_ranking(cfg: RankingConfig) -> dict:
@@ -436,19 +423,19 @@ def run_ranking(cfg: RankingConfig) -> dict:
         cfg.schedule,
         cfg.sample,
     )
-    return _written(res, cfg.json)
+    return written_json(res, cfg.json)
 
 
 @register_benchmark(
     "supernet recal-noise",
     "agreement of one-shot accuracies after two disjoint BatchNorm recalibrations",
     RecalNoiseConfig,
-    summary=_json_text,
+    summary=json_text,
     required=("run",),
 )
 def run_recal_noise(cfg: RecalNoiseConfig) -> dict:
     res = recal_noise(cfg.run, cfg.subnets, cfg.heldout, tuple(cfg.bn), cfg.threads)
-    return _written(res, cfg.json)
+    return written_json(res, cfg.json)
 
 
 if __name__ == "__main__":

@@ -28,16 +28,14 @@ Example (a few tiny steps on generated images)::
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-from budgetnas.bench._base import register_benchmark
+from budgetnas.bench._base import json_text, register_benchmark, written_json
 from budgetnas.config import option
 
 __all__ = ["STAGES", "VARIANTS", "ThroughputConfig", "run_throughput", "throughput"]
@@ -225,20 +223,12 @@ def throughput(cfg: ThroughputConfig) -> dict:
     return out
 
 
-def _json_text(result: dict) -> str:
-    return json.dumps(result, indent=2)
-
-
 @register_benchmark(
     "supernet throughput",
     "supernet training images/s: the per-image DataLoader, contiguous, 1 thread against the "
     "batched loader, channels-last, every core",
     ThroughputConfig,
-    summary=_json_text,
+    summary=json_text,
 )
 def run_throughput(cfg: ThroughputConfig) -> dict:
-    res = throughput(cfg)
-    if cfg.json:
-        Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.json).write_text(_json_text(res) + "\n")
-    return res
+    return written_json(throughput(cfg), cfg.json)

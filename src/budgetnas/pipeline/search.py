@@ -220,6 +220,41 @@ def _fmt(limits: dict[str, float]) -> str:
     return ", ".join(f"{m}<={v:.4g}" for m, v in limits.items())
 
 
+def input_shape(space, fingerprint: dict) -> tuple[int, int, int, int]:
+    """The input a latency of ``fingerprint`` (its batch) refers to, for networks of ``space``."""
+    cfg = space.config
+    return (int(fingerprint.get("batch", 1)), cfg.in_channels, cfg.image_size, cfg.image_size)
+
+
+def measure_networks(
+    nets: dict,
+    shape: tuple,
+    fingerprint: dict,
+    repeats: int = 30,
+    warmup: int = 5,
+    seed: int = 0,
+    stat: str = "median",
+) -> dict[str, float]:
+    """Latency (ms) of every network of ``nets``, timed in one interleaved measurement on the
+    backend, threads and clock of a table's ``fingerprint``: the statistic ``stat`` (``median``
+    or ``min``) of the repeats, as the table was measured, so that a measurement and a
+    prediction compare like with like."""
+    from budgetnas.costs.latency import make_runner, measure
+    from budgetnas.costs.table import STATS
+
+    if stat not in STATS:
+        raise ValueError(f"unknown statistic {stat!r}; choose one of {', '.join(STATS)}")
+    threads = int(fingerprint.get("threads", 1))
+    backend = fingerprint.get("backend", "torch-cpu")
+    runners = {
+        k: make_runner(n, shape, backend=backend, threads=threads, seed=seed)
+        for k, n in nets.items()
+    }
+    clock = fingerprint.get("clock", "auto")
+    got = measure(runners, repeats=repeats, warmup=warmup, threads=threads, clock=clock)
+    return {k: float(getattr(m, stat)) for k, m in got.items()}
+
+
 def latency_measurer(
     supernet,
     fingerprint: dict,
@@ -228,28 +263,20 @@ def latency_measurer(
     seed: int = 0,
     stat: str = "median",
 ) -> Measurer:
-    """Latency (ms) of the extracted network on the backend, threads, batch and clock of a
-    table's ``fingerprint``: the table's statistic (``stat``: ``median`` or ``min``) of
-    interleaved repeats, as the table was measured, so that a measurement and a prediction
-    compare like with like."""
+    """Latency (ms) of the extracted network, measured as :func:`measure_networks` does."""
     from budgetnas.costs.table import STATS
 
     if stat not in STATS:
         raise ValueError(f"unknown statistic {stat!r}; choose one of {', '.join(STATS)}")
 
     def measure_arch(arch: Architecture) -> float:
-        from budgetnas.costs.latency import make_runner, measure
         from budgetnas.supernet import extract
 
-        cfg = supernet.space.config
         net = extract(supernet, arch).eval()
-        threads = int(fingerprint.get("threads", 1))
-        shape = (int(fingerprint.get("batch", 1)), cfg.in_channels, cfg.image_size, cfg.image_size)
-        backend = fingerprint.get("backend", "torch-cpu")
-        runner = make_runner(net, shape, backend=backend, threads=threads, seed=seed)
-        clock = fingerprint.get("clock", "auto")
-        m = measure({"net": runner}, repeats=repeats, warmup=warmup, threads=threads, clock=clock)
-        return float(getattr(m["net"], stat))
+        shape = input_shape(supernet.space, fingerprint)
+        return measure_networks({"net": net}, shape, fingerprint, repeats, warmup, seed, stat)[
+            "net"
+        ]
 
     return measure_arch
 
@@ -259,7 +286,9 @@ __all__ = [
     "LoopResult",
     "build_constraints",
     "closed_loop",
+    "input_shape",
     "latency_measurer",
+    "measure_networks",
     "resolve_budgets",
     "search",
 ]

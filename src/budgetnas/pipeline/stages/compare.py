@@ -5,8 +5,9 @@
 * :func:`compare_latency` (right after the search) and :func:`compare_stage` (at the end): the
   found network and the reference networks of ``cfg.compare`` (for example the ResNet-20
   baseline) on the same test images, counted the same way, and timed in one interleaved
-  measurement on the latency table's protocol (backend, threads, batch, clock), so that drift of
-  the machine hits them alike.
+  measurement on the latency table's protocol (backend, threads, batch, clock, statistic:
+  :func:`budgetnas.pipeline.search.measure_networks`, as the closed loop), so that drift of the
+  machine hits them alike.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ __all__ = [
     "FOUND",
     "compare_latency",
     "compare_stage",
-    "measure_networks",
     "pareto_stage",
     "resolve_reference",
 ]
@@ -60,40 +60,30 @@ def resolve_reference(text: str) -> Path:
     return resolve_file(get_entry(text, section="baselines"))
 
 
-def measure_networks(nets: dict, shape: tuple, fingerprint: dict, repeats: int) -> dict:
-    """Latency (ms, the median of interleaved repeats) of each network of ``nets``, measured on
-    the backend, threads and clock of ``fingerprint``."""
-    from budgetnas.costs.latency import make_runner, measure
-
-    threads = int(fingerprint.get("threads", 1))
-    backend = fingerprint.get("backend", "torch-cpu")
-    runners = {k: make_runner(n, shape, backend=backend, threads=threads) for k, n in nets.items()}
-    got = measure(runners, repeats=repeats, threads=threads, clock=fingerprint.get("clock", "auto"))
-    return {k: float(m.median) for k, m in got.items()}
-
-
 def compare_latency(ctx, arch, table=None) -> dict | None:
     """Latency of the found network (extracted as the closed loop measured it) and of every
     reference network, in one interleaved measurement taken right after the search, in the state
     the closed loop measured in (before fine-tuning keeps every core busy); None without
-    ``cfg.compare``. Returns ``{"fingerprint", "shape", "ms": {name: ms}, "paths": {name: path}}``."""
+    ``cfg.compare``. Returns ``{"fingerprint", "shape", "ms": {name: ms}, "paths": {name: path},
+    "nets": {name: network}}`` (the references loaded once, for :func:`compare_stage`)."""
     from budgetnas.models.checkpoint import load_network
+    from budgetnas.pipeline.search import input_shape, measure_networks
     from budgetnas.supernet import extract
 
     cfg = ctx.cfg
     if not cfg.compare:
         return None
     trained = ctx.supernet()
-    c = trained.space.config
     fingerprint = table.fingerprint if table is not None else {"backend": "torch-cpu"}
-    shape = (int(fingerprint.get("batch", 1)), c.in_channels, c.image_size, c.image_size)
+    stat = table.stat if table is not None else "median"  # the closed loop's statistic
+    shape = input_shape(trained.space, fingerprint)
     nets, paths = {FOUND: extract(trained.net, arch).eval()}, {FOUND: "this run"}
     for text in cfg.compare:
         path = resolve_reference(text)
         name = text if text not in nets else f"{text} ({path})"
         nets[name], paths[name] = load_network(path)[0].eval(), str(path)
-    ms = measure_networks(nets, shape, fingerprint, cfg.search.lut_repeats)
-    return {"fingerprint": fingerprint, "shape": list(shape), "ms": ms, "paths": paths}
+    ms = measure_networks(nets, shape, fingerprint, cfg.search.lut_repeats, stat=stat)
+    return {"fingerprint": fingerprint, "shape": shape, "ms": ms, "paths": paths, "nets": nets}
 
 
 def compare_stage(ctx, child, accs: dict, latency: dict | None) -> list[dict]:
@@ -103,7 +93,6 @@ def compare_stage(ctx, child, accs: dict, latency: dict | None) -> list[dict]:
     import torch
 
     from budgetnas.costs.modules import count
-    from budgetnas.models.checkpoint import load_network
     from budgetnas.training.evaluate import accuracy
 
     if not latency:
@@ -119,7 +108,7 @@ def compare_stage(ctx, child, accs: dict, latency: dict | None) -> list[dict]:
     example = torch.zeros(1, c.in_channels, c.image_size, c.image_size)
     out = []
     for name, path in latency["paths"].items():
-        net = child.eval() if name == FOUND else load_network(path)[0].eval()
+        net = child.eval() if name == FOUND else latency["nets"][name]
         acc = accs["test_acc"] if name == FOUND else accuracy(net, test)
         counts = count(net, example).as_dict()
         ms = latency["ms"][name]

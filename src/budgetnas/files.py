@@ -16,12 +16,21 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "check_distinct_outputs", "write_text_atomic"]
+__all__ = [
+    "atomic_path",
+    "check_distinct_outputs",
+    "download_checked",
+    "file_digest",
+    "write_text_atomic",
+]
 
 
 @contextlib.contextmanager
@@ -39,6 +48,36 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """The hex digest of the file at ``path`` (``algorithm``: a :mod:`hashlib` name).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "f"
+        >>> _ = path.write_bytes(b"abc")
+        >>> file_digest(path, "md5")
+        '900150983cd24fb0d6963f7d28e17f72'
+    """
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download_checked(
+    url: str, path: str | Path, check: Callable[[Path], None], timeout: float = 60.0
+) -> Path:
+    """``url`` saved as ``path``, atomically: ``check(downloaded)`` runs on the finished
+    download before it takes the name, and whatever it raises (a checksum mismatch) leaves
+    nothing behind; so does a failed transfer, whose ``OSError`` is the caller's to explain."""
+    with atomic_path(path) as tmp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
+            shutil.copyfileobj(resp, out)
+        check(tmp)
+    return Path(path)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -4,12 +4,8 @@ the download cache (downloading into it when allowed)."""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
-import shutil
 import sys
-import tempfile
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -73,6 +69,8 @@ def resolve_dir(
 
 def download(urls: dict[str, tuple[str, str]], dest: Path, how_to_get: str = "") -> Path:
     """Download ``{file: (url, md5)}`` into ``dest`` (atomically, checking md5); returns ``dest``."""
+    from budgetnas.files import download_checked, file_digest
+
     if os.environ.get(ENV_NO_DOWNLOAD, "") not in ("", "0"):
         raise DataError(
             f"data not found locally and ${ENV_NO_DOWNLOAD} is set; expected it in {dest}. "
@@ -81,34 +79,22 @@ def download(urls: dict[str, tuple[str, str]], dest: Path, how_to_get: str = "")
     dest.mkdir(parents=True, exist_ok=True)
     for fname, (url, md5) in urls.items():
         target = dest / fname
-        if target.is_file() and _md5(target) == md5:
+        if target.is_file() and file_digest(target, "md5") == md5:
             continue
         print(f"downloading {url} -> {target}", file=sys.stderr)
-        fd, tmp = tempfile.mkstemp(dir=dest, suffix=".part")
-        os.close(fd)
-        try:
-            with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as out:
-                shutil.copyfileobj(resp, out)
-            got = _md5(Path(tmp))
+
+        def check(tmp: Path, url=url, md5=md5) -> None:
+            got = file_digest(tmp, "md5")
             if got != md5:
                 raise DataError(f"download of {url} has md5 {got}, expected {md5}. {how_to_get}")
-            os.replace(tmp, target)
+
+        try:
+            download_checked(url, target, check)
         except OSError as err:
             if isinstance(err, DataError):
                 raise
             raise DataError(f"could not download {url} to {target}: {err}. {how_to_get}") from err
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     return dest
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_gz(path: Path, how_to_get: str = "") -> bytes:

@@ -29,13 +29,9 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import sys
-import tempfile
 import urllib.parse
-import urllib.request
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -207,11 +203,9 @@ def get_entry(name: str, section: str = "supernets") -> HubEntry:
 
 
 def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from budgetnas.files import file_digest
+
+    return file_digest(path, "sha256")
 
 
 def is_url(text: str) -> bool:
@@ -231,22 +225,13 @@ def _check(path: Path, sha256: str, what: str) -> Path:
 
 def download(url: str, dest: Path, sha256: str, what: str) -> Path:
     """``url`` saved as ``dest`` (atomically) after its SHA-256 matched ``sha256``."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    from budgetnas.files import download_checked
+
     print(f"downloading {url} -> {dest}", file=sys.stderr)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
-    os.close(fd)
     try:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as out:
-                shutil.copyfileobj(resp, out)
-        except OSError as err:
-            raise FileNotFoundError(f"{what}: could not download {url}: {err}") from err
-        _check(Path(tmp), sha256, what)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return dest
+        return download_checked(url, dest, lambda tmp: _check(tmp, sha256, what))
+    except OSError as err:
+        raise FileNotFoundError(f"{what}: could not download {url}: {err}") from err
 
 
 def resolve_file(entry: HubEntry, key: str = "file") -> Path:

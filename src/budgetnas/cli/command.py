@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["add_command"]
+__all__ = ["add_command", "add_supernet_argument"]
 
 
 def add_command(
@@ -36,3 +36,15 @@ def add_command(
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=func)
     return p
+
+
+def add_supernet_argument(parser) -> None:
+    """The required ``--supernet`` of a command that opens a trained supernet: a file, a
+    training folder or a registered name (:func:`budgetnas.training.trained.supernet_checkpoint`
+    accepts all three)."""
+    parser.add_argument(
+        "--supernet",
+        required=True,
+        help="supernet.pt from `budgetnas train` (or its folder), or a registered name "
+        "(`budgetnas supernet list`)",
+    )

@@ -26,11 +26,9 @@ def register(subparsers) -> None:
 
 
 def _flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--supernet",
-        required=True,
-        help="supernet.pt written by train, or a registered name (`budgetnas supernet list`)",
-    )
+    from budgetnas.cli.command import add_supernet_argument
+
+    add_supernet_argument(p)
     p.add_argument(
         "--arch",
         required=True,

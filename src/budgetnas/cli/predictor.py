@@ -37,11 +37,9 @@ def register(subparsers) -> None:
 
 
 def _flags(f: argparse.ArgumentParser) -> None:
-    f.add_argument(
-        "--supernet",
-        required=True,
-        help="supernet.pt from `budgetnas train`, or a registered name (`budgetnas supernet list`)",
-    )
+    from budgetnas.cli.command import add_supernet_argument
+
+    add_supernet_argument(f)
     f.add_argument("--out", required=True, help="output folder")
     f.add_argument("--bn-batches", type=int, default=None, help="(the training setting)")
     f.add_argument("--data-dir", default=None)

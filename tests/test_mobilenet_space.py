@@ -140,3 +140,61 @@ def test_defining_indices_identify_the_network(space):
         b = space.arch(choices)
         assert space.canonicalize(a) != space.canonicalize(b)
         assert set(space.defining_indices(a)) != set(space.defining_indices(b))
+
+
+# ---- the preset follows the data ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("side", [8, 16, 28, 32, 40, 64, 96, 128, 224])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_preset_for_every_input_size_builds_the_same_decisions(side, channels):
+    from budgetnas.spaces.mobilenet import get_preset, preset_for
+
+    cfg = preset_for(side, channels, 7)
+    assert (cfg.image_size, cfg.in_channels, cfg.num_classes) == (side, channels, 7)
+    last = cfg.resolutions()[-1]
+    assert 3 <= last <= 8 if side >= 28 else last == 4
+    # the name alone rebuilds it (tables, checkpoints and --space-preset carry only the name)
+    assert get_preset(cfg.name) == cfg
+    space = MobileNetSpace(cfg)
+    assert space.n_binaries == 255
+    assert space.count_params(space.heaviest()) > space.count_params(space.smallest()) > 0
+
+
+def test_preset_for_downsamples_like_mobilenet():
+    from budgetnas.spaces.mobilenet import PRESETS, preset_for
+
+    assert preset_for(28, 1, 10) is PRESETS["fmnist-small"]
+    assert preset_for(32, 3, 10) is PRESETS["cifar-small"]
+    big = preset_for(224, 3, 1000)
+    # the ImageNet preset's downsampling: stem 2, stages 2-2-2-1-2, 7 x 7 at the end
+    assert (big.stem_stride, big.stage_strides) == (2, (2, 2, 2, 1, 2))
+    assert big.resolutions()[-1] == PRESETS["imagenet"].resolutions()[-1] == 7
+    assert preset_for(64, 3, 10).stem_stride == 2 and preset_for(40, 3, 10).stem_stride == 1
+    assert preset_for(28, 1, 12).name == "28px-gray-12cls"  # another class count: a derived name
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [((32, 2, 10), "1 or 3 channels"), ((4, 3, 10), "at least 8"), ((32, 3, 1), "2 classes")],
+)
+def test_preset_for_refuses_what_it_cannot_shape(args, match):
+    from budgetnas.spaces.mobilenet import preset_for
+
+    with pytest.raises(ValueError, match=match):
+        preset_for(*args)
+
+
+@pytest.mark.parametrize("side,channels", [(40, 3), (64, 1), (96, 3)])
+def test_a_derived_preset_builds_a_supernet_with_its_counted_shape(side, channels):
+    import torch
+
+    from budgetnas.spaces.mobilenet import preset_for
+    from budgetnas.supernet import MobileNetSupernet
+
+    space = MobileNetSpace(preset_for(side, channels, 5))
+    net = MobileNetSupernet(space).eval()
+    net.set_active(space.smallest())
+    with torch.no_grad():
+        out = net(torch.zeros(2, channels, side, side))
+    assert tuple(out.shape) == (2, 5)

@@ -246,3 +246,21 @@ def test_train_refuses_a_started_folder_without_resume_or_fresh(tmp_path, capsys
     assert {name: (aside / name).read_bytes() for name in before} == before
     assert (aside / "config.json").is_file() and (out / "supernet.pt").is_file()
     assert len(_records(out)) == len(_records(aside))  # a whole new log, not appended
+
+
+def test_auto_preset_follows_the_data_and_is_saved_by_name(tmp_path):
+    # synthetic data shaped 3 x 16 x 16, 4 classes: auto derives 16px-rgb-4cls
+    cfg = replace(TINY, preset="auto")
+    trainer = SupernetTrainer(cfg, tmp_path, progress=False)
+    assert trainer.cfg.preset == "16px-rgb-4cls"
+    assert trainer.space.config.image_size == 16 and trainer.space.config.num_classes == 4
+    trainer.run(stop_after=1)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["train"]["preset"] == "16px-rgb-4cls"  # the name, never "auto"
+    # resuming with "auto" again is the same configuration
+    SupernetTrainer(cfg, tmp_path, progress=False).run(resume=True)
+
+
+def test_a_preset_that_does_not_fit_names_the_one_that_does():
+    with pytest.raises(ValueError, match="auto chooses 'cifar-small'"):
+        SupernetTrainer(replace(TINY, data="cifar10", preset="fmnist-small"), "/tmp/unused")

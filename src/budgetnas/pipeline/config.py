@@ -46,7 +46,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # under 15 minutes on 2 CPU cores: small space, a data subset, 2 + 1 epochs
     "quick": {
         "train": {
-            "preset": "fmnist-small",
+            "preset": "auto",
             "subset": 6000,
             "epochs_a": 2,
             "epochs_b": 1,

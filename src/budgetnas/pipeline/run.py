@@ -30,6 +30,24 @@ from budgetnas.pipeline.result import RunResult
 __all__ = ["PRESETS", "Pipeline", "RunConfig", "RunResult", "open_run", "run_pipeline"]
 
 
+def _with_data_preset(cfg: RunConfig, log: Callable[[str], None]) -> RunConfig:
+    """``cfg`` with the space preset ``auto`` replaced by the one the data calls for, said in
+    the log."""
+    import dataclasses
+
+    from budgetnas.training.supernet import resolve_space, with_resolved_preset
+
+    train = with_resolved_preset(cfg.train)
+    c = resolve_space(train).config
+    kind = "grayscale" if c.in_channels == 1 else "RGB"
+    log(
+        f"space preset {train.preset} (chosen from the data: {c.image_size}x{c.image_size} "
+        f"{kind}, {c.num_classes} classes; stem stride {c.stem_stride}, stage strides "
+        f"{'-'.join(map(str, c.stage_strides))}, width x{c.width_mult:g})"
+    )
+    return dataclasses.replace(cfg, train=train)
+
+
 class Pipeline:
     """One run of the pipeline into ``out``: :meth:`run` does every stage; :meth:`open` reopens
     a finished run directory for other tools (benchmarks), training nothing."""
@@ -55,6 +73,8 @@ class Pipeline:
 
         cfg = self.cfg
         preflight(cfg)  # everything knowable before training: budgets, solver, data, cheapest
+        if cfg.supernet is None and cfg.train.preset == "auto":
+            self.cfg = cfg = _with_data_preset(cfg, self.log or RunContext.default_log)
         use_threads(cfg.train.threads)
         with RunDirectory(self.out, self.force).claimed() as directory:
             return self._stages(directory)

@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -235,14 +236,75 @@ PRESETS: dict[str, MobileNetConfig] = {
 }
 
 
+#: the name of a preset derived from the data's shape: ``<side>px-<gray|rgb>-<classes>cls``
+_DERIVED_RE = re.compile(r"^(\d+)px-(gray|rgb)-(\d+)cls$")
+#: stride-2 layers (stem included) at most: 224 px inputs end at 7 x 7, as MobileNetV3
+_MAX_STRIDE2 = 5
+#: the order in which stages get stride 2 (MobileNetV3 keeps stage 4 at stride 1)
+_STRIDE_ORDER = (0, 1, 2, 4, 3)
+
+
+def preset_for(image_size: int, channels: int, num_classes: int) -> MobileNetConfig:
+    """The macro structure for ``image_size`` px inputs of ``channels`` channels: the same 255
+    decisions on every input size, with the downsampling that fits it.
+
+    Rules (see docs/methods/spaces.md): the number of stride-2 layers is ``round(log2(side / 4))``
+    clipped to 1..5, so the last feature map is about 4 x 4 on small images and 7 x 7 on 224 px
+    (28 and 32 px: 3, 64 px: 4, 96 and 128 px: 5); the stem takes one of them from 64 px up
+    (full-resolution convolutions are the costliest), and the stages take the rest in MobileNetV3's
+    order (stages 1, 2, 3, 5, 4). Widths follow ``fmnist-small`` for one channel (x0.25) and
+    ``cifar-small`` for three (x0.5). The shapes of those two presets give them back by name; any
+    other shape gives a preset named ``<side>px-<gray|rgb>-<classes>cls``, which
+    :func:`get_preset` rebuilds from its name alone.
+
+    Example:
+        >>> preset_for(28, 1, 10).name, preset_for(32, 3, 10).name
+        ('fmnist-small', 'cifar-small')
+        >>> cfg = preset_for(96, 3, 5)
+        >>> cfg.name, cfg.stem_stride, cfg.stage_strides, cfg.resolutions()[-1]
+        ('96px-rgb-5cls', 2, (2, 2, 2, 1, 2), 3)
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"images must have 1 or 3 channels, got {channels}")
+    if image_size < 8:
+        raise ValueError(f"images must be at least 8 px on a side, got {image_size}")
+    if num_classes < 2:
+        raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
+    n = int(min(_MAX_STRIDE2, max(1, round(math.log2(image_size / 4)))))
+    stem = 2 if image_size >= 64 else 1
+    strides = [1] * N_STAGES
+    for stage in _STRIDE_ORDER[: n - (stem == 2)]:
+        strides[stage] = 2
+    base = PRESETS["fmnist-small" if channels == 1 else "cifar-small"]
+    name = f"{image_size}px-{'gray' if channels == 1 else 'rgb'}-{num_classes}cls"
+    cfg = replace(
+        base,
+        name=name,
+        image_size=image_size,
+        num_classes=num_classes,
+        stem_stride=stem,
+        stage_strides=tuple(strides),
+    )
+    for named in ("fmnist-small", "cifar-small"):
+        if replace(cfg, name=named) == PRESETS[named]:
+            return PRESETS[named]
+    return cfg
+
+
 def get_preset(name: str | MobileNetConfig, **overrides) -> MobileNetConfig:
-    """A preset by name (``imagenet``, ``fmnist-small``, ``cifar-small``, ``tiny``), with overrides."""
+    """A preset by name (``imagenet``, ``fmnist-small``, ``cifar-small``, ``tiny``, or a name
+    made by :func:`preset_for` such as ``64px-rgb-12cls``), with overrides."""
     if isinstance(name, MobileNetConfig):
         cfg = name
     elif name in PRESETS:
         cfg = PRESETS[name]
+    elif m := _DERIVED_RE.match(name):
+        cfg = preset_for(int(m.group(1)), 1 if m.group(2) == "gray" else 3, int(m.group(3)))
     else:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise ValueError(
+            f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}, a derived name such as "
+            "'64px-rgb-12cls', or 'auto' (from the data) where a dataset is given"
+        )
     return replace(cfg, **overrides) if overrides else cfg
 
 
@@ -496,4 +558,5 @@ __all__ = [
     "conv_out",
     "get_preset",
     "make_divisible",
+    "preset_for",
 ]

@@ -19,7 +19,11 @@ class TrainConfig:
     docs/methods/supernet.md."""
 
     data: str = option("fashion-mnist", "fashion-mnist, cifar10 or synthetic")
-    preset: str = option("fmnist-small", "space preset: fmnist-small, cifar-small, tiny, imagenet")
+    preset: str = option(
+        "auto",
+        "space preset: auto (chosen from the data's resolution, channels and classes), "
+        "fmnist-small, cifar-small, tiny, imagenet, or a derived name such as 64px-rgb-12cls",
+    )
     data_dir: str | None = option(None, "dataset folder (default: $BUDGETNAS_DATA)")
     subset: int | None = option(None, "training images used (from search-train; none: all)")
     subset_b: int | None = option(None, "training images per stage-B epoch (none: as stage A)")

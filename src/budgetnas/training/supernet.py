@@ -18,7 +18,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from budgetnas.data import dataset_info, get_dataset, make_loader
 from budgetnas.models.checkpoint import save_atomic
-from budgetnas.spaces.mobilenet import MobileNetConfig, MobileNetSpace, get_preset
+from budgetnas.spaces.mobilenet import MobileNetConfig, MobileNetSpace, get_preset, preset_for
 from budgetnas.supernet import MobileNetSupernet
 from budgetnas.training.config import TrainConfig
 from budgetnas.training.distill import inner_distillation_loss
@@ -41,9 +41,10 @@ LOG = "log.jsonl"
 FORMAT = 1
 
 
-def data_kwargs(cfg: TrainConfig, space_cfg: MobileNetConfig) -> dict:
-    """Dataset options that shape the data like the network's input (synthetic data only)."""
-    if cfg.data == "synthetic":  # shape the synthetic set like the network's input
+def data_kwargs(cfg: TrainConfig, space_cfg: MobileNetConfig | None) -> dict:
+    """Dataset options that shape the data like the network's input (synthetic data only;
+    ``space_cfg=None``: the synthetic set's own default shape)."""
+    if cfg.data == "synthetic" and space_cfg is not None:  # shape it like the network's input
         return {
             "channels": space_cfg.in_channels,
             "image_size": space_cfg.image_size,
@@ -52,19 +53,37 @@ def data_kwargs(cfg: TrainConfig, space_cfg: MobileNetConfig) -> dict:
     return {}
 
 
+def resolve_preset(cfg: TrainConfig) -> str:
+    """The space preset of ``cfg``: its ``preset``, or for ``"auto"`` the one the data's shape
+    calls for (:func:`~budgetnas.spaces.mobilenet.preset_for`: resolution, channels, classes)."""
+    if cfg.preset != "auto":
+        return cfg.preset
+    info = dataset_info(cfg.data, **data_kwargs(cfg, None))
+    return preset_for(info.image_size, info.channels, info.num_classes).name
+
+
+def with_resolved_preset(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with ``preset="auto"`` replaced by the preset it resolves to (what is saved)."""
+    return cfg if cfg.preset != "auto" else replace(cfg, preset=resolve_preset(cfg))
+
+
 def resolve_space(cfg: TrainConfig) -> MobileNetSpace:
-    """The space of ``cfg.preset``, checked against the dataset's shape."""
-    space_cfg = get_preset(cfg.preset)
+    """The space of ``cfg.preset`` (``"auto"``: chosen from the data), checked against the
+    dataset's shape."""
+    preset = resolve_preset(cfg)
+    space_cfg = get_preset(preset)
     info = dataset_info(cfg.data, **data_kwargs(cfg, space_cfg))
     if (info.channels, info.image_size, info.num_classes) != (
         space_cfg.in_channels,
         space_cfg.image_size,
         space_cfg.num_classes,
     ):
+        fits = preset_for(info.image_size, info.channels, info.num_classes).name
         raise ValueError(
-            f"preset {cfg.preset!r} expects {space_cfg.in_channels}x{space_cfg.image_size}"
+            f"preset {preset!r} expects {space_cfg.in_channels}x{space_cfg.image_size}"
             f"x{space_cfg.image_size} inputs and {space_cfg.num_classes} classes, but {cfg.data!r} "
-            f"has {info.channels}x{info.image_size}x{info.image_size} and {info.num_classes}"
+            f"has {info.channels}x{info.image_size}x{info.image_size} and {info.num_classes}; "
+            f"--space-preset auto chooses {fits!r} for this data"
         )
     return MobileNetSpace(space_cfg)
 
@@ -159,10 +178,10 @@ class SupernetTrainer:
     """
 
     def __init__(self, cfg: TrainConfig, out_dir: str | os.PathLike, progress: bool = True):
-        self.cfg = cfg
+        self.cfg = with_resolved_preset(cfg)  # the saved configuration names the preset used
         self.out = Path(out_dir)
         self.progress = progress
-        self.space = resolve_space(cfg)
+        self.space = resolve_space(self.cfg)
         self.device = torch.device(cfg.device)
 
     # ---- data ---------------------------------------------------------------------------
@@ -522,9 +541,11 @@ __all__ = [
     "data_kwargs",
     "load_supernet",
     "read_checkpoint",
+    "resolve_preset",
     "resolve_space",
     "sandwich_paths",
     "stage_a_step",
     "stage_b_step",
     "supernet_optimizer",
+    "with_resolved_preset",
 ]

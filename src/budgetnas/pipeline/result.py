@@ -19,7 +19,8 @@ class RunResult:
     checks and each stage's wall time. ``closed_loop`` holds ``ok``, ``message`` and the rounds;
     ``pareto`` the best network per extra limit (``--pareto``), ``compare`` the found network
     beside the reference networks (``--compare``), each with its test accuracy, counts and
-    measured latency."""
+    measured latency; ``dataset`` what the network was trained on (name, shape, class names,
+    normalization, split sizes and how the splits were made)."""
 
     arch: str
     space_preset: str
@@ -37,6 +38,7 @@ class RunResult:
     wall_s: dict[str, float] = field(default_factory=dict)
     pareto: list[dict[str, Any]] = field(default_factory=list)
     compare: list[dict[str, Any]] = field(default_factory=list)
+    dataset: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -60,6 +62,7 @@ class RunResult:
             "wall_s": self.wall_s,
             "pareto": self.pareto,
             "compare": self.compare,
+            "dataset": self.dataset,
         }
 
     @classmethod
@@ -84,6 +87,7 @@ class RunResult:
             wall_s=dict(data.get("wall_s") or {}),
             pareto=list(data.get("pareto") or []),
             compare=list(data.get("compare") or []),
+            dataset=dict(data.get("dataset") or {}),
         )
 
     def save(self, path: str | Path) -> Path:

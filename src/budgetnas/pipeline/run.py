@@ -91,6 +91,7 @@ class Pipeline:
             supernet_stage,
             table_stage,
         )
+        from budgetnas.pipeline.stages.export import dataset_record
 
         ctx = self.ctx = RunContext(self.cfg, self.out, self.log)
         trained = ctx.timed("supernet_s", lambda: supernet_stage(ctx))
@@ -124,6 +125,7 @@ class Pipeline:
             wall_s=ctx.times,
             pareto=front,
             compare=compared,
+            dataset=dataset_record(trained.dataset_info()),
             **accs,
         )
         write_text_atomic(self.out / "arch.txt", str(arch) + "\n")

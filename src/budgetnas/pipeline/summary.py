@@ -145,6 +145,8 @@ FILES = {
     "arch.txt": "the architecture string",
     "model.pt": "the fine-tuned network, TorchScript",
     "model.onnx": "the same network, ONNX",
+    "labels.json": "the class names, in the order of the network's outputs",
+    "preprocessing.json": "the input shape and normalization the network expects",
     "predictor.json": "the BINAS predictor (coefficients, report)",
     "store.sqlite": "every measurement (predictor expectations, latency table, ...), for resuming",
     "supernet/": "the trained supernet",
@@ -175,6 +177,7 @@ def summary_markdown(
     cfg, preset = settings
     lines = [f"# budgetnas run: {result.data} / {result.space_preset}", ""]
     lines += _asked(result, cfg, preset)
+    lines += _data(result.dataset)
     lines += _architecture(result)
     lines += _budgets(result)
     lines += _accuracy(result, cfg)
@@ -213,6 +216,33 @@ def _asked(result: RunResult, cfg, preset: str | None) -> list[str]:
         f"Test accuracy **{_num(result.test_acc)}**.",
         "",
     ]
+
+
+def _data(dataset: dict) -> list[str]:
+    """The dataset: shape, class names, split sizes and how the splits were made."""
+    if not dataset:
+        return []
+    kind = "grayscale" if dataset.get("channels") == 1 else "RGB"
+    side = dataset.get("image_size")
+    classes = dataset.get("classes") or []
+    shown = ", ".join(f"`{c}`" for c in classes[:30])
+    more = f" and {len(classes) - 30} more" if len(classes) > 30 else ""
+    lines = [
+        "## Data",
+        "",
+        f"`{dataset.get('name')}`: {side}x{side} {kind}, {dataset.get('num_classes')} classes"
+        + (f" ({shown}{more}; `labels.json` lists them in output order)" if classes else "")
+        + f". Splits: {_int(dataset.get('n_train'))} training images (of which "
+        f"{_int(dataset.get('n_heldout'))} held out for the search), "
+        f"{_int(dataset.get('n_test'))} test images.",
+        "",
+    ]
+    lines += [f"- {note}" for note in dataset.get("notes") or []]
+    return lines + ([""] if dataset.get("notes") else [])
+
+
+def _int(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else "?"
 
 
 def _architecture(result: RunResult) -> list[str]:

@@ -138,6 +138,13 @@ class TrainedSupernet:
 
         return data_kwargs(self.train, self.space.config)
 
+    def dataset_info(self):
+        """The :class:`~budgetnas.data.DatasetInfo` of the training's dataset (shape, classes,
+        normalization, splits)."""
+        from budgetnas.data import dataset_info
+
+        return dataset_info(self.train.data, **self.data_kwargs())
+
     def dataset(self, split: str, subset: int | None = None, augment: bool = False, seed=None):
         """Split ``split`` of the training's dataset (``subset`` images chosen with ``seed``,
         by default the training's seed)."""

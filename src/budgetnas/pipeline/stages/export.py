@@ -2,15 +2,66 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from budgetnas.files import atomic_path
 
-__all__ = ["export_network", "export_stage"]
+__all__ = [
+    "LABELS",
+    "PREPROCESSING",
+    "dataset_record",
+    "export_labels",
+    "export_network",
+    "export_stage",
+]
+
+LABELS = "labels.json"
+PREPROCESSING = "preprocessing.json"
 
 
 def export_stage(ctx, child) -> dict:
-    return export_network(child, ctx.supernet().space, ctx.out)
+    trained = ctx.supernet()
+    export = export_network(child, trained.space, ctx.out)
+    return {**export, **export_labels(trained.dataset_info(), ctx.out)}
+
+
+def dataset_record(info) -> dict:
+    """What ``result.json`` says of the dataset a network was trained on."""
+    return {
+        "name": info.name,
+        "channels": info.channels,
+        "image_size": info.image_size,
+        "num_classes": info.num_classes,
+        "classes": list(info.classes) if info.classes else None,
+        "mean": list(info.mean),
+        "std": list(info.std),
+        "n_train": info.n_train,
+        "n_heldout": info.n_heldout,
+        "n_test": info.n_test,
+        "notes": list(info.notes),
+    }
+
+
+def export_labels(info, out: str | Path) -> dict:
+    """``out/labels.json`` (the class names, in the order of the network's outputs) and
+    ``out/preprocessing.json`` (input shape and normalization): what a deployment needs beside
+    the model file. Returns the files written."""
+    from budgetnas.files import write_text_atomic
+
+    out = Path(out)
+    classes = list(info.classes) if info.classes else [str(i) for i in range(info.num_classes)]
+    write_text_atomic(out / LABELS, json.dumps(classes, indent=1, ensure_ascii=False) + "\n")
+    prep = {
+        "input": [1, info.channels, info.image_size, info.image_size],
+        "layout": "NCHW",
+        "scale": "pixels / 255 (0..1)",
+        "mean": list(info.mean),
+        "std": list(info.std),
+        "channels": "grayscale" if info.channels == 1 else "RGB",
+    }
+    write_text_atomic(out / PREPROCESSING, json.dumps(prep, indent=1) + "\n")
+    return {"labels": LABELS, "preprocessing": PREPROCESSING}
 
 
 def export_network(child, space, out: str | Path) -> dict:

@@ -280,10 +280,14 @@ def _build(listing: Listing, image_size: int | None, strict: bool, tmp: Path) ->
         report_bad_files(root, bad, strict)  # before decoding anything
     if not good:
         raise DataError(f"folder:{root}: none of the {len(paths)} images can be read")
-    mode = choose_mode([headers[i][0][2] for i in good])
+    modes = [headers[i][0][2] for i in good]
+    mode = choose_mode(modes)
     size = image_size or choose_size([headers[i][0][:2] for i in good])
     channels = image_files.MODES[mode]
     notes = []
+    colour = sum(m not in image_files.SINGLE_CHANNEL for m in modes)
+    if mode == "L" and colour:
+        notes.append(f"{colour} colour image(s) converted to grayscale")
     nbytes = len(good) * channels * size * size
     limit = cache_limit_bytes()
     if nbytes <= limit:

@@ -112,11 +112,19 @@ def _visible_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _images_under(folder: Path) -> list[Path]:
+def _images_under(folder: str, rel: str) -> list[tuple[str, int, int]]:
+    """``(relative path, size, mtime_ns)`` of the image files anywhere below ``folder`` (whose
+    path relative to the dataset is ``rel``), sorted; hidden files and folders are skipped."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(Path(dirpath) / f for f in filenames if image_files.is_image_file(f))
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                found.extend(_images_under(entry.path, f"{rel}/{entry.name}"))
+            elif entry.name.lower().endswith(image_files.IMAGE_SUFFIXES) and entry.is_file():
+                st = entry.stat()
+                found.append((f"{rel}/{entry.name}", st.st_size, st.st_mtime_ns))
     return sorted(found)
 
 
@@ -140,20 +148,17 @@ def scan(root: str | os.PathLike) -> Listing:
                     f"folder:{root}: class {class_dir.name!r} of {root / sub} is not a class of "
                     f"{root / 'train'} ({', '.join(classes)}); rename or remove {class_dir}"
                 )
-            found = _images_under(class_dir)
+            found = _images_under(str(class_dir), f"{sub}/{class_dir.name}")
             if not found:
                 raise DataError(
                     f"folder:{root}: class folder {class_dir} holds no images "
                     f"({', '.join(image_files.IMAGE_SUFFIXES)}); add images or remove it"
                 )
             label = classes.index(class_dir.name)
-            for path in found:
-                rel = path.relative_to(root).as_posix()
-                st = path.stat()
-                files.append(rel)
-                labels.append(label)
-                origin.append(code)
-                stamps.append((rel, st.st_size, st.st_mtime_ns))
+            files.extend(f[0] for f in found)
+            labels.extend([label] * len(found))
+            origin.extend([code] * len(found))
+            stamps.extend(found)
     return Listing(
         root, classes, files, np.array(labels, np.int64), np.array(origin, np.int8), stamps
     )

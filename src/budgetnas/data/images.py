@@ -40,7 +40,7 @@ def is_image_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` names an image that the folder datasets read (by its suffix, in any case;
     hidden files are not)."""
     name = os.path.basename(path)
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+    return not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES)
 
 
 def read_header(path: str | os.PathLike) -> tuple[int, int, str]:

@@ -232,8 +232,7 @@ def test_image_size_defaults_to_the_most_common_and_resizes(tmp_path):
 
 def test_a_folder_too_big_to_cache_streams_the_same_tensors(tmp_path, monkeypatch):
     root = tmp_path / "data"
-    make_folder(root, per_class=6)
-    make_folder(root, per_class=2, sub="test", start=20)
+    make_folder(root, per_class=12)  # no test/: the statistics must leave its share out
     monkeypatch.setenv("BUDGETNAS_CACHE", str(tmp_path / "cache-a"))
     cached_info = dataset_info(f"folder:{root}")
     cached = {s: get_dataset(f"folder:{root}", s) for s in ("search-train", "heldout", "test")}
@@ -304,3 +303,20 @@ def test_standard_datasets_name_their_classes():
     assert dataset_info("fashion-mnist").classes[0] == "T-shirt/top"
     assert dataset_info("cifar10").classes[-1] == "truck"
     assert len(dataset_info("cifar10").classes) == 10
+
+
+def test_a_supernet_trains_on_a_folder_and_reopens_it(tmp_path, one_thread):
+    from budgetnas.training.supernet import SupernetTrainer
+    from budgetnas.training.trained import TrainedSupernet
+    from conftest import tiny_train_config
+
+    root = tmp_path / "data"
+    make_folder(root, per_class=12, classes=("a", "b", "c", "d"))
+    cfg = tiny_train_config(data=f"folder:{root}", image_size=16)  # the tiny space: 3x16x16
+    out = tmp_path / "sn"
+    SupernetTrainer(cfg, out, progress=False).run()
+    trained = TrainedSupernet.open(out / "supernet.pt")
+    assert trained.train.image_size == 16
+    held = trained.dataset("heldout")
+    assert len(held) == dataset_info(f"folder:{root}", image_size=16).n_heldout
+    assert held[0][0].shape == (3, 16, 16)

@@ -47,6 +47,7 @@ from budgetnas.data._base import DataError, NormalizedImages
 from budgetnas.data.arrays import (
     HELDOUT,
     SEARCH,
+    TEST,
     assign_parts,
     building,
     channel_stats,
@@ -299,7 +300,10 @@ def _build(listing: Listing, image_size: int | None, strict: bool, tmp: Path) ->
         keep, stats = _decode_cached(paths, good, size, mode, channels, listing, bad, strict, tmp)
         images_note = None
     else:
-        keep, stats = _sample_stats(paths, good, size, mode, listing, bad, strict)
+        # the splits first, so that the sample holds training images only (no test share)
+        split_of, _ = assign_parts(listing.labels[good], listing.origin[good])
+        train = [i for i, part in zip(good, split_of, strict=True) if part != TEST]
+        keep, stats = _sample_stats(paths, good, train, size, mode, listing, bad)
         images_note = (
             f"too big to cache ({nbytes / 1e9:.1f} GB of images over ${ENV_CACHE_GB}="
             f"{limit / 1e9:g}): images are decoded on access; mean/std from "
@@ -368,10 +372,9 @@ def _decode_cached(paths, good, size, mode, channels, listing, bad, strict, tmp:
     return keep, (None, None, 0)
 
 
-def _sample_stats(paths, good, size, mode, listing, bad, strict):
-    """Mean/std of a fixed sample of the training files (decoded here) of a folder too big to
-    cache; returns the positions kept and ``(mean, std, n)``."""
-    train = [i for i in good if listing.origin[i] != 2]
+def _sample_stats(paths, good, train, size, mode, listing, bad):
+    """Mean/std of a fixed sample of the training files ``train`` (decoded here) of a folder
+    too big to cache; returns the positions of ``good`` kept and ``(mean, std, n)``."""
     rng = np.random.default_rng(_STATS_SEED)
     sample = sorted(rng.permutation(train)[:STATS_SAMPLE].tolist()) if train else []
     decoded, failed = [], set()

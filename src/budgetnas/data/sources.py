@@ -24,7 +24,7 @@ import numpy as np
 from budgetnas.data._base import DatasetInfo
 from budgetnas.data.arrays import ArraysData, open_arrays
 
-__all__ = ["KINDS", "OPTIONS", "describe", "get_prepared", "parse_name", "prepared_info"]
+__all__ = ["KINDS", "OPTIONS", "get_prepared", "parse_name", "prepared_info"]
 
 KINDS = ("folder", "arrays")
 OPTIONS = ("image_size", "strict")  # the options of these datasets
@@ -146,13 +146,3 @@ def get_prepared(
     images = torch.from_numpy(np.ascontiguousarray(data.images[idx]))
     labels = torch.from_numpy(np.asarray(data.labels[idx], dtype=np.int64))
     return ImageTensorDataset(images, labels, info.mean, info.std, **common)
-
-
-def describe(info: DatasetInfo) -> str:
-    """One line on a dataset's shape and splits, then its notes."""
-    head = (
-        f"{info.name}: {info.n_train:,} training images ({info.n_heldout:,} held out for the "
-        f"search), {info.n_test:,} test images, {info.num_classes} classes, "
-        f"{info.channels}x{info.image_size}x{info.image_size}"
-    )
-    return "\n".join([head, *(f"  {n}" for n in info.notes)])

@@ -63,7 +63,11 @@ def _convert(img, mode: str):
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        peak = arr.max(initial=0)
+        if img.mode == "F" and peak <= 1.0:  # float intensities in [0, 1]
+            top = 1.0
+        else:
+            top = 65535.0 if img.mode.startswith("I;16") or peak > 255 else 255.0
         img = Image.fromarray(np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8), "L")
     if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
         base = Image.new("RGBA", img.size, (0, 0, 0, 255))

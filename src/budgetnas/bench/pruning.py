@@ -51,8 +51,18 @@ class PruningBenchConfig:
     trust_file: bool = option(
         False, "load --model even if it is a pickled nn.Module (as budgetnas prune --trust-file)"
     )
-    data: str = option("fashion-mnist", "dataset: fashion-mnist, cifar10 or synthetic")
+    data: str = option(
+        "fashion-mnist",
+        "dataset: fashion-mnist, cifar10, synthetic, folder:PATH (an image folder) or arrays:DIR",
+    )
     data_dir: str | None = option(None, "folder holding the dataset folders")
+    image_size: int | None = option(
+        None, "folder data: image side in pixels (none: the most common size in the folder)"
+    )
+    strict: bool = option(
+        False,
+        "folder data: a file that cannot be decoded is an error (default: warned and skipped)",
+    )
     ratios: list[float] = option([0.5, 0.3], "FLOPs ratios to prune to", flag="ratios", sep=",")
     epochs: int = option(2, "fine-tuning epochs of every method")
     subset: int | None = option(10000, "N training images")
@@ -234,16 +244,18 @@ def _setup(cfg: PruningBenchConfig) -> _Setup:
     import torch
 
     from budgetnas.costs.modules import count
-    from budgetnas.data import get_dataset, make_loader
+    from budgetnas.data import data_options, get_dataset, make_loader
     from budgetnas.models.checkpoint import load_network
 
     torch.set_num_threads(1)
     parent, _ = load_network(cfg.model, trust_file=cfg.trust_file)
     parent.eval()
-    d = (cfg.data, "train", cfg.data_dir)
-    train = get_dataset(*d, augment=True, subset=cfg.subset, seed=cfg.seed)
-    plain = get_dataset(*d, subset=cfg.subset, seed=cfg.seed)
-    test = get_dataset(cfg.data, "test", cfg.data_dir, subset=cfg.eval_subset, seed=cfg.seed)
+    d, options = (cfg.data, "train", cfg.data_dir), data_options(cfg)
+    train = get_dataset(*d, augment=True, subset=cfg.subset, seed=cfg.seed, **options)
+    plain = get_dataset(*d, subset=cfg.subset, seed=cfg.seed, **options)
+    test = get_dataset(
+        cfg.data, "test", cfg.data_dir, subset=cfg.eval_subset, seed=cfg.seed, **options
+    )
     test_loader = make_loader(test, 256, shuffle=False)
     example = torch.stack([test[0][0], test[1][0]])
     return _Setup(parent, train, plain, test_loader, example, count(parent, example).macs)

@@ -49,8 +49,18 @@ class ThroughputConfig:
     """Settings of ``budgetnas bench supernet throughput``."""
 
     preset: str = option("fmnist-small", "the MobileNetV3 space preset")
-    data: str = option("fashion-mnist", "the training images: fashion-mnist, cifar10, synthetic")
+    data: str = option(
+        "fashion-mnist",
+        "the training images: fashion-mnist, cifar10, synthetic, folder:PATH (an image folder) or arrays:DIR",
+    )
     data_dir: str | None = option(None, "dataset folder (default: $BUDGETNAS_DATA)")
+    image_size: int | None = option(
+        None, "folder data: image side in pixels (none: the most common size in the folder)"
+    )
+    strict: bool = option(
+        False,
+        "folder data: a file that cannot be decoded is an error (default: warned and skipped)",
+    )
     batch_size: int = option(128, "images per training step")
     steps: int = option(10, "timed training steps per measurement")
     rounds: int = option(3, "measurements of each variant and stage, alternating the variants")
@@ -184,7 +194,14 @@ def throughput(cfg: ThroughputConfig) -> dict:
 
     if min(cfg.steps, cfg.rounds, cfg.batch_size) <= 0 or cfg.warmup < 0 or cfg.n_random < 0:
         raise ValueError("steps, rounds and batch_size must be positive, warmup and n_random >= 0")
-    train = TrainConfig(data=cfg.data, preset=cfg.preset, data_dir=cfg.data_dir, seed=cfg.seed)
+    train = TrainConfig(
+        data=cfg.data,
+        preset=cfg.preset,
+        data_dir=cfg.data_dir,
+        image_size=cfg.image_size,
+        strict=cfg.strict,
+        seed=cfg.seed,
+    )
     space = resolve_space(train)
     kw = data_kwargs(train, space.config)
     dataset = get_dataset(cfg.data, "search-train", cfg.data_dir, augment=train.augment, **kw)

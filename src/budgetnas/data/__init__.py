@@ -2,9 +2,14 @@
 
 ``get_dataset(name, split)`` returns a map-style dataset of ``(normalized float C x H x W tensor,
 int label)``. Names: ``"fashion-mnist"`` (IDX gz), ``"cifar10"`` (python pickle batches),
-``"synthetic"`` (generated, for tests). Splits: ``"train"`` (the whole training set),
-``"search-train"`` (train minus held-out), ``"heldout"`` (a fixed part of the training set, the
-same in every run: 10,000 images for Fashion-MNIST, 5,000 for CIFAR-10), ``"test"``.
+``"synthetic"`` (generated, for tests), ``"folder:PATH"`` (an image folder
+``PATH/train/<class>/*``, optionally ``PATH/val/``, ``PATH/test/``; decoded once into a cache:
+:mod:`budgetnas.data.folder`) and ``"arrays:DIR"`` (any dataset written once with
+:func:`write_arrays`). Splits: ``"train"`` (the whole training set), ``"search-train"`` (train
+minus held-out), ``"heldout"`` (a fixed part of the training set, the same in every run: 10,000
+images for Fashion-MNIST, 5,000 for CIFAR-10, ``val/`` or a fixed 10% of a folder), ``"test"``.
+Folder and arrays data take the options ``image_size`` and ``strict`` (:func:`data_options`
+reads them from a configuration).
 
 Files are found from ``data_dir`` (``--data-dir``), then ``$BUDGETNAS_DATA`` (a folder holding
 ``fashion-mnist/``, ``cifar10/``), then ``/usr/share/datasets/fashion-mnist``, then the download
@@ -44,19 +49,66 @@ DATASETS = ("fashion-mnist", "cifar10", "synthetic")
 _ALIASES = {"fmnist": "fashion-mnist", "fashion_mnist": "fashion-mnist", "cifar-10": "cifar10"}
 
 
+PATH_KINDS = ("folder", "arrays")  # names "folder:PATH" and "arrays:DIR"
+DATA_HELP = "fashion-mnist, cifar10, synthetic, folder:PATH (an image folder) or arrays:DIR"
+
+
+def _is_path_name(name: str) -> bool:
+    kind, sep, _ = str(name).partition(":")
+    return bool(sep) and kind.lower() in PATH_KINDS
+
+
 def _canonical(name: str) -> str:
     name = _ALIASES.get(name.lower(), name.lower())
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise ValueError(
+            f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, folder:PATH "
+            "or arrays:DIR"
+        )
     return name
 
 
+def data_options(cfg: object) -> dict:
+    """The dataset options set on configuration ``cfg`` (its ``image_size`` and ``strict``, when
+    it has them), as keyword arguments of :func:`get_dataset` and :func:`dataset_info`.
+
+    Folder and arrays data get what is set; other data none, except that ``image_size`` shapes
+    ``"synthetic"`` data and is a ``ValueError`` for the datasets of fixed size.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> data_options(SimpleNamespace(data="folder:pets", image_size=64, strict=False))
+        {'image_size': 64}
+        >>> data_options(SimpleNamespace(data="cifar10", image_size=None, strict=True))
+        {}
+    """
+    data = str(getattr(cfg, "data", ""))
+    image_size = getattr(cfg, "image_size", None)
+    strict = bool(getattr(cfg, "strict", False))
+    if _is_path_name(data):
+        out: dict = {} if image_size is None else {"image_size": image_size}
+        return {**out, "strict": True} if strict else out
+    if image_size is None:
+        return {}
+    if _ALIASES.get(data.lower(), data.lower()) == "synthetic":
+        return {"image_size": image_size}
+    raise ValueError(
+        f"image_size is an option of folder data (folder:PATH); {data!r} has images of a fixed "
+        "size: leave image_size unset"
+    )
+
+
 def dataset_info(name: str, **kwargs) -> DatasetInfo:
-    """Shape, classes, normalization and split sizes of dataset ``name`` (reads no files).
+    """Shape, classes, normalization and split sizes of dataset ``name`` (reads no files, but
+    the first call on a ``"folder:PATH"`` decodes its images into the cache).
 
     ``kwargs`` set the shape of ``"synthetic"`` (channels, image_size, num_classes, n_train,
-    n_test, n_heldout).
+    n_test, n_heldout), and ``image_size`` and ``strict`` of folder and arrays data.
     """
+    if _is_path_name(name):
+        from budgetnas.data.sources import prepared_info
+
+        return prepared_info(name, **kwargs)
     name = _canonical(name)
     if name == "synthetic":
         from budgetnas.data import synthetic
@@ -82,12 +134,21 @@ def get_dataset(
     seed: int = 0,
     **kwargs,
 ) -> ImageTensorDataset:
-    """The ``split`` of dataset ``name``; ``subset=N`` keeps N images chosen with ``seed``."""
+    """The ``split`` of dataset ``name``; ``subset=N`` keeps N images chosen with ``seed``.
+
+    Folder and arrays data ignore ``data_dir`` (their path is in the name); a folder too big to
+    cache gives a :class:`~budgetnas.data.folder.FolderImageDataset` (decoding on access, for
+    loader workers) instead of an :class:`ImageTensorDataset`.
+    """
     from budgetnas.data._base import SPLITS, ImageTensorDataset, split_indices
 
-    name = _canonical(name)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if _is_path_name(name):
+        from budgetnas.data.sources import get_prepared
+
+        return get_prepared(name, split, augment=augment, subset=subset, seed=seed, **kwargs)
+    name = _canonical(name)
     info = dataset_info(name, **kwargs)
     part = "test" if split == "test" else "train"
     if name == "fashion-mnist":
@@ -159,6 +220,7 @@ __getattr__ = lazy_exports(
         "DataError": "budgetnas.data._base",
         "DatasetInfo": "budgetnas.data._base",
         "ImageTensorDataset": "budgetnas.data._base",
+        "write_arrays": "budgetnas.data.convert",
     },
 )
 __dir__ = lazy_dir(__name__)
@@ -166,11 +228,15 @@ __dir__ = lazy_dir(__name__)
 
 __all__ = [
     "DATASETS",
+    "DATA_HELP",
+    "PATH_KINDS",
     "SPLITS",
     "DataError",
     "DatasetInfo",
     "ImageTensorDataset",
+    "data_options",
     "dataset_info",
     "get_dataset",
     "make_loader",
+    "write_arrays",
 ]

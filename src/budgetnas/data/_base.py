@@ -33,6 +33,8 @@ class DatasetInfo:
     n_heldout: int
     hflip: bool = True  # horizontal flip is a label-preserving augmentation for this data
     pad: int = 4  # padding of the random-crop augmentation
+    classes: tuple[str, ...] | None = None  # the class names, by label
+    notes: tuple[str, ...] = ()  # how the splits were made, what was skipped: a sentence each
 
 
 def heldout_indices(n_train: int, n_heldout: int) -> np.ndarray:
@@ -55,7 +57,50 @@ def split_indices(info: DatasetInfo, split: str) -> np.ndarray | None:
     return np.flatnonzero(mask)
 
 
-class ImageTensorDataset(Dataset):
+class NormalizedImages(Dataset):
+    """The normalization and augmentation shared by the datasets of uint8 images: a uint8
+    ``C x H x W`` image becomes ``(image / 255 - mean) / std``; augmentation is a random crop
+    with zero padding of ``pad`` pixels, then a horizontal flip with probability 1/2 when
+    ``hflip``, drawn from torch's global RNG."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    augment: bool
+    pad: int
+    hflip: bool
+
+    def _set_normalization(
+        self, channels: int, mean, std, augment: bool, pad: int, hflip: bool
+    ) -> None:
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(channels, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(channels, 1, 1)
+        self.augment = augment
+        self.pad = pad
+        self.hflip = hflip
+
+    def _normalize(self, img: torch.Tensor) -> torch.Tensor:
+        return (img.float().div_(255.0) - self.mean) / self.std
+
+    def _item(self, img: torch.Tensor) -> torch.Tensor:
+        """The normalized (and, when ``augment``, augmented) float image of uint8 ``img``."""
+        out = self._normalize(img)
+        return self._augment(out) if self.augment else out
+
+    def _augment(self, img: torch.Tensor) -> torch.Tensor:
+        _, h, w = img.shape
+        if self.pad > 0:
+            # pad in normalized space with the value of a black pixel, as padding the raw image
+            black = (-self.mean / self.std).expand(-1, h + 2 * self.pad, w + 2 * self.pad)
+            padded = black.clone()
+            padded[:, self.pad : self.pad + h, self.pad : self.pad + w] = img
+            dy, dx = (int(v) for v in torch.randint(0, 2 * self.pad + 1, (2,)))
+            img = padded[:, dy : dy + h, dx : dx + w]
+        if self.hflip and bool(torch.rand(()) < 0.5):
+            img = img.flip(-1)
+        return img.contiguous()
+
+
+class ImageTensorDataset(NormalizedImages):
     """Images held in memory as uint8 ``N x C x H x W``; yields normalized float tensors.
 
     Augmentation (random crop with zero padding of ``pad`` pixels, then a horizontal flip with
@@ -87,37 +132,13 @@ class ImageTensorDataset(Dataset):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images = images
         self.labels = labels.long()
-        c = images.shape[1]
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(c, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(c, 1, 1)
-        self.augment = augment
-        self.pad = pad
-        self.hflip = hflip
+        self._set_normalization(images.shape[1], mean, std, augment, pad, hflip)
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def _normalize(self, img: torch.Tensor) -> torch.Tensor:
-        return (img.float().div_(255.0) - self.mean) / self.std
-
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        img = self._normalize(self.images[index])
-        if self.augment:
-            img = self._augment(img)
-        return img, int(self.labels[index])
-
-    def _augment(self, img: torch.Tensor) -> torch.Tensor:
-        _, h, w = img.shape
-        if self.pad > 0:
-            # pad in normalized space with the value of a black pixel, as padding the raw image
-            black = (-self.mean / self.std).expand(-1, h + 2 * self.pad, w + 2 * self.pad)
-            padded = black.clone()
-            padded[:, self.pad : self.pad + h, self.pad : self.pad + w] = img
-            dy, dx = (int(v) for v in torch.randint(0, 2 * self.pad + 1, (2,)))
-            img = padded[:, dy : dy + h, dx : dx + w]
-        if self.hflip and bool(torch.rand(()) < 0.5):
-            img = img.flip(-1)
-        return img.contiguous()
+        return self._item(self.images[index]), int(self.labels[index])
 
     def subset(self, indices: np.ndarray) -> ImageTensorDataset:
         """A dataset over ``indices`` only (shares nothing mutable with ``self``)."""

@@ -33,6 +33,18 @@ INFO = DatasetInfo(
     n_heldout=5_000,
     hflip=True,
     pad=4,
+    classes=(
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ),
 )
 FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 _URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"

@@ -26,6 +26,18 @@ INFO = DatasetInfo(
     n_heldout=10_000,
     hflip=True,  # clothes are left/right symmetric classes
     pad=2,
+    classes=(
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
 )
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),

@@ -54,8 +54,18 @@ _RESUME_SETTINGS = ("data", "model", "width", "epochs", "subset", "batch_size", 
 class BaselineTrainConfig:
     """Settings of :func:`train_baseline` (``out`` is required)."""
 
-    data: str = option("fashion-mnist", "fashion-mnist, cifar10 or synthetic")
+    data: str = option(
+        "fashion-mnist",
+        "fashion-mnist, cifar10, synthetic, folder:PATH (an image folder) or arrays:DIR",
+    )
     data_dir: str | None = option(None, "folder holding the dataset folders")
+    image_size: int | None = option(
+        None, "folder data: image side in pixels (none: the most common size in the folder)"
+    )
+    strict: bool = option(
+        False,
+        "folder data: a file that cannot be decoded is an error (default: warned and skipped)",
+    )
     model: str = option("resnet20", "a name from budgetnas.models")
     width: int | None = option(None, "base width (resnet) if not default")
     epochs: int = option(5, "training epochs")
@@ -132,7 +142,7 @@ def train_baseline(
     import torch
 
     from budgetnas.config import to_toml
-    from budgetnas.data import dataset_info, get_dataset, make_loader
+    from budgetnas.data import data_options, dataset_info, get_dataset, make_loader
     from budgetnas.models import build_model
     from budgetnas.models.checkpoint import save_checkpoint
     from budgetnas.models.train import train_classifier
@@ -145,15 +155,18 @@ def train_baseline(
         raise ValueError("--epochs must be >= 0")
     use_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    info = dataset_info(cfg.data)
+    options = data_options(cfg)
+    info = dataset_info(cfg.data, **options)
     kwargs: dict[str, Any] = {"in_channels": info.channels, "num_classes": info.num_classes}
     if cfg.width is not None:
         kwargs["width"] = cfg.width
     net = fast_layout(build_model(cfg.model, **kwargs))
     train = get_dataset(
-        cfg.data, "train", cfg.data_dir, augment=True, subset=cfg.subset, seed=cfg.seed
+        cfg.data, "train", cfg.data_dir, augment=True, subset=cfg.subset, seed=cfg.seed, **options
     )
-    test = get_dataset(cfg.data, "test", cfg.data_dir, subset=cfg.eval_subset, seed=cfg.seed)
+    test = get_dataset(
+        cfg.data, "test", cfg.data_dir, subset=cfg.eval_subset, seed=cfg.seed, **options
+    )
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(to_toml(cfg))

@@ -97,7 +97,9 @@ def _normalization(data: str | None) -> str:
     try:
         from budgetnas.data import dataset_info
 
-        info = dataset_info(data) if data != "synthetic" else None
+        # synthetic data has no fixed normalization; a folder's depends on options the result
+        # does not hold (and reading it may decode the folder)
+        info = None if data == "synthetic" or data.startswith("folder:") else dataset_info(data)
     except Exception:  # unknown dataset or no torch: say nothing rather than fail
         return ""
     if info is None:

@@ -28,8 +28,18 @@ __all__ = ["FinetuneConfig", "PruneConfig", "PruneDataConfig", "SelectionConfig"
 class PruneDataConfig:
     """Images for importance, fine-tuning and accuracy."""
 
-    data: str = option("fashion-mnist", "dataset: fashion-mnist, cifar10 or synthetic")
+    data: str = option(
+        "fashion-mnist",
+        "dataset: fashion-mnist, cifar10, synthetic, folder:PATH (an image folder) or arrays:DIR",
+    )
     data_dir: str | None = option(None, "folder holding the dataset folders")
+    image_size: int | None = option(
+        None, "folder data: image side in pixels (none: the most common size in the folder)"
+    )
+    strict: bool = option(
+        False,
+        "folder data: a file that cannot be decoded is an error (default: warned and skipped)",
+    )
     subset: int | None = option(None, "N training images for importance and fine-tuning")
     eval_subset: int | None = option(None, "N test images for accuracy")
     batch_size: int = option(128, "batch size of importance, recovery and fine-tuning")

@@ -104,12 +104,13 @@ def _write_config(cfg: PruneConfig, out: Path) -> None:
 def _load_images(cfg: PruneConfig) -> _Images:
     import torch
 
-    from budgetnas.data import get_dataset, make_loader
+    from budgetnas.data import data_options, get_dataset, make_loader
 
     d, seed = cfg.dataset, cfg.seed
-    train = get_dataset(d.data, "train", d.data_dir, augment=True, subset=d.subset, seed=seed)
-    plain = get_dataset(d.data, "train", d.data_dir, augment=False, subset=d.subset, seed=seed)
-    test = get_dataset(d.data, "test", d.data_dir, subset=d.eval_subset, seed=seed)
+    kw = {"seed": seed, **data_options(d)}
+    train = get_dataset(d.data, "train", d.data_dir, augment=True, subset=d.subset, **kw)
+    plain = get_dataset(d.data, "train", d.data_dir, augment=False, subset=d.subset, **kw)
+    test = get_dataset(d.data, "test", d.data_dir, subset=d.eval_subset, **kw)
     test_loader = make_loader(test, 256, shuffle=False)
     example = torch.stack([test[i][0] for i in range(min(2, len(test)))])
     return _Images(train, plain, test, test_loader, example)
@@ -330,7 +331,7 @@ def _prepare(cfg: PruneConfig, log: Log):
     """Checks, seeds, the output folder with the configuration, the parent and the images."""
     import torch
 
-    from budgetnas.data import dataset_info
+    from budgetnas.data import data_options, dataset_info
     from budgetnas.models.checkpoint import load_network
 
     budget, model_kwargs = _check(cfg)
@@ -341,7 +342,7 @@ def _prepare(cfg: PruneConfig, log: Log):
     _write_config(cfg, out)
     parent, desc = load_network(cfg.model, cfg.model_class, model_kwargs, cfg.trust_file)
     parent.eval()
-    info = dataset_info(cfg.dataset.data)
+    info = dataset_info(cfg.dataset.data, **data_options(cfg.dataset))
     images = _load_images(cfg)
     _check_parent(cfg, parent, desc, images.example, log)
     return budget, out, parent, desc, info, images

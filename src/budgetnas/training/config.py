@@ -18,13 +18,23 @@ class TrainConfig:
     inner distillation from the frozen stage-A network, sandwich rule); see
     docs/methods/supernet.md."""
 
-    data: str = option("fashion-mnist", "fashion-mnist, cifar10 or synthetic")
+    data: str = option(
+        "fashion-mnist",
+        "fashion-mnist, cifar10, synthetic, folder:PATH (an image folder) or arrays:DIR",
+    )
     preset: str = option(
         "auto",
         "space preset: auto (chosen from the data's resolution, channels and classes), "
         "fmnist-small, cifar-small, tiny, imagenet, or a derived name such as 64px-rgb-12cls",
     )
     data_dir: str | None = option(None, "dataset folder (default: $BUDGETNAS_DATA)")
+    image_size: int | None = option(
+        None, "folder data: image side in pixels (none: the most common size in the folder)"
+    )
+    strict: bool = option(
+        False,
+        "folder data: a file that cannot be decoded is an error (default: warned and skipped)",
+    )
     subset: int | None = option(None, "training images used (from search-train; none: all)")
     subset_b: int | None = option(None, "training images per stage-B epoch (none: as stage A)")
     epochs_a: int = option(3, "stage-A epochs (the heaviest path)")

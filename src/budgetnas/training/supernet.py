@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from budgetnas.data import dataset_info, get_dataset, make_loader
+from budgetnas.data import data_options, dataset_info, get_dataset, make_loader
 from budgetnas.models.checkpoint import save_atomic
 from budgetnas.spaces.mobilenet import MobileNetConfig, MobileNetSpace, get_preset, preset_for
 from budgetnas.supernet import MobileNetSupernet
@@ -42,15 +42,19 @@ FORMAT = 1
 
 
 def data_kwargs(cfg: TrainConfig, space_cfg: MobileNetConfig | None) -> dict:
-    """Dataset options that shape the data like the network's input (synthetic data only;
-    ``space_cfg=None``: the synthetic set's own default shape)."""
+    """Dataset options of ``cfg``: the synthetic set shaped like the network's input (an
+    ``image_size`` set in ``cfg`` wins; ``space_cfg=None``: the synthetic set's own default
+    shape), the ``image_size`` and ``strict`` of folder data
+    (:func:`budgetnas.data.data_options`)."""
+    options = data_options(cfg)
     if cfg.data == "synthetic" and space_cfg is not None:  # shape it like the network's input
         return {
             "channels": space_cfg.in_channels,
             "image_size": space_cfg.image_size,
             "num_classes": space_cfg.num_classes,
+            **options,
         }
-    return {}
+    return options
 
 
 def resolve_preset(cfg: TrainConfig) -> str:

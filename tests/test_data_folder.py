@@ -22,9 +22,7 @@ from budgetnas.data import (
 )
 from budgetnas.data import images as image_files
 from budgetnas.data.folder import ENV_CACHE_GB, FolderImageDataset
-
-CLASSES = ("dots.in.name", "t-shirt top", "ü class")  # sorted: the labels are 0, 1, 2
-EXTS = (".png", ".PNG", ".jpg", ".Jpeg", ".JPG")
+from imagefolders import CLASSES, make_folder
 
 
 @pytest.fixture(autouse=True)
@@ -33,45 +31,6 @@ def cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("BUDGETNAS_CACHE", str(root))
     monkeypatch.delenv(ENV_CACHE_GB, raising=False)
     return root
-
-
-def _gray_images(n: int) -> np.ndarray:
-    """``n`` 28x28 grayscale images: Fashion-MNIST when it is found, else synthetic ones."""
-    try:
-        from budgetnas.data import fmnist
-
-        images, _ = fmnist.load("train")
-    except Exception:  # no Fashion-MNIST on this machine: images of the synthetic set
-        from budgetnas.data import synthetic
-
-        images, _ = synthetic.load("train", synthetic.info(1, 28, 4, n_train=max(n, 16)))
-    return images[:n, 0].numpy()
-
-
-def make_folder(
-    root: Path,
-    per_class: int = 30,
-    rgb: bool = True,
-    sub: str = "train",
-    start: int = 0,
-    classes=CLASSES,
-) -> list[Path]:
-    """``per_class`` images of every class under ``root/sub/<class>/``, PNG and JPEG files with
-    suffixes of mixed case; RGB images stack a gray image with its negative."""
-    gray = _gray_images(start + per_class * len(classes))
-    written = []
-    k = start
-    for c in classes:
-        folder = root / sub / c
-        folder.mkdir(parents=True, exist_ok=True)
-        for _ in range(per_class):
-            a = gray[k]
-            img = Image.fromarray(np.stack([a, a // 2, 255 - a], -1) if rgb else a)
-            path = folder / f"img {k}{EXTS[k % len(EXTS)]}"
-            img.save(path, format="PNG" if path.suffix.lower() == ".png" else "JPEG")
-            written.append(path)
-            k += 1
-    return written
 
 
 def _count_decodes(monkeypatch) -> list[str]:
@@ -320,3 +279,15 @@ def test_a_supernet_trains_on_a_folder_and_reopens_it(tmp_path, one_thread):
     held = trained.dataset("heldout")
     assert len(held) == dataset_info(f"folder:{root}", image_size=16).n_heldout
     assert held[0][0].shape == (3, 16, 16)
+
+
+def test_configurations_store_a_folder_by_its_absolute_path(tmp_path, monkeypatch):
+    from budgetnas.models.baseline import BaselineTrainConfig
+    from budgetnas.pruning.config import PruneDataConfig
+    from budgetnas.training.config import TrainConfig
+
+    monkeypatch.chdir(tmp_path)
+    want = f"folder:{(tmp_path / 'pets').resolve()}"
+    for cls in (TrainConfig, BaselineTrainConfig, PruneDataConfig):
+        assert cls(data="folder:pets").data == want, cls.__name__
+        assert cls(data="fashion-mnist").data == "fashion-mnist"

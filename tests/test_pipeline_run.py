@@ -27,6 +27,14 @@ def test_run_end_to_end_tiny_synthetic(tiny_run, capsys, one_thread):
     for k in ("oneshot_heldout_acc", "finetuned_heldout_acc", "test_acc"):
         assert 0.0 <= result[k] <= 1.0
     assert set(result["wall_s"]) >= {"supernet_s", "predictor_s", "search_s", "finetune_s"}
+    # what the network was trained on travels with it: class names in output order, input shape
+    # and normalization
+    data = result["dataset"]
+    assert (data["name"], data["image_size"], data["num_classes"]) == ("synthetic", 16, 4)
+    assert json.loads((out / "labels.json").read_text()) == ["0", "1", "2", "3"]
+    prep = json.loads((out / "preprocessing.json").read_text())
+    assert prep["input"] == [1, 3, 16, 16] and prep["mean"] == data["mean"]
+    assert "## Data" in (out / "summary.md").read_text()
     # model.pt reloads with plain torch and agrees with the ONNX model
     import onnxruntime as ort
 
@@ -185,3 +193,33 @@ def test_run_reuses_a_trained_supernet(tiny_run, tmp_path, capsys, one_thread, r
     other[other.index("synthetic")] = "fashion-mnist"
     assert main(other) != 0
     assert "was trained on 'synthetic'" in capsys.readouterr().err
+
+
+def test_run_on_an_image_folder_chooses_the_space_and_names_the_classes(
+    tmp_path, monkeypatch, capsys, one_thread, run_argv
+):
+    """``--data folder:PATH`` end to end: a folder of 28x28 RGB images in 3 classes without a test
+    split; the space preset follows the data; class names reach the summary and labels.json."""
+    from budgetnas.cli.main import main
+    from imagefolders import CLASSES, make_folder
+
+    monkeypatch.setenv("BUDGETNAS_CACHE", str(tmp_path / "cache"))
+    make_folder(tmp_path / "images", per_class=40)
+    (tmp_path / "images" / "train" / "README.txt").write_text("not an image")
+    out = tmp_path / "run"
+    argv = run_argv(out, "--budget", "params_m<=0.5", "--space-preset", "auto")
+    argv[argv.index("synthetic")] = f"folder:{tmp_path / 'images'}"
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "space preset 28px-rgb-3cls (chosen from the data: 28x28 RGB, 3 classes" in err
+    result = json.loads((out / "result.json").read_text())
+    assert result["space_preset"] == "28px-rgb-3cls"
+    assert result["dataset"]["classes"] == list(CLASSES)
+    assert any("held out as the test split" in n for n in result["dataset"]["notes"])
+    assert json.loads((out / "labels.json").read_text()) == list(CLASSES)
+    summary = (out / "summary.md").read_text()
+    assert "`t-shirt top`" in summary and "held out" in summary
+    # the saved configuration names the preset chosen and the folder by its absolute path
+    config = (out / "config.toml").read_text()
+    assert 'preset = "28px-rgb-3cls"' in config
+    assert f"folder:{(tmp_path / 'images').resolve()}" in config

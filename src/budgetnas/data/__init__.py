@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,6 +57,22 @@ DATA_HELP = "fashion-mnist, cifar10, synthetic, folder:PATH (an image folder) or
 def _is_path_name(name: str) -> bool:
     kind, sep, _ = str(name).partition(":")
     return bool(sep) and kind.lower() in PATH_KINDS
+
+
+def resolved_name(name: str) -> str:
+    """``name`` with the path of ``folder:PATH`` / ``arrays:DIR`` made absolute (a configuration
+    saved with it reopens the same data from any working directory); other names unchanged.
+
+    Example:
+        >>> resolved_name("cifar10")
+        'cifar10'
+        >>> resolved_name("folder:~/pets") == "folder:" + str(Path("~/pets").expanduser().resolve())
+        True
+    """
+    kind, sep, rest = str(name).partition(":")
+    if not (sep and kind.lower() in PATH_KINDS and rest):
+        return name
+    return f"{kind.lower()}:{Path(rest).expanduser().resolve()}"
 
 
 def _canonical(name: str) -> str:
@@ -238,5 +255,6 @@ __all__ = [
     "dataset_info",
     "get_dataset",
     "make_loader",
+    "resolved_name",
     "write_arrays",
 ]

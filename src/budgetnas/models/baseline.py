@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from budgetnas.config import option
+from budgetnas.data import resolved_name
 
 __all__ = [
     "STATE",
@@ -76,6 +77,9 @@ class BaselineTrainConfig:
     seed: int = option(0, "seed of the initialisation, data subsets and shuffling")
     threads: int = option(0, "torch CPU threads (0: every core)")
     out: str | None = option(None, "(required) output folder")
+
+    def __post_init__(self) -> None:
+        self.data = resolved_name(self.data)  # a folder's path absolute: saved configs reopen it
 
 
 @dataclass

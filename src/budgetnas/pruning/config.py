@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from budgetnas.config import option
+from budgetnas.data import resolved_name
 
 __all__ = ["FinetuneConfig", "PruneConfig", "PruneDataConfig", "SelectionConfig"]
 
@@ -43,6 +44,9 @@ class PruneDataConfig:
     subset: int | None = option(None, "N training images for importance and fine-tuning")
     eval_subset: int | None = option(None, "N test images for accuracy")
     batch_size: int = option(128, "batch size of importance, recovery and fine-tuning")
+
+    def __post_init__(self) -> None:
+        self.data = resolved_name(self.data)  # a folder's path absolute: saved configs reopen it
 
 
 @dataclass

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from budgetnas.config import from_dict, option
+from budgetnas.data import resolved_name
 
 __all__ = ["TrainConfig"]
 
@@ -74,6 +75,7 @@ class TrainConfig:
     device: str = option("cpu", "torch device")
 
     def __post_init__(self) -> None:
+        self.data = resolved_name(self.data)  # a folder's path absolute: saved configs reopen it
         if self.stage_a_from is not None and self.epochs_a:
             raise ValueError(
                 f"stage_a_from replaces stage A: epochs_a must be 0, got {self.epochs_a}"

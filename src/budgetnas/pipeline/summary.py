@@ -91,22 +91,32 @@ def reload_snippets(result: RunResult) -> dict[str, str]:
     return {"torch": torch_code, "onnx": onnx_code}
 
 
-def _normalization(data: str | None) -> str:
-    if not data:
-        return ""
-    try:
-        from budgetnas.data import dataset_info
+def _normalization(result: RunResult) -> str:
+    """How real inputs are prepared: from the run's dataset record (earlier results, which have
+    none, from the named dataset)."""
+    data, rec = result.data, result.dataset
+    if rec.get("mean") and rec.get("std"):
+        mean, std = tuple(rec["mean"]), tuple(rec["std"])
+    else:
+        try:
+            from budgetnas.data import dataset_info
 
-        # synthetic data has no fixed normalization; a folder's depends on options the result
-        # does not hold (and reading it may decode the folder)
-        info = None if data == "synthetic" or data.startswith("folder:") else dataset_info(data)
-    except Exception:  # unknown dataset or no torch: say nothing rather than fail
-        return ""
-    if info is None:
-        return ""
+            if not data or data == "synthetic" or ":" in data:  # no fixed normalization known
+                return ""
+            info = dataset_info(data)
+        except Exception:  # unknown dataset or no torch: say nothing rather than fail
+            return ""
+        mean, std = tuple(info.mean), tuple(info.std)
+    side = rec.get("image_size")
+    shape = f" {side}x{side}" if side else ""
     return (
-        f" Real inputs are {data} images scaled to [0, 1] and normalized per channel with "
-        f"mean {tuple(info.mean)} and std {tuple(info.std)}, as in training."
+        f" Real inputs are{shape} images scaled to [0, 1] and normalized per channel with "
+        f"mean {mean} and std {std}, as in training"
+        + (
+            "; `preprocessing.json` says so, and output k is class k of `labels.json`."
+            if rec
+            else "."
+        )
     )
 
 
@@ -484,7 +494,7 @@ def _use(result: RunResult) -> list[str]:
         "From inside this folder. `model.pt` is TorchScript (plain PyTorch loads it, "
         f"max abs difference to the trained network {_num(export.get('torchscript_max_abs_diff'))})"
         f"; `model.onnx` was checked with onnxruntime (max abs difference "
-        f"{_num(export.get('max_abs_diff'))})." + _normalization(result.data),
+        f"{_num(export.get('max_abs_diff'))})." + _normalization(result),
         "",
     ]
     try:

@@ -59,24 +59,52 @@ class Pipeline:
         log: Callable[[str], None] | None = None,
         preset: str | None = None,
         force: bool = False,
+        datasets: dict | None = None,
     ):
         self.cfg = cfg
         self.out = Path(out)
         self.log = log
         self.preset = preset
         self.force = force  # run into a non-empty folder that is not a run directory
+        self.datasets = datasets  # torch Datasets to train on (written to OUT/data first)
         self.ctx: RunContext | None = None
 
     def run(self) -> RunResult:
+        if self.datasets is not None:
+            return self._run_on_datasets()
+        self._prepare()
+        with RunDirectory(self.out, self.force).claimed() as directory:
+            return self._stages(directory)
+
+    def _prepare(self) -> None:
+        """Everything knowable before training (budgets, solver, data, cheapest network), the
+        space preset chosen from the data, the threads."""
         from budgetnas.pipeline.preflight import preflight
         from budgetnas.training.speed import use_threads
 
         cfg = self.cfg
-        preflight(cfg)  # everything knowable before training: budgets, solver, data, cheapest
+        preflight(cfg)
         if cfg.supernet is None and cfg.train.preset == "auto":
             self.cfg = cfg = _with_data_preset(cfg, self.log or RunContext.default_log)
         use_threads(cfg.train.threads)
+
+    def _run_on_datasets(self) -> RunResult:
+        """A run on the torch Datasets of ``datasets``: they are written once into ``OUT/data``
+        (uint8 arrays, :func:`budgetnas.data.write_arrays`), which the run then names as its data
+        (``arrays:OUT/data``), so that worker processes and later runs open the same images."""
+        import dataclasses
+
+        from budgetnas.data import write_arrays
+        from budgetnas.pipeline.search import resolve_budgets
+
+        resolve_budgets(self.cfg.budgets)  # a mistyped budget fails before the data is written
+        log = self.log or RunContext.default_log
         with RunDirectory(self.out, self.force).claimed() as directory:
+            log(f"writing the datasets to {self.out / 'data'} (uint8 arrays)")
+            name = write_arrays(out_dir=self.out / "data", **self.datasets)
+            train = dataclasses.replace(self.cfg.train, data=name, data_dir=None)
+            self.cfg = dataclasses.replace(self.cfg, train=train)
+            self._prepare()
             return self._stages(directory)
 
     def _stages(self, directory: RunDirectory) -> RunResult:
@@ -231,7 +259,33 @@ def run_pipeline(
     log: Callable[[str], None] | None = None,
     preset: str | None = None,
     force: bool = False,
+    *,
+    train=None,
+    test=None,
+    val=None,
+    classes=None,
+    image_size: int | None = None,
 ) -> RunResult:
     """Run every stage into ``out`` (see :class:`Pipeline`; ``force``: into a non-empty folder
-    that is not a run directory)."""
-    return Pipeline(cfg, out, log, preset, force).run()
+    that is not a run directory).
+
+    ``train`` (and optionally ``test``, ``val``) are map-style torch Datasets of ``(image,
+    label)`` to run on instead of ``cfg.train.data``: PIL images, uint8 arrays or tensors, or
+    float tensors in [0, 1]; ``classes`` names the labels 0..K-1; ``image_size`` sets the side of
+    the square images (default: the most common). Without ``test`` a fixed 10% of every class
+    is held out as the test split, without ``val`` the search's held-out split comes from the
+    rest of ``train``; ``result.dataset["notes"]`` says which.
+
+    For example, with the user's own loading code::
+
+        cfg = RunConfig.from_preset("quick", budgets=["latency_ms<=5", "params_m<=0.5"])
+        result = run_pipeline(cfg, "runs/pets", train=my_train_set, test=my_test_set,
+                              classes=["cat", "dog"])
+    """
+    datasets = None
+    if train is not None:
+        datasets = {"train": train, "test": test, "val": val, "classes": classes}
+        datasets["image_size"] = image_size
+    elif any(x is not None for x in (test, val, classes, image_size)):
+        raise ValueError("test, val, classes and image_size describe train: pass train too")
+    return Pipeline(cfg, out, log, preset, force, datasets).run()

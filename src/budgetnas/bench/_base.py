@@ -63,6 +63,7 @@ BENCHMARKS: Registry = Registry(
         "budgetnas.bench.supernet",
         "budgetnas.bench.throughput",
         "budgetnas.bench.baselines",
+        "budgetnas.bench.data",
     ],
 )
 

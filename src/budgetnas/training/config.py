@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from budgetnas.config import from_dict, option
+from budgetnas.devices import DEVICE_HELP, PRECISION_HELP
 
 __all__ = ["TrainConfig"]
 
@@ -57,13 +58,19 @@ class TrainConfig:
         True, "train in the channels-last memory format on CPU (faster; same values up to rounding)"
     )
     num_workers: int = option(0, "data loader workers")
-    device: str = option("cpu", "torch device")
+    device: str = option("auto", DEVICE_HELP)
+    precision: str = option("auto", PRECISION_HELP)
 
     def __post_init__(self) -> None:
         if self.stage_a_from is not None and self.epochs_a:
             raise ValueError(
                 f"stage_a_from replaces stage A: epochs_a must be 0, got {self.epochs_a}"
             )
+
+    def same_training(self, other: TrainConfig) -> bool:
+        """Whether ``other`` trains the same supernet: every setting equal but the device
+        (a checkpoint continues, or is reused, on any device)."""
+        return asdict(self) | {"device": ""} == asdict(other) | {"device": ""}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

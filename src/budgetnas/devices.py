@@ -39,6 +39,7 @@ __all__ = [
     "Runtime",
     "backward",
     "cpu_fp32_copy",
+    "on_device",
     "resolve_device",
     "resolve_precision",
     "state_on_cpu",
@@ -231,6 +232,29 @@ def step(opt, scaler=None) -> None:
         return
     scaler.step(opt)
     scaler.update()
+
+
+@contextlib.contextmanager
+def on_device(module, device):
+    """Run the block with ``module`` on ``device``, then move it back to where it was (its
+    parameters' device): a CPU network trained or evaluated on a GPU for a while.
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Linear(2, 2)
+        >>> with on_device(net, "cpu") as moved:
+        ...     moved is net
+        True
+    """
+    import torch
+
+    first = next(iter(module.parameters()), None)
+    home = first.device if first is not None else torch.device("cpu")
+    module.to(device)
+    try:
+        yield module
+    finally:
+        module.to(home)
 
 
 def cpu_fp32_copy(module):

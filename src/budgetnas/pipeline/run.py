@@ -136,7 +136,9 @@ class Pipeline:
         t = self.cfg.train
         # the run's own data settings (those of the training for a run that trained it; a run
         # that reused a supernet trained elsewhere recorded them when it began)
-        ctx.trained = TrainedSupernet.open(supernet_checkpoint(ckpt)).with_train(
+        ctx.trained = TrainedSupernet.open(
+            supernet_checkpoint(ckpt), device=t.device, precision=t.precision
+        ).with_train(
             **{k: getattr(t, k) for k in ("data_dir", "subset", "batch_size", "bn_batches", "seed")}
         )
         if ctx.trained.train.data != t.data:

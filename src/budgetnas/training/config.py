@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from budgetnas.config import from_dict, option
-from budgetnas.devices import DEVICE_HELP, PRECISION_HELP
+from budgetnas.devices import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 
 __all__ = ["TrainConfig"]
 
@@ -59,7 +59,7 @@ class TrainConfig:
     )
     num_workers: int = option(0, "data loader workers")
     device: str = option("auto", DEVICE_HELP)
-    precision: str = option("auto", PRECISION_HELP)
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
 
     def __post_init__(self) -> None:
         if self.stage_a_from is not None and self.epochs_a:

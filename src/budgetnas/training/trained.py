@@ -237,9 +237,7 @@ class TrainedSupernet:
         """The heaviest path, recalibrated and frozen: the distillation teacher of fine-tuning."""
         from budgetnas.training.finetune import heaviest_teacher
 
-        return heaviest_teacher(
-            self.net, self.recal_batches(), self.train.bn_batches, self.runtime
-        )
+        return heaviest_teacher(self.net, self.recal_batches(), self.train.bn_batches, self.runtime)
 
     # ---- scores ---------------------------------------------------------------------------
     def score(self, arch_text: str, split: str = "heldout", subset: int | None = None) -> dict:

@@ -191,6 +191,8 @@ def test_run_has_one_device_flag_for_every_stage(capsys):
     )  # fmt: skip
     cfg, _ = config_from_args(args)
     assert (cfg.train.device, cfg.train.precision) == ("cpu", "bf16")
+    args = build_parser().parse_args(["run", "--out", "x", "--budget", "a", "--device", "auto"])
+    assert config_from_args(args)[0].train.device == "auto"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--out", "x", "--precision", "fp8"])
 
@@ -208,3 +210,24 @@ def test_benchmarks_take_device_and_precision(capsys, one_thread):
     assert printed["runtime"] == {"before": "cpu fp32", "after": "cpu bf16"}
     for config in (BaselineConfig, PruningBenchConfig, RankingConfig, RecalNoiseConfig):
         assert list(config.__dataclass_fields__)[-2:] == ["device", "precision"], config
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["bench", "supernet", "ranking", "--supernet", "sn.pt"],
+        ["bench", "supernet", "recal-noise", "--run", "r"],
+        ["bench", "supernet", "throughput"],
+        ["bench", "baselines", "--run", "r"],
+        ["bench", "pruning", "--model", "m.pt", "--json", "p.json"],
+    ],
+)
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_every_benchmark_that_trains_or_evaluates_takes_the_flags(command, device):
+    from budgetnas.cli.main import build_parser
+    from budgetnas.config import config_from_args
+
+    args = build_parser().parse_args([*command, "--device", device, "--precision", "fp32"])
+    bench = args.func.args[0]
+    cfg = config_from_args(bench.config, args)
+    assert (cfg.device, cfg.precision) == (device, "fp32")

@@ -308,6 +308,7 @@ def recal_noise(
         )
     archs = random_subnets(trained.space, subnets, seed=1)
     out = {"run": run, "subnets": subnets, "heldout": sum(len(y) for _, y in held), "bn": {}}
+    out["runtime"] = trained.runtime.describe()
     for n in bn:
         scores = np.zeros((2, len(archs)))
         for i, arch in enumerate(tqdm(archs, desc=f"recalibration on {n} batches", leave=False)):

@@ -47,8 +47,11 @@ __all__ = [
 STATE = "train_state.pt"
 STATE_FORMAT = "budgetnas-train-state"
 
-# the settings a resumed training must share with the saved one
-_RESUME_SETTINGS = ("data", "model", "width", "epochs", "subset", "batch_size", "lr", "seed")
+# the settings a resumed training must share with the saved one (not the device: a training
+# continues on any device; states saved before the precision existed resume as they were)
+_RESUME_SETTINGS = (
+    "data", "model", "width", "epochs", "subset", "batch_size", "lr", "seed", "precision",
+)  # fmt: skip
 
 
 @dataclass

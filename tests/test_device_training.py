@@ -107,6 +107,20 @@ def test_a_training_continues_on_another_device_setting(tmp_path, one_thread):
         SupernetTrainer(other, tmp_path, progress=False).run(resume=True)
 
 
+def test_train_resumes_on_another_device_but_not_in_another_precision(tmp_path, one_thread):
+    from budgetnas.training import SupernetTrainer
+
+    cfg = tiny_train_config(device="cpu", subset=16, eval_subset=16, max_steps=1, threads=1)
+    assert SupernetTrainer(cfg, tmp_path, progress=False).run(stop_after=1)["stopped"]
+    argv = ["train", "--resume", "--no-progress", "--out", str(tmp_path)]
+    assert main([*argv, "--precision", "bf16"]) == 2  # that would be another training
+    assert main([*argv, "--device", "auto"]) == 0
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["train"]["device"] == "auto"
+    log = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert [json.loads(r).get("stage") for r in log[:2]] == ["A", "B"]
+
+
 # ---- the flags of every command ------------------------------------------------------------------
 @pytest.mark.parametrize("device", ["cpu", "auto"])
 def test_train_takes_device_and_precision(tmp_path, device, one_thread):

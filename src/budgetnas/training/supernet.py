@@ -153,9 +153,9 @@ def stage_b_step(
         s_logits, s_stages = s_logits.float(), [t.float() for t in s_stages]
         loss = inner_distillation_loss(s_logits, s_stages, t_logits, t_stages, y, gamma=gamma)
         backward(loss / len(archs), scaler)
-        losses.append(float(loss.detach()))
+        losses.append(loss.detach())
     step(opt, scaler)
-    return losses
+    return torch.stack(losses).tolist()  # one wait for the device per step, not per path
 
 
 class SupernetTrainer:
@@ -415,7 +415,11 @@ class SupernetTrainer:
         model.train()
         steps = self._steps(self.train_ds)
         loader = self._loader(self.train_ds, cfg.seed * 1000 + ep)
-        t0, tot_loss, correct, seen = time.time(), 0.0, 0, 0
+        t0, seen = time.time(), 0
+        # sums on the device (in float64, as Python floats would add them): no wait for the
+        # device at every step
+        tot_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
         with self._bar(steps, f"stage A epoch {ep + 1}/{cfg.epochs_a}") as bar:
             for step, (x, y) in enumerate(loader):
                 if step >= steps:
@@ -423,11 +427,13 @@ class SupernetTrainer:
                 x, y = self.runtime.move(x, y)
                 loss, logits = stage_a_step(model, self.opt, x, y, self.runtime, self.scaler)
                 self.sched.step()
-                tot_loss += float(loss.detach()) * len(y)
-                correct += int((logits.argmax(1) == y).sum())
+                tot_loss += loss.detach().double() * len(y)
+                correct += (logits.argmax(1) == y).sum()
                 seen += len(y)
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+                if self.progress:
+                    bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        tot_loss, correct = float(tot_loss), int(correct)
         seconds = time.time() - t0
         model.eval()
         held = accuracy(model, self._eval_loader(self.heldout_ds), runtime=self.runtime)

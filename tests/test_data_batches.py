@@ -252,3 +252,71 @@ def test_channels_last_computes_the_same_logits_and_loads_either_way():
         assert all(p.is_contiguous() for p in net.parameters())
         assert torch.allclose(net(x), plain, atol=1e-5)
     assert fast_layout(torch.nn.Conv2d(1, 2, 3), device="meta").weight.is_contiguous()
+
+
+def _passes(make, passes: int = 2, seed: int = 5) -> list:
+    """``passes`` passes of the loader ``make()`` with torch's global RNG seeded first."""
+    torch.manual_seed(seed)
+    loader = make()
+    return [[(x.clone(), y.clone()) for x, y in loader] for _ in range(passes)]
+
+
+@pytest.mark.parametrize("augment", [False, True])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_the_device_resident_path_gives_the_host_batches(augment, drop_last):
+    ds = _dataset(23, augment=augment)
+
+    def loader(**kw):
+        g = torch.Generator().manual_seed(3)
+        return TensorBatchLoader(ds, 8, True, g, drop_last, **kw)
+
+    host = _passes(loader)
+    resident = _passes(lambda: loader(device=torch.device("cpu"), resident=True))
+    assert len(host) == len(resident) == 2
+    for a, b in zip(host, resident, strict=True):
+        assert len(a) == len(b)
+        for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+            assert torch.equal(ya, yb) and torch.equal(xa, xb)
+    # the random numbers came from the same generators: what follows the passes agrees too
+    torch.manual_seed(5)
+    _ = [list(loader()) for _ in range(2)]
+    after_host = torch.rand(3)
+    torch.manual_seed(5)
+    _ = [list(loader(device="cpu", resident=True)) for _ in range(2)]
+    assert torch.equal(after_host, torch.rand(3))
+
+
+def test_make_loader_on_the_cpu_is_the_loader_of_before():
+    ds = _dataset(20, augment=True)
+    plain = _passes(lambda: make_loader(ds, 6, shuffle=True, seed=2))
+    on_cpu = _passes(lambda: make_loader(ds, 6, shuffle=True, seed=2, device="cpu"))
+    for a, b in zip(plain, on_cpu, strict=True):
+        for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    loader = make_loader(ds, 6, shuffle=True, device="cpu")
+    assert not loader.resident and not loader.pin_memory
+
+
+def test_only_a_cuda_device_keeps_a_dataset_resident(monkeypatch):
+    from budgetnas.data import batches
+
+    ds = _dataset(10)
+    assert not batches.fits_on_device(ds, "cpu")
+    # a GPU with 1 MiB free: the 600-byte dataset fits, a limit below its size does not
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1 << 20, 1 << 30))
+    assert batches.fits_on_device(ds, "cuda")
+    monkeypatch.setattr(batches, "RESIDENT_MAX_BYTES", 100)
+    assert not batches.fits_on_device(ds, "cuda")
+    with pytest.raises(ValueError, match="resident=True needs the device"):
+        TensorBatchLoader(ds, 4, False, resident=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none visible here)")
+def test_on_cuda_the_batches_are_the_host_batches_on_the_gpu():
+    ds = _dataset(23, augment=True)
+    host = _passes(lambda: make_loader(ds, 8, shuffle=True, seed=1, pin_memory=False))
+    gpu = _passes(lambda: make_loader(ds, 8, shuffle=True, seed=1, device="cuda"))
+    for a, b in zip(host, gpu, strict=True):
+        for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+            assert xb.device.type == "cuda" and torch.equal(ya, yb.cpu())
+            assert torch.allclose(xa, xb.cpu())

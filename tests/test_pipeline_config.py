@@ -99,8 +99,9 @@ EARLIER_RUN_CONFIG = {
 def test_presets_train_the_same_supernet_as_before(preset):
     cfg = RunConfig.from_preset(preset, budgets=["params_m<=1"])
     earlier = TrainConfig.from_dict(EARLIER_TRAIN[preset])
-    # how fast it trains changed (every core, channels-last), not what it trains
-    speed = {"threads": 0, "channels_last": True}
+    # how fast and where it trains changed (every core, channels-last, the device found by
+    # --device auto), not what it trains
+    speed = {"threads": 0, "channels_last": True, "device": "auto"}
     # the quick preset's space follows the data ("auto": fmnist-small on Fashion-MNIST)
     chosen = {"preset": "auto"} if preset == "quick" else {}
     assert cfg.train == dataclasses.replace(earlier, **speed, **chosen)

@@ -48,6 +48,7 @@ import numpy as np
 from budgetnas.arch import Architecture
 from budgetnas.bench._base import register_benchmark
 from budgetnas.config import option
+from budgetnas.devices import DEVICE_HELP
 from budgetnas.spaces.mobilenet import DEPTHS, EXPANSIONS, N_STAGES, BlockConfig, MobileNetSpace
 
 __all__ = [
@@ -106,6 +107,12 @@ class BaselineConfig:
         False,
         "measure every latency again instead of reusing the stored one (a host that was busy "
         "or whose speed drifted); one-shot scores and fine-tunings are still reused",
+    )
+    device: str | None = option(
+        None, "device of the one-shot scores and fine-tunings (none: the run's); " + DEVICE_HELP
+    )
+    precision: str | None = option(
+        None, "precision of the one-shot scores and fine-tunings (none: the run's)"
     )
 
 
@@ -256,7 +263,8 @@ class BaselineBench:
         self.cfg = cfg
         self.log = log or _stderr
         self.run_dir = Path(cfg.run)
-        self.opened = open_run(self.run_dir, log=self.log)  # its configuration, supernet and store
+        # its configuration, supernet and store (on this benchmark's device, when it names one)
+        self.opened = open_run(self.run_dir, self.log, cfg.device, cfg.precision)
         s = self.settings = self.opened.cfg
         use_threads(s.train.threads)
         self.form = PredictorResult.load(self.run_dir).form

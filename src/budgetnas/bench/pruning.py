@@ -26,6 +26,7 @@ from typing import Any
 
 from budgetnas.bench._base import register_benchmark
 from budgetnas.config import option
+from budgetnas.devices import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 
 __all__ = [
     "VARIANTS",
@@ -90,6 +91,11 @@ class PruningBenchConfig:
     seed: int = option(0, "seed of the data subsets, shuffling and initialisation")
     json: str | None = option(None, "output JSON (required), rewritten after every row")
     save_dir: str | None = option(None, "also torch.save every pruned network here")
+    device: str = option(
+        "auto",
+        DEVICE_HELP + "; the fine-tunings and accuracies run there, pruning and latency on the CPU",
+    )
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
 
     def args(self) -> dict[str, Any]:
         """The settings as the JSON's ``"args"`` (ratios and variants comma-separated, as the
@@ -238,6 +244,7 @@ class _Setup:
     parent_macs: int
     graph: Any = None
     taylor: Any = None
+    runtime: Any = None  # budgetnas.devices.Runtime of the fine-tunings and accuracies
 
 
 def _setup(cfg: PruningBenchConfig) -> _Setup:
@@ -245,8 +252,10 @@ def _setup(cfg: PruningBenchConfig) -> _Setup:
 
     from budgetnas.costs.modules import count
     from budgetnas.data import data_options, get_dataset, make_loader
+    from budgetnas.devices import Runtime
     from budgetnas.models.checkpoint import load_network
 
+    runtime = Runtime.resolve(cfg.device, cfg.precision)
     torch.set_num_threads(1)
     parent, _ = load_network(cfg.model, trust_file=cfg.trust_file)
     parent.eval()
@@ -258,7 +267,8 @@ def _setup(cfg: PruningBenchConfig) -> _Setup:
     )
     test_loader = make_loader(test, 256, shuffle=False)
     example = torch.stack([test[0][0], test[1][0]])
-    return _Setup(parent, train, plain, test_loader, example, count(parent, example).macs)
+    macs = count(parent, example).macs
+    return _Setup(parent, train, plain, test_loader, example, macs, runtime=runtime)
 
 
 def _score(cfg: PruningBenchConfig, s: _Setup) -> None:
@@ -278,14 +288,17 @@ def _score(cfg: PruningBenchConfig, s: _Setup) -> None:
     )
 
 
-def _accuracy(net, loader) -> float:
-    """:func:`budgetnas.training.evaluate.accuracy`, the network left in the mode it was in (so
-    the saved networks are as before)."""
+def _accuracy(net, loader, runtime=None) -> float:
+    """:func:`budgetnas.training.evaluate.accuracy` (on ``runtime``'s device, then back on the
+    CPU), the network left in the mode it was in (so the saved networks are as before)."""
+    from budgetnas.devices import Runtime, on_device
     from budgetnas.training.evaluate import accuracy
 
+    rt = runtime or Runtime.cpu()
     was = net.training
     try:
-        return accuracy(net, loader)
+        with on_device(net, rt.device):
+            return accuracy(net, loader, runtime=rt)
     finally:
         net.train(was)
 
@@ -350,16 +363,18 @@ def _row(cfg: PruningBenchConfig, s: _Setup, variant: str, ratio: float) -> dict
     t0 = time.time()
     torch.manual_seed(cfg.seed)
     net, teacher, gamma, kl = _prune_variant(cfg, s, variant, ratio, budget)
-    acc0 = _accuracy(net, s.test_loader)
+    acc0 = _accuracy(net, s.test_loader, s.runtime)
     # ours_prog's recovery batches count toward the same total
     spent = (cfg.steps - 1) * cfg.recover if variant == "ours_prog" else 0
     loader = make_loader(s.train, cfg.batch_size, shuffle=True, seed=cfg.seed)
-    finetune_pruned(net, loader, cfg.epochs, spent, teacher, gamma, kl, lr=cfg.lr)
+    finetune_pruned(
+        net, loader, cfg.epochs, spent, teacher, gamma, kl, lr=cfg.lr, runtime=s.runtime
+    )
     row = {
         "method": variant,
         "ratio": ratio,
         "accuracy_before_finetune": acc0,
-        "accuracy": _accuracy(net, s.test_loader),
+        "accuracy": _accuracy(net, s.test_loader, s.runtime),
         "seconds": round(time.time() - t0, 1),
     } | describe(net, s.example, s.parent_macs)
     assert row["flops_ratio"] <= ratio + 1e-12
@@ -405,7 +420,11 @@ def run(cfg: PruningBenchConfig) -> PruningBenchResult:
     s = _setup(cfg)
     result = PruningBenchResult(cfg.args())
     result.rows.append(
-        {"method": "parent", "ratio": 1.0, "accuracy": _accuracy(s.parent, s.test_loader)}
+        {
+            "method": "parent",
+            "ratio": 1.0,
+            "accuracy": _accuracy(s.parent, s.test_loader, s.runtime),
+        }
         | describe(s.parent, s.example, s.parent_macs)
     )
     print(result.rows[-1], flush=True)

@@ -131,34 +131,44 @@ def overhead(
     }
 
 
-def _finetune_steps(child, teacher, train, batch_size: int, lr: float, steps: int, schedule, seed):
+def _finetune_steps(
+    child, teacher, train, batch_size: int, lr: float, steps: int, schedule, seed, runtime=None
+):
     """``steps`` SGD steps (Nesterov momentum 0.9) of ``child`` on CE + KL from ``teacher``,
-    ``schedule`` cosine (to 0 over the steps) or constant; the data order from ``seed``."""
+    ``schedule`` cosine (to 0 over the steps) or constant; the data order from ``seed``; on
+    ``runtime``'s device and precision (both networks there already; default: the CPU, fp32)."""
     import torch
     import torch.nn.functional as F
 
     from budgetnas.data import make_loader
+    from budgetnas.devices import Runtime, backward, step
     from budgetnas.training.distill import kl_teacher_student
+
+    rt = runtime or Runtime.cpu()
+    scaler = rt.scaler()
 
     opt = torch.optim.SGD(child.parameters(), lr=lr, momentum=0.9, nesterov=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if schedule == "cosine" else None
     torch.manual_seed(seed)
-    loader = make_loader(train, batch_size, shuffle=True, seed=seed)
-    step = 0
-    while step < steps:
+    loader = make_loader(train, batch_size, shuffle=True, seed=seed, device=rt.device)
+    done = 0
+    while done < steps:
         for x, y in loader:
-            if step >= steps:
+            if done >= steps:
                 break
-            with torch.no_grad():
-                t_logits = teacher(x)
-            logits = child(x)
+            x, y = rt.move(x, y)
+            with rt.autocast():
+                with torch.no_grad():
+                    t_logits = teacher(x)
+                logits = child(x)
+            logits, t_logits = logits.float(), t_logits.float()
             loss = F.cross_entropy(logits, y) + kl_teacher_student(logits, t_logits)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            backward(loss, scaler)
+            step(opt, scaler)
             if sched is not None:
                 sched.step()
-            step += 1
+            done += 1
     return child
 
 
@@ -170,15 +180,15 @@ def _ranking_record(trained, teacher, train, held, arch, recipe: tuple) -> dict:
     from budgetnas.training.evaluate import accuracy, one_shot_accuracy
 
     t0 = time.time()
-    net, bn = trained.net, trained.train.bn_batches
-    one_shot = one_shot_accuracy(net, arch, trained.recal_batches(), held, bn)
-    child = extract(net, arch).train()
+    net, bn, rt = trained.net, trained.train.bn_batches, trained.runtime
+    one_shot = one_shot_accuracy(net, arch, trained.recal_batches(), held, bn, rt)
+    child = extract(net, arch).train()  # on the supernet's device
     batch = trained.train.batch_size
-    _finetune_steps(child, teacher, train, batch, lr, finetune_steps, schedule, seed)
+    _finetune_steps(child, teacher, train, batch, lr, finetune_steps, schedule, seed, rt)
     return {
         "arch": str(arch),
         "one_shot": one_shot,
-        "finetuned": accuracy(child, held),
+        "finetuned": accuracy(child, held, runtime=rt),
         "macs": trained.space.count_macs(arch),
         "seconds": time.time() - t0,
     }
@@ -203,8 +213,11 @@ def ranking(
     threads: int = 1,
     schedule: str = "cosine",
     sample: str = "uniform",
+    device: str | None = None,
+    precision: str | None = None,
 ) -> dict:
-    """Kendall tau between one-shot and briefly fine-tuned held-out accuracy of random archs.
+    """Kendall tau between one-shot and briefly fine-tuned held-out accuracy of random archs,
+    scored and fine-tuned on ``device`` in ``precision`` (default: the training's settings).
 
     ``sample`` draws the architectures: ``"uniform"`` (independent uniform samples, the issue's
     protocol) or ``"macs-spread"`` (from 50 uniform samples per architecture, the ones at evenly
@@ -227,7 +240,7 @@ def ranking(
     from budgetnas.training.trained import TrainedSupernet
 
     torch.set_num_threads(threads)
-    trained = TrainedSupernet.open(supernet, finished=False)
+    trained = TrainedSupernet.open(supernet, finished=False, device=device, precision=precision)
     space, t = trained.space, trained.train
     train = trained.dataset("search-train", t.subset, augment=t.augment)
     held = trained.dataset("heldout", eval_subset, seed=0)
@@ -254,6 +267,7 @@ def ranking(
         "schedule": schedule,
         "sample": sample,
         "heldout_images": len(held),
+        "runtime": trained.runtime.describe(),
         "kendall_tau": float(tau.statistic),
         "kendall_tau_ci95": tau_interval(one_shot, tuned, seed=seed),
         "kendall_tau_pvalue": float(tau.pvalue),
@@ -263,12 +277,19 @@ def ranking(
 
 
 def recal_noise(
-    run: str, subnets: int = 20, heldout: int = 2000, bn: tuple[int, ...] = (1, 8), threads=1
+    run: str,
+    subnets: int = 20,
+    heldout: int = 2000,
+    bn: tuple[int, ...] = (1, 8),
+    threads=1,
+    device: str | None = None,
+    precision: str | None = None,
 ) -> dict:
     """For each number of recalibration batches in ``bn``: the one-shot accuracies of ``subnets``
     random subnets (those of the run's quality report) after two disjoint recalibrations, on the
     same ``heldout`` images, and how well the two agree (Pearson, Kendall tau, spread of the
-    difference against the spread of the subnets)."""
+    difference against the spread of the subnets); scored on ``device`` in ``precision``
+    (default: the run's)."""
     import torch
     from scipy import stats
     from tqdm import tqdm
@@ -278,7 +299,7 @@ def recal_noise(
     from budgetnas.training.evaluate import one_shot_counts
 
     torch.set_num_threads(threads)
-    trained = open_run(run, log=lambda msg: None).trained
+    trained = open_run(run, lambda msg: None, device, precision).trained
     ev = trained.evaluator(heldout, batch=500)
     recal, held = ev.recal_batches, ev.eval_batches
     if 2 * max(bn) > len(recal):
@@ -287,11 +308,13 @@ def recal_noise(
         )
     archs = random_subnets(trained.space, subnets, seed=1)
     out = {"run": run, "subnets": subnets, "heldout": sum(len(y) for _, y in held), "bn": {}}
+    out["runtime"] = trained.runtime.describe()
     for n in bn:
         scores = np.zeros((2, len(archs)))
         for i, arch in enumerate(tqdm(archs, desc=f"recalibration on {n} batches", leave=False)):
             for k in (0, 1):
-                c, t = one_shot_counts(trained.net, arch, recal[k * n : (k + 1) * n], held, n)
+                part = recal[k * n : (k + 1) * n]
+                c, t = one_shot_counts(trained.net, arch, part, held, n, trained.runtime)
                 scores[k, i] = sum(c) / sum(t)
         varies = bool(np.ptp(scores, axis=1).min() > 0)
         out["bn"][str(n)] = {
@@ -372,6 +395,12 @@ class RankingConfig:
     )
     seed: int = option(1, "seed of the architectures and of the fine-tuning")
     json: str | None = option(None, "also write the result here")
+    device: str | None = option(
+        None, "device of the scores and fine-tunings (none: the training's)"
+    )
+    precision: str | None = option(
+        None, "precision of the scores and fine-tunings (none: the training's)"
+    )
 
 
 @dataclass
@@ -386,6 +415,8 @@ class RecalNoiseConfig:
     )
     threads: int = option(1, "torch threads")
     json: str | None = option(None, "also write the result here")
+    device: str | None = option(None, "device of the one-shot scores (none: the run's)")
+    precision: str | None = option(None, "precision of the one-shot scores (none: the run's)")
 
 
 @register_benchmark(
@@ -422,6 +453,8 @@ def run_ranking(cfg: RankingConfig) -> dict:
         cfg.threads,
         cfg.schedule,
         cfg.sample,
+        cfg.device,
+        cfg.precision,
     )
     return written_json(res, cfg.json)
 
@@ -434,7 +467,9 @@ def run_ranking(cfg: RankingConfig) -> dict:
     required=("run",),
 )
 def run_recal_noise(cfg: RecalNoiseConfig) -> dict:
-    res = recal_noise(cfg.run, cfg.subnets, cfg.heldout, tuple(cfg.bn), cfg.threads)
+    res = recal_noise(
+        cfg.run, cfg.subnets, cfg.heldout, tuple(cfg.bn), cfg.threads, cfg.device, cfg.precision
+    )
     return written_json(res, cfg.json)
 
 

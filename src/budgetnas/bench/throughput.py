@@ -18,7 +18,8 @@ part of the step it feeds. Each measurement is ``warmup`` untimed steps, then ``
 ones; the ``rounds`` measurements of the two variants alternate (before, after, then after,
 before, ...) so that load from other processes and drift hit both alike. Reported per variant
 and stage: the median images/s over the rounds, the least and the most; the ratio after/before
-of the medians; the threads used and the machine.
+of the medians; the threads used, the device and precision of each variant (``--device``,
+``--precision`` set the 'after' one; 'before' is the CPU in fp32) and the machine.
 
 Example (a few tiny steps on generated images)::
 
@@ -34,9 +35,11 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from budgetnas.bench._base import json_text, register_benchmark, written_json
 from budgetnas.config import option
+from budgetnas.devices import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 
 __all__ = ["STAGES", "VARIANTS", "ThroughputConfig", "run_throughput", "throughput"]
 
@@ -69,11 +72,20 @@ class ThroughputConfig:
     threads: int = option(0, "torch threads of the 'after' training (0: every core)")
     seed: int = option(0, "seed of the weights, the data order and the paths")
     json: str | None = option(None, "also write the result here")
+    device: str = option(
+        "auto", "device of the 'after' training (" + DEVICE_HELP + "); 'before' is always the CPU"
+    )
+    precision: str = option(
+        "auto", "precision of the 'after' training: " + PRECISION_HELP, choices=PRECISIONS
+    )
 
 
-def _train_steps(batches: Iterator, step: Callable, steps: int) -> float:
+def _train_steps(
+    batches: Iterator, step: Callable, steps: int, sync: Callable[[], None] | None = None
+) -> float:
     """Images per second of ``steps`` calls of ``step(x, y)``, each on the next batch of
-    ``batches`` (fetching it timed too).
+    ``batches`` (fetching it timed too). ``sync`` waits for queued device work before the clock
+    is read at the start and the end (CUDA runs asynchronously).
 
     Example:
         >>> seen = []
@@ -82,11 +94,15 @@ def _train_steps(batches: Iterator, step: Callable, steps: int) -> float:
         (['x', 'x', 'x'], True)
     """
     images = 0
+    if sync is not None:
+        sync()
     t0 = time.perf_counter()
     for _ in range(steps):
         x, y = next(batches)
         step(x, y)
         images += len(y)
+    if sync is not None:
+        sync()
     return images / (time.perf_counter() - t0)
 
 
@@ -96,25 +112,31 @@ def _endless(loader) -> Iterator:
         yield from loader
 
 
-def _stage_a_step(model, opt, heaviest) -> Callable:
+def _stage_a_step(model, opt, heaviest, runtime=None, scaler=None) -> Callable:
     """A stage-A training step (:func:`~budgetnas.training.supernet.stage_a_step`) on the
-    heaviest path."""
+    heaviest path (batches moved to ``runtime``'s device first)."""
     from budgetnas.training.supernet import stage_a_step
 
     def step(x, y):
+        if runtime is not None:
+            x, y = runtime.move(x, y)
         model.set_active(heaviest)
-        stage_a_step(model, opt, x, y)
+        stage_a_step(model, opt, x, y, runtime, scaler)
 
     return step
 
 
-def _stage_b_step(model, teacher, opt, paths: Callable, gamma: float) -> Callable:
+def _stage_b_step(
+    model, teacher, opt, paths: Callable, gamma: float, runtime=None, scaler=None
+) -> Callable:
     """A stage-B training step (:func:`~budgetnas.training.supernet.stage_b_step`) on the paths
     of ``paths()``."""
     from budgetnas.training.supernet import stage_b_step
 
     def step(x, y):
-        stage_b_step(model, teacher, opt, x, y, paths(), gamma)
+        if runtime is not None:
+            x, y = runtime.move(x, y)
+        stage_b_step(model, teacher, opt, x, y, paths(), gamma, runtime, scaler)
 
     return step
 
@@ -129,6 +151,7 @@ def _variant(name: str, cfg: ThroughputConfig, train, space, dataset) -> dict:
     from torch.utils.data import DataLoader
 
     from budgetnas.data import make_loader
+    from budgetnas.devices import Runtime
     from budgetnas.supernet import MobileNetSupernet
     from budgetnas.training.speed import fast_layout
     from budgetnas.training.supernet import sandwich_paths, supernet_optimizer
@@ -139,10 +162,13 @@ def _variant(name: str, cfg: ThroughputConfig, train, space, dataset) -> dict:
     teacher.set_active(space.heaviest())
     for p in teacher.parameters():
         p.requires_grad_(False)
+    runtime = Runtime.cpu()
     if name == "after":
-        loader = make_loader(dataset, cfg.batch_size, shuffle=True, seed=cfg.seed)
-        fast_layout(model)
-        fast_layout(teacher)
+        runtime = Runtime.resolve(cfg.device, cfg.precision)
+        dev = runtime.device
+        loader = make_loader(dataset, cfg.batch_size, shuffle=True, seed=cfg.seed, device=dev)
+        fast_layout(model.to(dev), dev)
+        fast_layout(teacher.to(dev), dev)
     else:
         gen = torch.Generator().manual_seed(cfg.seed)
         loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=gen)
@@ -152,11 +178,17 @@ def _variant(name: str, cfg: ThroughputConfig, train, space, dataset) -> dict:
     def paths():
         return sandwich_paths(space, rng, cfg.n_random)
 
+    scaler = runtime.scaler()
+    sync = None
+    if runtime.device.type == "cuda":
+        sync = partial(torch.cuda.synchronize, runtime.device)
     return {
         "threads": cfg.threads if name == "after" else 1,
+        "runtime": runtime,
+        "sync": sync,
         "batches": _endless(loader),
-        "stage_a": _stage_a_step(model, opt, space.heaviest()),
-        "stage_b": _stage_b_step(model, teacher, opt, paths, train.gamma),
+        "stage_a": _stage_a_step(model, opt, space.heaviest(), runtime, scaler),
+        "stage_b": _stage_b_step(model, teacher, opt, paths, train.gamma, runtime, scaler),
     }
 
 
@@ -216,8 +248,10 @@ def throughput(cfg: ThroughputConfig) -> dict:
                 used[name] = use_threads(v["threads"])
                 for stage in STAGES:
                     if cfg.warmup:
-                        _train_steps(v["batches"], v[stage], cfg.warmup)
-                    rates[name][stage].append(_train_steps(v["batches"], v[stage], cfg.steps))
+                        _train_steps(v["batches"], v[stage], cfg.warmup, v["sync"])
+                    rates[name][stage].append(
+                        _train_steps(v["batches"], v[stage], cfg.steps, v["sync"])
+                    )
     finally:
         torch.set_num_threads(threads_before)
     out = {
@@ -229,6 +263,7 @@ def throughput(cfg: ThroughputConfig) -> dict:
         "warmup": cfg.warmup,
         "n_random": cfg.n_random,
         "threads": used,
+        "runtime": {name: variants[name]["runtime"].describe() for name in VARIANTS},
         "machine": machine(),
         "torch": torch.__version__,
     }

@@ -27,6 +27,7 @@ def register(subparsers) -> None:
 
 def _flags(p: argparse.ArgumentParser) -> None:
     from budgetnas.cli.command import add_supernet_argument
+    from budgetnas.devices import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 
     add_supernet_argument(p)
     p.add_argument(
@@ -39,6 +40,8 @@ def _flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", type=int, default=None, help="evaluate on N images of the split")
     p.add_argument("--bn-batches", type=int, default=None, help="recalibration batches")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: every core)")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--json", action="store_true", help="print a JSON record instead of text")
 
 
@@ -48,7 +51,12 @@ def run(args: argparse.Namespace) -> int:
 
     use_threads(args.threads)
     trained = TrainedSupernet.open(
-        args.supernet, data_dir=args.data_dir, bn_batches=args.bn_batches, finished=False
+        args.supernet,
+        data_dir=args.data_dir,
+        bn_batches=args.bn_batches,
+        finished=False,
+        device=args.device,
+        precision=args.precision,
     )
     rec = trained.score(args.arch, args.split, args.subset)
     if args.json:
@@ -56,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(
             f"{rec['arch']}  {rec['split']} accuracy {100 * rec['accuracy']:.2f}% "
-            f"({rec['images']} images, {rec['params']:,} params, {rec['macs'] / 1e6:.2f}M MACs)"
+            f"({rec['images']} images, {rec['params']:,} params, {rec['macs'] / 1e6:.2f}M MACs; "
+            f"{rec['device']} {rec['precision']})"
         )
     return 0

@@ -17,7 +17,7 @@ RENAME = {"batch": "batch-size"}
 
 def register(subparsers) -> None:
     from budgetnas.cli.command import add_command
-    from budgetnas.predictors.fit import PredictorConfig
+    from budgetnas.predictors.fit import PredictorFitConfig
 
     p = subparsers.add_parser("predictor", help="accuracy predictors on a trained supernet")
     sub = p.add_subparsers(dest="predictor_cmd", required=True)
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
         "OUT/store.sqlite (every evaluation, so an interrupted fit resumes) and "
         "OUT/predictor_scatter.png.",
         func=run,
-        config=PredictorConfig,
+        config=PredictorFitConfig,
         flags=_flags,
         rename=RENAME,
         defaults=CLI_DEFAULTS,
@@ -51,16 +51,21 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from budgetnas.config import config_from_args, to_toml
-    from budgetnas.predictors.fit import PredictorConfig, fit_predictor
+    from budgetnas.predictors.fit import PredictorFitConfig, fit_predictor
     from budgetnas.store import Store
     from budgetnas.training.trained import TrainedSupernet
 
-    cfg = config_from_args(PredictorConfig, args, CLI_DEFAULTS)
+    cfg = config_from_args(PredictorFitConfig, args, CLI_DEFAULTS)
     if cfg.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {cfg.jobs}")
     torch.set_num_threads(args.threads)
     trained = TrainedSupernet.open(
-        args.supernet, data_dir=args.data_dir, bn_batches=args.bn_batches, finished=False
+        args.supernet,
+        data_dir=args.data_dir,
+        bn_batches=args.bn_batches,
+        finished=False,
+        device=cfg.device,
+        precision=cfg.precision,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

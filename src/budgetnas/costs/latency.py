@@ -111,7 +111,11 @@ def make_runner(
     threads: int = 1,
     seed: int = 0,
 ) -> Callable[[], object]:
-    """One inference of ``module`` (put in eval mode) on a fixed random input of ``input_shape``.
+    """One inference of ``module`` on a fixed random input of ``input_shape``.
+
+    The runner times a CPU fp32 copy of ``module`` in eval mode
+    (:func:`budgetnas.devices.cpu_fp32_copy`): a network trained on a GPU or in bf16 is timed as
+    the latency budget means it, and ``module`` itself is left where and as it is.
 
     ``torch-cpu`` runs eager PyTorch under ``torch.inference_mode``; ``onnxruntime`` exports the
     module to ONNX in memory and runs it on the CPU execution provider with ``threads`` intra-op
@@ -119,8 +123,10 @@ def make_runner(
     """
     import torch
 
+    from budgetnas.devices import cpu_fp32_copy
+
     check_backend(backend)
-    module = module.eval()
+    module = cpu_fp32_copy(module)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(*input_shape, generator=gen)
     if backend == "torch-cpu":

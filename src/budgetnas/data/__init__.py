@@ -201,6 +201,8 @@ def make_loader(
     seed: int = 0,
     num_workers: int = 0,
     drop_last: bool = False,
+    device: torch.device | str | None = None,
+    pin_memory: bool | None = None,
 ) -> Iterable:
     """A loader whose shuffling (and worker seeds) depend only on ``seed``.
 
@@ -208,17 +210,34 @@ def make_loader(
     :class:`~budgetnas.data.batches.TensorBatchLoader` (whole batches indexed, augmented and
     normalized as tensors: the same order and images as a DataLoader, several times faster);
     anything else a ``torch.utils.data.DataLoader``.
+
+    ``device`` is where the batches are used. On CUDA, an ``ImageTensorDataset`` that fits
+    (:func:`~budgetnas.data.batches.fits_on_device`) stays on the GPU and the loader yields
+    device tensors; otherwise the batches come in pinned memory (``pin_memory``, default: on
+    CUDA) for the loops' ``non_blocking`` copies. On the CPU (``None``) nothing changes.
     """
     import torch
     from torch.utils.data import DataLoader
 
     from budgetnas.data._base import ImageTensorDataset
-    from budgetnas.data.batches import TensorBatchLoader
+    from budgetnas.data.batches import TensorBatchLoader, fits_on_device
 
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    pin = dev.type == "cuda" if pin_memory is None else bool(pin_memory)
     generator = torch.Generator()
     generator.manual_seed(seed)
     if isinstance(dataset, ImageTensorDataset) and num_workers == 0:
-        return TensorBatchLoader(dataset, batch_size, shuffle, generator, drop_last)
+        resident = fits_on_device(dataset, dev)
+        return TensorBatchLoader(
+            dataset,
+            batch_size,
+            shuffle,
+            generator,
+            drop_last,
+            device=dev,
+            resident=resident,
+            pin_memory=pin and not resident,
+        )
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -227,6 +246,7 @@ def make_loader(
         generator=generator,
         drop_last=drop_last,
         persistent_workers=False,
+        pin_memory=pin,
     )
 
 

@@ -21,7 +21,7 @@ __all__ = ["SHIPPED_KINDS", "export_records", "import_records", "pack_supernet"]
 #: store kinds of evaluations that depend only on the weights and the evaluation settings
 SHIPPED_KINDS = ("binas", "oneshot")
 _RECORDS_FORMAT = "budgetnas-records"
-_DROPPED = ("optimizer", "scheduler", "rng", "teacher")
+_DROPPED = ("optimizer", "scheduler", "scaler", "rng", "teacher")
 
 
 def pack_supernet(checkpoint: str | Path, out: str | Path) -> dict:

@@ -35,6 +35,7 @@ from typing import Any
 
 from budgetnas.config import option
 from budgetnas.data import resolved_name
+from budgetnas.devices import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 
 __all__ = [
     "STATE",
@@ -47,8 +48,11 @@ __all__ = [
 STATE = "train_state.pt"
 STATE_FORMAT = "budgetnas-train-state"
 
-# the settings a resumed training must share with the saved one
-_RESUME_SETTINGS = ("data", "model", "width", "epochs", "subset", "batch_size", "lr", "seed")
+# the settings a resumed training must share with the saved one (not the device: a training
+# continues on any device; states saved before the precision existed resume as they were)
+_RESUME_SETTINGS = (
+    "data", "model", "width", "epochs", "subset", "batch_size", "lr", "seed", "precision",
+)  # fmt: skip
 
 
 @dataclass
@@ -77,6 +81,8 @@ class BaselineTrainConfig:
     seed: int = option(0, "seed of the initialisation, data subsets and shuffling")
     threads: int = option(0, "torch CPU threads (0: every core)")
     out: str | None = option(None, "(required) output folder")
+    device: str = option("auto", DEVICE_HELP)
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
 
     def __post_init__(self) -> None:
         self.data = resolved_name(self.data)  # a folder's path absolute: saved configs reopen it
@@ -147,6 +153,7 @@ def train_baseline(
 
     from budgetnas.config import to_toml
     from budgetnas.data import data_options, dataset_info, get_dataset, make_loader
+    from budgetnas.devices import Runtime
     from budgetnas.models import build_model
     from budgetnas.models.checkpoint import save_checkpoint
     from budgetnas.models.train import train_classifier
@@ -157,6 +164,7 @@ def train_baseline(
         raise ValueError("missing required setting: --out (or in the --config file)")
     if cfg.epochs < 0:
         raise ValueError("--epochs must be >= 0")
+    runtime = Runtime.resolve(cfg.device, cfg.precision)
     use_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     options = data_options(cfg)
@@ -164,7 +172,8 @@ def train_baseline(
     kwargs: dict[str, Any] = {"in_channels": info.channels, "num_classes": info.num_classes}
     if cfg.width is not None:
         kwargs["width"] = cfg.width
-    net = fast_layout(build_model(cfg.model, **kwargs))
+    # built on the CPU (the same initial weights on every device), then moved
+    net = fast_layout(build_model(cfg.model, **kwargs).to(runtime.device), runtime.device)
     train = get_dataset(
         cfg.data, "train", cfg.data_dir, augment=True, subset=cfg.subset, seed=cfg.seed, **options
     )
@@ -184,17 +193,21 @@ def train_baseline(
 
     losses = train_classifier(
         net,
-        make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed),
+        make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=runtime.device),
         cfg.epochs,
         lr=cfg.lr,
         log=log,
         progress=progress,
         on_epoch_end=on_epoch_end,
         resume=state,
+        runtime=runtime,
     )
     train_s = before + time.time() - t0  # the training's own time, over every call
     plain_layout(net)  # trained channels-last (faster on CPU), saved and measured contiguous
-    acc = accuracy(net, make_loader(test, 256, shuffle=False))
+    acc = accuracy(
+        net, make_loader(test, 256, shuffle=False, device=runtime.device), runtime=runtime
+    )
+    net.to("cpu")  # saved from the CPU: the checkpoint loads anywhere
     path = out / f"{cfg.model}_{cfg.data}.pt"
     result = BaselineTrainResult(
         str(path), cfg.model, kwargs, cfg.data, cfg.epochs, cfg.subset, acc, len(test),
@@ -208,6 +221,7 @@ def train_baseline(
 def _resumable(resume: bool, epochs: int, net, state_path: Path, settings: dict, log):
     """The saved training state to continue from (``None``: start afresh; the weights are loaded
     into ``net``) and the ``on_epoch_end`` that saves it after every epoch."""
+    from budgetnas.devices import state_on_cpu
     from budgetnas.models.checkpoint import save_atomic
     from budgetnas.safeio import load_weights
 
@@ -232,8 +246,8 @@ def _resumable(resume: bool, epochs: int, net, state_path: Path, settings: dict,
             {
                 "format": STATE_FORMAT,
                 "settings": settings,
-                "model": net.state_dict(),
-                "fit": fit_state,
+                "model": state_on_cpu(net.state_dict()),
+                "fit": state_on_cpu(fit_state),
             },
             state_path,
         )

@@ -46,12 +46,16 @@ def save_atomic(obj: Any, path: str | Path) -> None:
 def save_checkpoint(
     path: str | Path, model: nn.Module, name: str, kwargs: dict[str, Any], meta: dict | None = None
 ) -> Path:
+    """Write a budgetnas checkpoint of ``model`` (its weights as CPU tensors, whatever device and
+    memory layout it trained in) to ``path``."""
+    from budgetnas.devices import state_on_cpu
+
     path = Path(path)
     checkpoint = {
         "format": FORMAT,
         "model": name,
         "kwargs": dict(kwargs),
-        "state_dict": model.state_dict(),
+        "state_dict": state_on_cpu(model.state_dict()),  # loads on any device
         "meta": dict(meta or {}),
     }
     save_atomic(checkpoint, path)

@@ -51,9 +51,14 @@ def fit_epochs(
     progress: bool = False,
     on_epoch_end: Callable[[dict], None] | None = None,
     resume: dict | None = None,
+    runtime=None,
 ) -> list[float]:
     """The shared training loop: SGD + cosine schedule on ``params``, ``batch_loss(x, y)`` per
     batch; returns the mean loss of each epoch. ``progress`` shows a bar per epoch on stderr.
+
+    ``runtime`` (a :class:`budgetnas.devices.Runtime`; the model must be on its device): the
+    batches are moved there and ``batch_loss`` runs under its autocast, with loss scaling in
+    fp16. Without one, the batches are used as they come, in fp32.
 
     ``on_epoch_end(state)`` gets, after every epoch, what continuing needs besides the model's
     weights: the epochs done, optimizer, scheduler, losses and RNG states (torch's and the
@@ -63,6 +68,7 @@ def fit_epochs(
 
     from tqdm import tqdm
 
+    from budgetnas.devices import Runtime, backward, step
     from budgetnas.training.optim import sgd_cosine
 
     opt, sched = sgd_cosine(
@@ -70,6 +76,10 @@ def fit_epochs(
     )
     generator = getattr(loader, "generator", None)
     losses, start = _restore(resume, opt, sched, generator)
+    rt = runtime
+    scaler = rt.scaler() if rt is not None else None
+    if scaler is not None and resume is not None and resume.get("scaler") is not None:
+        scaler.load_state_dict(resume["scaler"])
     model.train()
     for epoch in range(start, epochs):
         total, n = 0.0, 0
@@ -82,10 +92,13 @@ def fit_epochs(
             mininterval=2.0,
         )
         for x, y in bar:
+            if rt is not None:
+                x, y = rt.move(x, y)
             opt.zero_grad(set_to_none=True)
-            loss = batch_loss(x, y)
-            loss.backward()
-            opt.step()
+            with (rt or Runtime(x.device)).autocast():
+                loss = batch_loss(x, y)
+            backward(loss.float(), scaler)
+            step(opt, scaler)
             sched.step()
             total += loss.item() * len(y)
             n += len(y)
@@ -101,6 +114,7 @@ def fit_epochs(
                     "losses": list(losses),
                     "rng": torch.get_rng_state(),
                     "loader_rng": generator.get_state() if generator is not None else None,
+                    "scaler": scaler.state_dict() if scaler is not None else None,
                 }
             )
     return losses
@@ -129,9 +143,10 @@ def train_classifier(
     progress: bool = False,
     on_epoch_end: Callable[[dict], None] | None = None,
     resume: dict | None = None,
+    runtime=None,
 ) -> list[float]:
     """Train with cross-entropy; returns the mean training loss of each epoch (checkpointing as
-    in :func:`fit_epochs`)."""
+    in :func:`fit_epochs`, on ``runtime``'s device and precision)."""
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     return fit_epochs(
         model,
@@ -145,6 +160,7 @@ def train_classifier(
         progress=progress,
         on_epoch_end=on_epoch_end,
         resume=resume,
+        runtime=runtime,
     )
 
 

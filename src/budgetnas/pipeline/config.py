@@ -240,6 +240,7 @@ def _legacy_config(path: Path) -> tuple[RunConfig, str | None]:
     preset = flat.get("preset")
     values = legacy_settings(flat)
     values.setdefault("eval_subset", values.get("heldout"))
+    values.setdefault("device", "cpu")  # the one device of the releases that wrote it
     try:
         return from_dict(RunConfig, values), preset
     except ValueError as exc:

@@ -186,7 +186,9 @@ class Pipeline:
         t = self.cfg.train
         # the run's own data settings (those of the training for a run that trained it; a run
         # that reused a supernet trained elsewhere recorded them when it began)
-        ctx.trained = TrainedSupernet.open(supernet_checkpoint(ckpt)).with_train(
+        ctx.trained = TrainedSupernet.open(
+            supernet_checkpoint(ckpt), device=t.device, precision=t.precision
+        ).with_train(
             **{k: getattr(t, k) for k in ("data_dir", "subset", "batch_size", "bn_batches", "seed")}
         )
         if ctx.trained.train.data != t.data:
@@ -244,12 +246,23 @@ class Pipeline:
         return self.ctx
 
 
-def open_run(run_dir: str | Path, log: Callable[[str], None] | None = None) -> Pipeline:
+def open_run(
+    run_dir: str | Path,
+    log: Callable[[str], None] | None = None,
+    device: str | None = None,
+    precision: str | None = None,
+) -> Pipeline:
     """A finished run directory, opened with its own configuration (``config.toml``, or the
-    ``run_config.json`` of earlier runs)."""
+    ``run_config.json`` of earlier runs); ``device`` and ``precision`` replace the run's, for
+    the evaluations and fine-tunings of whoever reopens it."""
+    import dataclasses
+
     from budgetnas.pipeline.config import load_run_config
 
     cfg, preset = load_run_config(run_dir)
+    runtime = {k: v for k, v in {"device": device, "precision": precision}.items() if v}
+    if runtime:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **runtime))
     return Pipeline(cfg, run_dir, log=log, preset=preset).open()
 
 

@@ -106,6 +106,7 @@ class SupernetEvaluator:
         seed: int = 0,
         sampling: str = "independent",
         bn_halves: bool = False,
+        runtime=None,
     ):
         if sampling not in SAMPLINGS:
             raise ValueError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLINGS)}")
@@ -118,6 +119,9 @@ class SupernetEvaluator:
         self.seed = int(seed)
         self.bn_halves = bool(bn_halves)
         self.space = supernet.space
+        # where and in which precision the paths are scored (default: the supernet's device,
+        # fp32); the fingerprint does not depend on it
+        self.runtime = runtime
 
     def fingerprint(self, sampling: bool = True) -> str:
         """Identifies the weights and the settings: stored records are reused only on a match.
@@ -171,18 +175,20 @@ class SupernetEvaluator:
         import torch
 
         from budgetnas.supernet.bn import recalibrate_bn
+        from budgetnas.training.evaluate import model_runtime
 
         net, space = self.supernet, self.space
         rng = self.path_rng(key)
-        device = next(net.parameters()).device
+        rt = model_runtime(net, self.runtime)
         out: dict[str, list] = {"paths": [], "batch": [], "correct": [], "total": []}
         with torch.no_grad():
             for _ in range(self.passes):
                 for j, (x, y) in enumerate(self.eval_batches):
                     arch = sample_path(space, fixed, rng)
                     net.set_active(arch)
-                    recalibrate_bn(net, self.recal_batches, self.bn_batches)
-                    pred = net(x.to(device)).argmax(1).cpu()
+                    recalibrate_bn(net, self.recal_batches, self.bn_batches, rt)
+                    with torch.inference_mode(), rt.autocast():
+                        pred = net(rt.move(x)).argmax(1).cpu()
                     out["paths"].append([int(c) for c in arch.choices])
                     out["batch"].append(j)
                     out["correct"].append(int((pred == y).sum()))
@@ -205,7 +211,12 @@ class SupernetEvaluator:
 
         if not self.bn_halves:
             return one_shot_counts(
-                self.supernet, arch, self.recal_batches, self.eval_batches, self.bn_batches
+                self.supernet,
+                arch,
+                self.recal_batches,
+                self.eval_batches,
+                self.bn_batches,
+                self.runtime,
             )
         bn = self.bn_batches
         recal = [b for _, b in zip(range(2 * bn), self.recal_batches, strict=False)]
@@ -218,7 +229,7 @@ class SupernetEvaluator:
         for k in (0, 1):  # even batches after the first recalibration, odd after the second
             if held[k::2]:
                 correct[k::2], total[k::2] = one_shot_counts(
-                    self.supernet, arch, recal[k * bn : (k + 1) * bn], held[k::2], bn
+                    self.supernet, arch, recal[k * bn : (k + 1) * bn], held[k::2], bn, self.runtime
                 )
         return correct, total
 

@@ -28,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from budgetnas.config import option
+from budgetnas.devices import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 from budgetnas.forms import QuadraticForm
 
 __all__ = [
     "FILENAME",
     "PredictorConfig",
+    "PredictorFitConfig",
     "PredictorResult",
     "default_worker_setup",
     "fit_predictor",
@@ -85,6 +87,27 @@ class PredictorConfig:
     ridge_subnets: int = option(
         0, "random subnets to fit a ridge model on, for comparison in the report (0: none)"
     )
+
+
+@dataclass
+class PredictorFitConfig(PredictorConfig):
+    """Settings of ``budgetnas predictor fit``: the fit's, and the device and precision its
+    evaluations run in.
+
+    :class:`PredictorConfig` itself has no device: in ``budgetnas run`` the predictor's
+    evaluations run where the run trains and fine-tunes (its one ``--device``, a setting of
+    ``[train]``), so that a run has a single device and no second ``--device`` flag; a
+    :class:`~budgetnas.training.trained.TrainedSupernet` carries it to the evaluators. A fit of
+    its own names them here.
+    """
+
+    device: str = option("auto", DEVICE_HELP)
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
+
+
+def fit_settings(cfg: PredictorConfig) -> dict[str, Any]:
+    """The fields of :class:`PredictorConfig` of ``cfg`` (of a subclass too), as a dict."""
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(PredictorConfig)}
 
 
 @dataclass(eq=False)
@@ -232,8 +255,11 @@ def setup_worker(
     seed: int = 0,
     report_passes: int | None = None,
     threads: int | None = None,
+    device: str | None = None,
+    precision: str | None = None,
 ) -> tuple:
-    """``(evaluator, report evaluator, store)`` rebuilt in a worker process of ``jobs > 1``."""
+    """``(evaluator, report evaluator, store)`` rebuilt in a worker process of ``jobs > 1``, on
+    ``device`` in ``precision`` (default: the training's)."""
     from budgetnas.store import Store
     from budgetnas.training.trained import TrainedSupernet
 
@@ -242,7 +268,12 @@ def setup_worker(
 
         torch.set_num_threads(threads)
     trained = TrainedSupernet.open(
-        checkpoint, data_dir=data_dir, bn_batches=bn_batches, finished=False
+        checkpoint,
+        data_dir=data_dir,
+        bn_batches=bn_batches,
+        finished=False,
+        device=device,
+        precision=precision,
     )
     ev, sub_ev = _evaluators(trained, PredictorConfig(**cfg), seed, report_passes)
     return ev, sub_ev, Store(store_path)
@@ -264,11 +295,13 @@ def default_worker_setup(
         str(trained.path),
         trained.train.data_dir,
         trained.train.bn_batches,
-        dataclasses.asdict(cfg),
+        fit_settings(cfg),
         str(store.path),
         seed,
         report_passes,
         max(1, torch.get_num_threads() // max(1, cfg.jobs)),  # the cores shared by the jobs
+        trained.train.device,  # the workers score where this process does
+        trained.train.precision,
     )
 
 

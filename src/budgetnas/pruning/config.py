@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from budgetnas.config import option
 from budgetnas.data import resolved_name
+from budgetnas.devices import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 
 __all__ = ["FinetuneConfig", "PruneConfig", "PruneDataConfig", "SelectionConfig"]
 
@@ -116,6 +117,12 @@ class PruneConfig:
     dataset: PruneDataConfig = field(default_factory=PruneDataConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    device: str = option(
+        "auto",
+        DEVICE_HELP + "; the fine-tuning and the accuracies run there, the channel selection on "
+        "the CPU",
+    )
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
 
     def missing(self) -> list[str]:
         """The required settings not given."""

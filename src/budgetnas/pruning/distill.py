@@ -35,9 +35,14 @@ def finetune(
     weight_decay: float = 5e-4,
     points: list[str] | None = None,
     log: Callable[[str], None] | None = None,
+    runtime=None,
 ) -> list[float]:
     """Fine-tune ``student``; with a ``parent``, by inner distillation, else plain cross-entropy.
-    Returns the mean loss of each epoch."""
+    Returns the mean loss of each epoch.
+
+    ``runtime`` (:class:`budgetnas.devices.Runtime`): the student, the parent and the
+    projections train on its device under its autocast, and are moved back to the CPU after
+    (where pruning measures and exports them)."""
     if epochs <= 0:
         return []
     example = next(iter(loader))[0]
@@ -52,10 +57,19 @@ def finetune(
         logits = student(x)
         return crit(logits, y, x) if crit is not None else F.cross_entropy(logits, y)
 
+    moved = runtime is not None and runtime.device.type != "cpu"
+    modules = [m for m in (student, parent, crit) if m is not None]
     try:
+        if moved:
+            for m in modules:
+                m.to(runtime.device)
         return fit_epochs(
-            student, params, loader, epochs, batch_loss, lr, weight_decay, log, "fine-tune epoch"
-        )
+            student, params, loader, epochs, batch_loss, lr, weight_decay, log, "fine-tune epoch",
+            runtime=runtime,
+        )  # fmt: skip
     finally:
+        if moved:
+            for m in modules:
+                m.to("cpu")
         if crit is not None:
             crit.close()

@@ -259,10 +259,12 @@ def finetune_pruned(
     temperature: float = 4.0,
     lr: float = 0.01,
     log: Log | None = None,
+    runtime=None,
 ) -> list[float]:
     """Fine-tune ``net`` in place for what is left of ``epochs`` epochs of ``loader`` after the
     ``spent`` recovery batches (the same training total either way); with a ``parent``, by
-    inner distillation (:func:`budgetnas.pruning.distill.finetune`). Returns the epoch losses."""
+    inner distillation (:func:`budgetnas.pruning.distill.finetune`), on ``runtime``'s device
+    and precision (back on the CPU after). Returns the epoch losses."""
     from budgetnas.pruning.distill import finetune
     from budgetnas.pruning.progressive import remaining_finetuning
 
@@ -277,6 +279,7 @@ def finetune_pruned(
         temperature=temperature,
         lr=lr,
         log=log,
+        runtime=runtime,
     )
 
 
@@ -357,8 +360,16 @@ def prune(config: PruneConfig, log: Log | None = None) -> PruneResult:
     from budgetnas.training.evaluate import accuracy
 
     cfg, log = config, log or _quiet
+    from budgetnas.devices import Runtime, on_device
+
     budget, out, parent, desc, info, images = _prepare(cfg, log)
+    runtime = Runtime.resolve(cfg.device, cfg.precision)
     example, test_loader = images.example, images.test_loader
+
+    def test_accuracy(net) -> float:
+        with on_device(net, runtime.device):
+            return accuracy(net, test_loader, runtime=runtime)
+
     sel, ft, batch = cfg.selection, cfg.finetune, cfg.dataset.batch_size
     started = time.time()
     graph = PruningGraph(
@@ -374,15 +385,15 @@ def prune(config: PruneConfig, log: Log | None = None) -> PruneResult:
         f"pruned: {budget.metric} = {value:.6g} (limit {budget.limit:g}) after {pruned.solves} "
         "solve(s)"
     )
-    acc_parent, acc_pruned = accuracy(parent, test_loader), accuracy(net, test_loader)
+    acc_parent, acc_pruned = test_accuracy(parent), test_accuracy(net)
     t = time.time()
     losses = finetune_pruned(
         net, train_loader, ft.epochs, pruned.spent, parent, ft.gamma, ft.kl, ft.temperature,
-        ft.lr, log,
+        ft.lr, log, runtime,
     )  # fmt: skip
     pruned.timings["finetune_s"] = time.time() - t
     net.eval()
-    acc_ft = accuracy(net, test_loader)
+    acc_ft = test_accuracy(net)
     counts, latency = _measure(parent, net, example, budget, log)
     files = _export(net, example, out)
     result = PruneResult(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from budgetnas.config import from_dict, option
 from budgetnas.data import resolved_name
+from budgetnas.devices import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 
 __all__ = ["TrainConfig"]
 
@@ -72,7 +73,8 @@ class TrainConfig:
         True, "train in the channels-last memory format on CPU (faster; same values up to rounding)"
     )
     num_workers: int = option(0, "data loader workers")
-    device: str = option("cpu", "torch device")
+    device: str = option("auto", DEVICE_HELP)
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
 
     def __post_init__(self) -> None:
         self.data = resolved_name(self.data)  # a folder's path absolute: saved configs reopen it
@@ -80,6 +82,11 @@ class TrainConfig:
             raise ValueError(
                 f"stage_a_from replaces stage A: epochs_a must be 0, got {self.epochs_a}"
             )
+
+    def same_training(self, other: TrainConfig) -> bool:
+        """Whether ``other`` trains the same supernet: every setting equal but the device
+        (a checkpoint continues, or is reused, on any device)."""
+        return asdict(self) | {"device": ""} == asdict(other) | {"device": ""}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

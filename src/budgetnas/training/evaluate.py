@@ -1,7 +1,9 @@
 """Accuracy of a network or of one supernet path (after BatchNorm recalibration).
 
 :func:`accuracy` is the one top-1 accuracy of the package: the training loops, the pipeline and
-the benchmarks score networks with it.
+the benchmarks score networks with it. Every evaluation runs under ``torch.inference_mode`` and,
+given a ``runtime`` (:class:`budgetnas.devices.Runtime`), on its device under its autocast; without
+one, on the model's device in fp32.
 """
 
 from __future__ import annotations
@@ -12,33 +14,50 @@ import torch
 from torch import nn
 
 from budgetnas.arch import Architecture
+from budgetnas.devices import Runtime
 from budgetnas.supernet.bn import recalibrate_bn
 
-__all__ = ["accuracy", "batch_counts", "one_shot_accuracy", "one_shot_counts"]
+__all__ = ["accuracy", "batch_counts", "model_runtime", "one_shot_accuracy", "one_shot_counts"]
 
 
-def batch_counts(model: nn.Module, batches: Iterable) -> tuple[list[int], list[int]]:
+def model_runtime(model: nn.Module, runtime: Runtime | None = None) -> Runtime:
+    """``runtime``, or the device of ``model``'s parameters in fp32."""
+    if runtime is not None:
+        return runtime
+    return Runtime(next(model.parameters()).device)
+
+
+def batch_counts(
+    model: nn.Module, batches: Iterable, runtime: Runtime | None = None
+) -> tuple[list[int], list[int]]:
     """Correct top-1 predictions and images of every ``(inputs, labels)`` batch, in eval mode."""
-    correct, total = _counts(model, batches)
+    correct, total = _counts(model, batches, runtime)
     if sum(total) == 0:
         raise ValueError("no data to evaluate on")
     return correct, total
 
 
-@torch.no_grad()
-def _counts(model: nn.Module, batches: Iterable) -> tuple[list[int], list[int]]:
+def _counts(
+    model: nn.Module, batches: Iterable, runtime: Runtime | None = None
+) -> tuple[list[int], list[int]]:
     model.eval()
-    device = next(model.parameters()).device
+    rt = model_runtime(model, runtime)
     correct, total = [], []
-    for x, y in batches:
-        pred = model(x.to(device)).argmax(1)
-        correct.append(int((pred.to(y.device) == y).sum()))
-        total.append(len(y))
+    with torch.inference_mode(), rt.autocast():
+        for x, y in batches:
+            pred = model(rt.move(x)).argmax(1)
+            correct.append(int((pred == rt.move(y)).sum()))
+            total.append(len(y))
     return correct, total
 
 
 def accuracy(
-    model: nn.Module, batches: Iterable, *, keep_mode: bool = False, empty: float | None = None
+    model: nn.Module,
+    batches: Iterable,
+    *,
+    keep_mode: bool = False,
+    empty: float | None = None,
+    runtime: Runtime | None = None,
 ) -> float:
     """Top-1 accuracy of ``model`` in eval mode over ``(inputs, labels)`` batches.
 
@@ -56,7 +75,7 @@ def accuracy(
     """
     was_training = model.training
     try:
-        correct, total = _counts(model, batches)
+        correct, total = _counts(model, batches, runtime)
     finally:
         if keep_mode:
             model.train(was_training)
@@ -68,20 +87,32 @@ def accuracy(
 
 
 def one_shot_accuracy(
-    supernet, arch: Architecture, recal_batches: Iterable, eval_batches: Iterable, bn_batches: int
+    supernet,
+    arch: Architecture,
+    recal_batches: Iterable,
+    eval_batches: Iterable,
+    bn_batches: int,
+    runtime: Runtime | None = None,
 ) -> float:
     """Accuracy of path ``arch`` of ``supernet`` after re-estimating its BatchNorm statistics.
 
     The supernet's running statistics are overwritten (they only hold meaning for one path).
     """
-    correct, total = one_shot_counts(supernet, arch, recal_batches, eval_batches, bn_batches)
+    correct, total = one_shot_counts(
+        supernet, arch, recal_batches, eval_batches, bn_batches, runtime
+    )
     return sum(correct) / sum(total)
 
 
 def one_shot_counts(
-    supernet, arch: Architecture, recal_batches: Iterable, eval_batches: Iterable, bn_batches: int
+    supernet,
+    arch: Architecture,
+    recal_batches: Iterable,
+    eval_batches: Iterable,
+    bn_batches: int,
+    runtime: Runtime | None = None,
 ) -> tuple[list[int], list[int]]:
     """:func:`one_shot_accuracy` per held-out batch: ``(correct, total)`` lists."""
     supernet.set_active(arch)
-    recalibrate_bn(supernet, recal_batches, bn_batches)
-    return batch_counts(supernet, eval_batches)
+    recalibrate_bn(supernet, recal_batches, bn_batches, runtime)
+    return batch_counts(supernet, eval_batches, runtime)

@@ -12,16 +12,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from budgetnas.devices import Runtime, backward, step
 from budgetnas.supernet.bn import recalibrate_bn
 from budgetnas.training.distill import kl_teacher_student
 from budgetnas.training.optim import sgd_cosine
 
 
-def heaviest_teacher(supernet, recal_batches: Iterable, bn_batches: int) -> nn.Module:
-    """A frozen copy of ``supernet`` on its heaviest path, BatchNorm recalibrated, in eval mode."""
+def heaviest_teacher(
+    supernet, recal_batches: Iterable, bn_batches: int, runtime: Runtime | None = None
+) -> nn.Module:
+    """A frozen copy of ``supernet`` on its heaviest path, BatchNorm recalibrated (on
+    ``runtime``'s device and autocast), in eval mode."""
     teacher = copy.deepcopy(supernet)
     teacher.set_active(supernet.space.heaviest())
-    recalibrate_bn(teacher, recal_batches, bn_batches)
+    recalibrate_bn(teacher, recal_batches, bn_batches, runtime)
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher.eval()
@@ -36,28 +40,37 @@ def distill_finetune(
     lr: float,
     seed: int = 0,
     max_steps: int | None = None,
+    runtime: Runtime | None = None,
 ) -> nn.Module:
     """Train ``child`` in place on ``train`` with ``CE + KL(teacher || child)``; SGD with momentum
-    0.9 and a cosine schedule over the epochs; ``max_steps`` caps the batches of each epoch."""
+    0.9 and a cosine schedule over the epochs; ``max_steps`` caps the batches of each epoch.
+    ``child`` and ``teacher`` are on ``runtime``'s device (default: the child's, in fp32); the
+    forward passes run under its autocast, with loss scaling in fp16."""
     from budgetnas.data import make_loader
     from budgetnas.training.speed import fast_layout, plain_layout
 
-    fast_layout(child, next(child.parameters()).device)
+    rt = runtime or Runtime(next(child.parameters()).device)
+    scaler = rt.scaler()
+    fast_layout(child, rt.device)
     steps = max(1, epochs * -(-len(train) // batch_size))
     opt, sched = sgd_cosine(child.parameters(), lr, steps, schedule="annealing")
     torch.manual_seed(seed)
     for ep in range(epochs):
         child.train()
-        for i, (x, y) in enumerate(make_loader(train, batch_size, True, seed=seed + ep)):
+        loader = make_loader(train, batch_size, True, seed=seed + ep, device=rt.device)
+        for i, (x, y) in enumerate(loader):
             if max_steps is not None and i >= max_steps:
                 break
-            with torch.no_grad():
-                t_logits = teacher(x)
-            logits = child(x)
+            x, y = rt.move(x, y)
+            with rt.autocast():
+                with torch.no_grad():
+                    t_logits = teacher(x)
+                logits = child(x)
+            logits, t_logits = logits.float(), t_logits.float()
             loss = F.cross_entropy(logits, y) + kl_teacher_student(logits, t_logits)
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            backward(loss, scaler)
+            step(opt, scaler)
             sched.step()
     return plain_layout(child).eval()
 

@@ -59,7 +59,8 @@ def resume_settings(out: str | Path, given: dict[str, Any]) -> dict[str, Any]:
     """The settings of a resumed training in ``out``: the saved ones, with ``given`` on top.
 
     Raises ``ValueError`` naming every given setting that differs from the saved one (resuming
-    with other settings would not continue the same training)."""
+    with other settings would not continue the same training), except the device: a training
+    continues on any device (its checkpoint holds CPU tensors)."""
     from budgetnas.config import resolve
     from budgetnas.training.config import TrainConfig
 
@@ -71,7 +72,7 @@ def resume_settings(out: str | Path, given: dict[str, Any]) -> dict[str, Any]:
     changed = [
         f"{name} (saved {getattr(before, name)!r}, given {getattr(after, name)!r})"
         for name in TrainConfig.__dataclass_fields__
-        if getattr(before, name) != getattr(after, name)
+        if name != "device" and getattr(before, name) != getattr(after, name)
     ]
     if changed:
         raise ValueError(

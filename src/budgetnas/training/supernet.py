@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from budgetnas.data import data_options, dataset_info, get_dataset, make_loader
+from budgetnas.devices import Runtime, backward, state_on_cpu, step
 from budgetnas.models.checkpoint import save_atomic
 from budgetnas.spaces.mobilenet import MobileNetConfig, MobileNetSpace, get_preset, preset_for
 from budgetnas.supernet import MobileNetSupernet
@@ -139,33 +140,45 @@ def sandwich_paths(space: MobileNetSpace, rng, n_random: int, sandwich: bool = T
     return [space.heaviest(), space.smallest(), *rand] if sandwich else rand
 
 
-def stage_a_step(model, opt, x, y) -> tuple[torch.Tensor, torch.Tensor]:
+def stage_a_step(
+    model, opt, x, y, runtime: Runtime | None = None, scaler=None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One stage-A step on the active path: cross-entropy, one optimizer step; ``(loss,
-    logits)``."""
-    logits = model(x)
-    loss = F.cross_entropy(logits, y)
+    logits)``. The forward pass runs under ``runtime``'s autocast (fp32 without one); ``scaler``
+    (fp16 only: :meth:`Runtime.scaler`) scales the loss."""
+    with (runtime or Runtime(x.device)).autocast():
+        logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
     opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    backward(loss, scaler)
+    step(opt, scaler)
     return loss, logits
 
 
-def stage_b_step(model, teacher, opt, x, y, archs: list, gamma: float) -> list[float]:
+def stage_b_step(
+    model, teacher, opt, x, y, archs: list, gamma: float, runtime: Runtime | None = None,
+    scaler=None,
+) -> list[float]:  # fmt: skip
     """One stage-B step: the frozen teacher's forward, then every path of ``archs`` forward and
     backward with the inner distillation loss (gradients averaged over the paths), then one
-    optimizer step; returns each path's loss."""
-    with torch.no_grad():
+    optimizer step; returns each path's loss. Forward passes under ``runtime``'s autocast, the
+    losses in fp32, ``scaler`` as in :func:`stage_a_step`."""
+    rt = runtime or Runtime(x.device)
+    with torch.no_grad(), rt.autocast():
         t_logits, t_stages = teacher(x, return_stages=True)
+    t_logits, t_stages = t_logits.float(), [t.float() for t in t_stages]
     opt.zero_grad(set_to_none=True)
     losses = []
     for arch in archs:
         model.set_active(arch)
-        s_logits, s_stages = model(x, return_stages=True)
+        with rt.autocast():
+            s_logits, s_stages = model(x, return_stages=True)
+        s_logits, s_stages = s_logits.float(), [t.float() for t in s_stages]
         loss = inner_distillation_loss(s_logits, s_stages, t_logits, t_stages, y, gamma=gamma)
-        (loss / len(archs)).backward()
-        losses.append(float(loss.detach()))
-    opt.step()
-    return losses
+        backward(loss / len(archs), scaler)
+        losses.append(loss.detach())
+    step(opt, scaler)
+    return torch.stack(losses).tolist()  # one wait for the device per step, not per path
 
 
 class SupernetTrainer:
@@ -186,7 +199,8 @@ class SupernetTrainer:
         self.out = Path(out_dir)
         self.progress = progress
         self.space = resolve_space(self.cfg)
-        self.device = torch.device(cfg.device)
+        self.runtime = Runtime.resolve(cfg.device, cfg.precision)
+        self.device = self.runtime.device
 
     # ---- data ---------------------------------------------------------------------------
     def _datasets(self) -> None:
@@ -206,14 +220,21 @@ class SupernetTrainer:
 
     def _loader(self, ds, epoch_seed: int):
         return make_loader(
-            ds, self.cfg.batch_size, shuffle=True, seed=epoch_seed, num_workers=self.cfg.num_workers
+            ds,
+            self.cfg.batch_size,
+            shuffle=True,
+            seed=epoch_seed,
+            num_workers=self.cfg.num_workers,
+            device=self.device,
         )
 
     def _recal_loader(self):
-        return make_loader(self.recal_ds, self.cfg.batch_size, shuffle=True, seed=self.cfg.seed)
+        return make_loader(
+            self.recal_ds, self.cfg.batch_size, shuffle=True, seed=self.cfg.seed, device=self.device
+        )
 
     def _eval_loader(self, ds):
-        return make_loader(ds, self.cfg.eval_batch_size, shuffle=False)
+        return make_loader(ds, self.cfg.eval_batch_size, shuffle=False, device=self.device)
 
     def _steps(self, ds) -> int:
         n = math.ceil(len(ds) / self.cfg.batch_size)
@@ -242,7 +263,10 @@ class SupernetTrainer:
             "history": self.history,
             **(extra or {}),
         }
-        save_atomic(state, self.out / CHECKPOINT)
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        # CPU tensors only: the checkpoint loads on any device
+        save_atomic(state_on_cpu(state), self.out / CHECKPOINT)
 
     def _log(self, record: dict) -> None:
         self.history.append(record)
@@ -256,6 +280,7 @@ class SupernetTrainer:
             "space": self.space.config.to_dict(),
             "dataset": asdict(info),
             "torch": torch.__version__,
+            "runtime": {"device": str(self.device), "precision": self.runtime.precision},
         }
         (self.out / CONFIG).write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n")
 
@@ -297,6 +322,7 @@ class SupernetTrainer:
         self.teacher = None
         self.history: list[dict] = []
         self.opt, self.sched = self._optimizer(cfg.lr_a, cfg.epochs_a * self._steps(self.train_ds))
+        self.scaler = self.runtime.scaler()
         stage, epoch = "A", 0
         ckpt_path = self.out / CHECKPOINT
         if resume and ckpt_path.is_file():
@@ -327,7 +353,7 @@ class SupernetTrainer:
     def _take_stage_a(self, path: Path) -> None:
         """Load the stage-A weights of another run's checkpoint (its teacher once it is in stage
         B) instead of training stage A; logged as stage A, epoch 0, with the source."""
-        ckpt = read_checkpoint(path, map_location=self.device)
+        ckpt = read_checkpoint(path)
         if ckpt["space"] != self.space.config.to_dict():
             raise ValueError(
                 f"{path} holds a supernet of another space ({ckpt['space'].get('name')!r}); "
@@ -346,7 +372,7 @@ class SupernetTrainer:
             )
         self.model.load_state_dict(state)
         self.model.eval()
-        held = accuracy(self.model, self._eval_loader(self.heldout_ds))
+        held = accuracy(self.model, self._eval_loader(self.heldout_ds), runtime=self.runtime)
         self._log(
             {
                 "stage": "A",
@@ -368,9 +394,9 @@ class SupernetTrainer:
         return False
 
     def _restore(self, path: Path) -> tuple[str, int]:
-        ckpt = read_checkpoint(path, map_location=self.device)
+        ckpt = read_checkpoint(path)  # CPU tensors, copied into the model on its device
         saved = TrainConfig.from_dict(ckpt["train"])
-        if saved != self.cfg:
+        if not saved.same_training(self.cfg):
             diff = {
                 k: (v, getattr(self.cfg, k))
                 for k, v in asdict(saved).items()
@@ -390,8 +416,10 @@ class SupernetTrainer:
             self.opt, self.sched = self._optimizer(
                 self.cfg.lr_b, self.cfg.epochs_b * self._steps(self.train_b_ds)
             )
-        self.opt.load_state_dict(ckpt["optimizer"])
+        self.opt.load_state_dict(ckpt["optimizer"])  # its state moves to the parameters' device
         self.sched.load_state_dict(ckpt["scheduler"])
+        if self.scaler is not None and ckpt.get("scaler") is not None:
+            self.scaler.load_state_dict(ckpt["scaler"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         self.path_rng.bit_generator.state = ckpt["rng"]["numpy"]
         random.setstate(ckpt["rng"]["python"])
@@ -410,22 +438,28 @@ class SupernetTrainer:
         model.train()
         steps = self._steps(self.train_ds)
         loader = self._loader(self.train_ds, cfg.seed * 1000 + ep)
-        t0, tot_loss, correct, seen = time.time(), 0.0, 0, 0
+        t0, seen = time.time(), 0
+        # sums on the device (in float64, as Python floats would add them): no wait for the
+        # device at every step
+        tot_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
         with self._bar(steps, f"stage A epoch {ep + 1}/{cfg.epochs_a}") as bar:
             for step, (x, y) in enumerate(loader):
                 if step >= steps:
                     break
-                x, y = x.to(self.device), y.to(self.device)
-                loss, logits = stage_a_step(model, self.opt, x, y)
+                x, y = self.runtime.move(x, y)
+                loss, logits = stage_a_step(model, self.opt, x, y, self.runtime, self.scaler)
                 self.sched.step()
-                tot_loss += float(loss.detach()) * len(y)
-                correct += int((logits.argmax(1) == y).sum())
+                tot_loss += loss.detach().double() * len(y)
+                correct += (logits.argmax(1) == y).sum()
                 seen += len(y)
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+                if self.progress:
+                    bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        tot_loss, correct = float(tot_loss), int(correct)
         seconds = time.time() - t0
         model.eval()
-        held = accuracy(model, self._eval_loader(self.heldout_ds))
+        held = accuracy(model, self._eval_loader(self.heldout_ds), runtime=self.runtime)
         self._log(
             {
                 "stage": "A",
@@ -453,8 +487,11 @@ class SupernetTrainer:
             for step, (x, y) in enumerate(loader):
                 if step >= steps:
                     break
-                x, y = x.to(self.device), y.to(self.device)
-                for loss in stage_b_step(model, teacher, self.opt, x, y, self._paths(), cfg.gamma):
+                x, y = self.runtime.move(x, y)
+                paths = self._paths()
+                for loss in stage_b_step(
+                    model, teacher, self.opt, x, y, paths, cfg.gamma, self.runtime, self.scaler
+                ):
                     tot_loss += loss
                     n_loss += 1
                 self.sched.step()
@@ -479,6 +516,7 @@ class SupernetTrainer:
                 self._recal_loader(),
                 self._eval_loader(self.heldout_ds),
                 cfg.bn_batches,
+                self.runtime,
             )
 
         record["heldout_acc_heaviest"] = heldout(self.space.heaviest())
@@ -513,11 +551,16 @@ class SupernetTrainer:
         heaviest = self.space.heaviest()
         if self.history and self.history[-1]["stage"] == "B":
             acc = one_shot_accuracy(
-                self.model, heaviest, self._recal_loader(), self._eval_loader(test), cfg.bn_batches
+                self.model,
+                heaviest,
+                self._recal_loader(),
+                self._eval_loader(test),
+                cfg.bn_batches,
+                self.runtime,
             )
         else:
             self.model.set_active(heaviest)
-            acc = accuracy(self.model, self._eval_loader(test))
+            acc = accuracy(self.model, self._eval_loader(test), runtime=self.runtime)
         result = {
             "epochs": len(self.history),
             # the training's own time, over all its epochs (a resumed or re-finished training

@@ -72,10 +72,19 @@ class TrainedSupernet:
 
     ``train`` is the configuration whose data settings (dataset, subset, batch size, seed) shape
     the splits and recalibration batches; :meth:`open` reads it from the checkpoint and lets a
-    caller override the folder of the data and the number of recalibration batches.
+    caller override the folder of the data and the number of recalibration batches. Its
+    ``device`` and ``precision`` are where and how every path is scored: the network is moved
+    there (``runtime``, a :class:`budgetnas.devices.Runtime`).
     """
 
     def __init__(self, net, train, path: Path | None = None, state: dict | None = None):
+        from budgetnas.devices import Runtime
+        from budgetnas.training.speed import fast_layout
+
+        self.runtime = Runtime.resolve(train.device, train.precision)
+        first = next(net.parameters())
+        if first.device != self.runtime.device:
+            net = fast_layout(net.to(self.runtime.device), self.runtime.device)
         self.net = net.eval()
         self.train = train
         self.path = path
@@ -90,9 +99,13 @@ class TrainedSupernet:
         data_dir: str | None = None,
         bn_batches: int | None = None,
         finished: bool = True,
+        device: str | None = None,
+        precision: str | None = None,
     ) -> TrainedSupernet:
         """Open the checkpoint at ``path`` (see :func:`supernet_checkpoint`). ``finished``: refuse
-        a training that has not written its final result."""
+        a training that has not written its final result. ``device`` and ``precision`` (default:
+        the training's settings) are where and how its paths are scored; the checkpoint itself
+        holds CPU tensors and opens on any device."""
         from budgetnas.training.config import TrainConfig
         from budgetnas.training.speed import fast_layout
         from budgetnas.training.supernet import load_supernet
@@ -111,6 +124,10 @@ class TrainedSupernet:
             changes["data_dir"] = data_dir
         if bn_batches is not None:
             changes["bn_batches"] = int(bn_batches)
+        if device is not None:
+            changes["device"] = device
+        if precision is not None:
+            changes["precision"] = precision
         if changes:
             train = dataclasses.replace(train, **changes)
         return cls(net, train, ckpt, state)
@@ -173,7 +190,8 @@ class TrainedSupernet:
         from budgetnas.data import make_loader
 
         ds = self.dataset(split, subset, seed=data_seed)
-        return list(make_loader(ds, batch, shuffle=shuffle, seed=seed))
+        # host batches (they are stored, fingerprinted and reused), moved when scored
+        return list(make_loader(ds, batch, shuffle=shuffle, seed=seed, pin_memory=False))
 
     def recal_batches(self) -> list:
         """The BatchNorm recalibration batches: the training's images in its batch size, in one
@@ -210,6 +228,7 @@ class TrainedSupernet:
             seed=seed,
             sampling=sampling,
             bn_halves=bn_halves,
+            runtime=self.runtime,
         )
 
     def report_evaluator(self, heldout: int | None, seed: int = 0, **kwargs):
@@ -225,7 +244,7 @@ class TrainedSupernet:
         """The heaviest path, recalibrated and frozen: the distillation teacher of fine-tuning."""
         from budgetnas.training.finetune import heaviest_teacher
 
-        return heaviest_teacher(self.net, self.recal_batches(), self.train.bn_batches)
+        return heaviest_teacher(self.net, self.recal_batches(), self.train.bn_batches, self.runtime)
 
     # ---- scores ---------------------------------------------------------------------------
     def score(self, arch_text: str, split: str = "heldout", subset: int | None = None) -> dict:
@@ -241,12 +260,14 @@ class TrainedSupernet:
         # loaders, not lists: only the first bn_batches recalibration batches are drawn
         recal = self.dataset("search-train", cfg.subset)
         evald = self.dataset(split, subset, seed=0)  # a subset chosen with seed 0, as always
+        dev = self.runtime.device
         acc = one_shot_accuracy(
             self.net,
             arch,
-            make_loader(recal, cfg.batch_size, shuffle=True, seed=cfg.seed),
-            make_loader(evald, cfg.eval_batch_size, shuffle=False),
+            make_loader(recal, cfg.batch_size, shuffle=True, seed=cfg.seed, device=dev),
+            make_loader(evald, cfg.eval_batch_size, shuffle=False, device=dev),
             cfg.bn_batches,
+            self.runtime,
         )
         return {
             "arch": space.to_string(arch),
@@ -256,4 +277,6 @@ class TrainedSupernet:
             "params": space.count_params(arch),
             "macs": space.count_macs(arch),
             "bn_batches": cfg.bn_batches,
+            "device": str(dev),
+            "precision": self.runtime.precision,
         }

@@ -93,6 +93,7 @@ def compare_stage(ctx, child, accs: dict, latency: dict | None) -> list[dict]:
     import torch
 
     from budgetnas.costs.modules import count
+    from budgetnas.devices import cpu_fp32_copy, on_device
     from budgetnas.training.evaluate import accuracy
 
     if not latency:
@@ -109,8 +110,12 @@ def compare_stage(ctx, child, accs: dict, latency: dict | None) -> list[dict]:
     out = []
     for name, path in latency["paths"].items():
         net = child.eval() if name == FOUND else latency["nets"][name]
-        acc = accs["test_acc"] if name == FOUND else accuracy(net, test)
-        counts = count(net, example).as_dict()
+        if name == FOUND:
+            acc = accs["test_acc"]
+        else:  # scored on the run's device, then back on the CPU
+            with on_device(net, trained.runtime.device):
+                acc = accuracy(net, test, runtime=trained.runtime)
+        counts = count(cpu_fp32_copy(net), example).as_dict()  # counted on the CPU
         ms = latency["ms"][name]
         out.append(
             {

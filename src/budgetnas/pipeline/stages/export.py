@@ -66,15 +66,17 @@ def export_labels(info, out: str | Path) -> dict:
 
 def export_network(child, space, out: str | Path) -> dict:
     """Trace ``child`` to ``out/model.pt`` and export ``out/model.onnx``, each checked against
-    PyTorch on a random batch; returns the differences and the input shape."""
+    PyTorch on a random batch; returns the differences and the input shape. Both are exported
+    from a CPU fp32 copy of ``child`` (wherever it was trained; ``child`` is not moved)."""
     import torch
 
+    from budgetnas.devices import cpu_fp32_copy
     from budgetnas.export.onnx import export_onnx
 
     out = Path(out)
     c = space.config
     example = torch.randn(2, c.in_channels, c.image_size, c.image_size)
-    child = child.eval()
+    child = cpu_fp32_copy(child)
     with torch.no_grad():
         traced = torch.jit.trace(child, example, check_trace=False)
     with atomic_path(out / "model.pt") as tmp:

@@ -22,8 +22,10 @@ def finetune_stage(ctx, arch):
             ctx.log(f"reusing the fine-tuned network {path.name}")
             return cached
         ctx.log(f"{path.name} is unreadable (a cache); fine-tuning again")
+    from budgetnas.devices import state_on_cpu
+
     child, accs = finetune(ctx, arch)
-    save_atomic({"model": child.state_dict(), "accs": accs}, path)
+    save_atomic({"model": state_on_cpu(child.state_dict()), "accs": accs}, path)
     return child, accs
 
 
@@ -58,8 +60,9 @@ def finetune(ctx, arch, epochs: int | None = None, images: int | None = None, ev
     epochs = cfg.finetune.epochs if epochs is None else epochs
     images = cfg.finetune.images if images is None else images
     test = ctx.once("test", lambda: trained.batches("test", None, cfg.predictor.batch))
+    rt = trained.runtime  # the run's device and precision
     oneshot = one_shot_accuracy(
-        trained.net, arch, ev.recal_batches, ev.eval_batches, trained.train.bn_batches
+        trained.net, arch, ev.recal_batches, ev.eval_batches, trained.train.bn_batches, rt
     )
     child = extract(trained.net, arch).eval()
     teacher = ctx.once("teacher", trained.teacher)
@@ -72,10 +75,11 @@ def finetune(ctx, arch, epochs: int | None = None, images: int | None = None, ev
         cfg.finetune.lr,
         seed=trained.train.seed,
         max_steps=trained.train.max_steps,
+        runtime=rt,
     )
     accs = {
         "oneshot_heldout_acc": oneshot,
-        "finetuned_heldout_acc": accuracy(child, ev.eval_batches),
-        "test_acc": accuracy(child, test),
+        "finetuned_heldout_acc": accuracy(child, ev.eval_batches, runtime=rt),
+        "test_acc": accuracy(child, test, runtime=rt),
     }
     return child, accs

@@ -28,9 +28,11 @@ def _trained_here(ctx, ckpt: Path):
     from budgetnas.training.trained import TrainedSupernet
 
     train = ctx.cfg.train
+    runtime = {"device": train.device, "precision": train.precision}  # the run's, every stage
     if ckpt.is_file():
-        trained = TrainedSupernet.open(ckpt, finished=False)  # read once, checked, then reused
-        if trained.train != train:
+        # read once, checked, then reused (a training continues on any device)
+        trained = TrainedSupernet.open(ckpt, finished=False, **runtime)
+        if not trained.train.same_training(train):
             raise ValueError(
                 f"{ckpt} was trained with other settings than this run asks for; "
                 "use another --out directory (or delete the supernet/ folder to retrain)"
@@ -40,7 +42,7 @@ def _trained_here(ctx, ckpt: Path):
             return trained
     ctx.log(f"training the supernet into {ckpt.parent}")
     SupernetTrainer(train, ckpt.parent, progress=False).run(resume=ckpt.is_file())
-    return TrainedSupernet.open(ckpt)
+    return TrainedSupernet.open(ckpt, **runtime)
 
 
 def _reused(ctx, ckpt: Path):
@@ -63,8 +65,13 @@ def _reused(ctx, ckpt: Path):
         src = Path(cfg.supernet)
     _import_records(ctx, cfg.supernet)
     try:
+        # scored on the run's device and precision, whatever the training ran on
         trained = TrainedSupernet.open(
-            ckpt, data_dir=cfg.train.data_dir, bn_batches=cfg.train.bn_batches
+            ckpt,
+            data_dir=cfg.train.data_dir,
+            bn_batches=cfg.train.bn_batches,
+            device=cfg.train.device,
+            precision=cfg.train.precision,
         )
     except ValueError as exc:
         if "not a finished training" not in str(exc):

@@ -210,7 +210,10 @@ def test_a_folder_too_big_to_cache_streams_the_same_tensors(tmp_path, monkeypatc
     stream = get_dataset(f"folder:{root}", "search-train", subset=5, seed=3)
     again = get_dataset(f"folder:{root}", "search-train").subset(np.arange(5))
     assert len(stream) == 5 and len(again) == 5
-    batch_x, batch_y = next(iter(make_loader(stream, batch_size=4, shuffle=True)))
+    loader = make_loader(stream, batch_size=4, shuffle=True)
+    # decoding on access streams through worker processes, one per core
+    assert loader.num_workers == min(8, os.cpu_count() or 1)
+    batch_x, batch_y = next(iter(loader))
     assert batch_x.shape == (4, 3, 28, 28) and batch_y.dtype == torch.long
     aug = get_dataset(f"folder:{root}", "search-train", augment=True)
     assert aug.augment and aug[0][0].shape == (3, 28, 28)

@@ -215,6 +215,10 @@ def make_loader(
     (:func:`~budgetnas.data.batches.fits_on_device`) stays on the GPU and the loader yields
     device tensors; otherwise the batches come in pinned memory (``pin_memory``, default: on
     CUDA) for the loops' ``non_blocking`` copies. On the CPU (``None``) nothing changes.
+
+    A folder too big to cache (:class:`~budgetnas.data.folder.FolderImageDataset`, decoding
+    every image on access) streams through worker processes: ``num_workers=0`` means one per
+    core there (at most 8), so decoding does not stall the training loop.
     """
     import torch
     from torch.utils.data import DataLoader
@@ -238,6 +242,10 @@ def make_loader(
             resident=resident,
             pin_memory=pin and not resident,
         )
+    from budgetnas.data.folder import FolderImageDataset
+
+    if isinstance(dataset, FolderImageDataset) and num_workers == 0:
+        num_workers = min(8, os.cpu_count() or 1)
     return DataLoader(
         dataset,
         batch_size=batch_size,

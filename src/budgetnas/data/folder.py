@@ -266,6 +266,12 @@ def prepare(
                 listing.root, [tuple(b) for b in open_arrays(out).meta["bad_files"]], True
             )
         return out
+    # said once, also where no progress bar is drawn (a log file): the first use can take minutes
+    print(
+        f"decoding the {len(listing.files):,} images of {listing.root} into the cache {out} "
+        "(once; later uses read the cache)",
+        file=sys.stderr,
+    )
     with building(out) as tmp:
         _build(listing, image_size, strict, tmp)
     for old in parent.glob(prefix + "*"):

@@ -43,25 +43,44 @@ LEGACY_CONFIG_FILE = "run_config.json"  # flat settings written by runs before c
 
 #: the presets of ``budgetnas run --preset``, as nested tables of settings
 PRESETS: dict[str, dict[str, Any]] = {
-    # under 15 minutes on 2 CPU cores: small space, a data subset, 2 + 1 epochs
+    # minutes on 2 CPU cores, on any dataset: the space follows the data, every search-train
+    # image for 3 stage-A epochs, a stage-B epoch of 8,000 images, one fine-tuning epoch
+    # (CIFAR-10 from its JPEG folder in about 17 minutes). No augmentation: in 3 epochs the
+    # network is far from overfitting, and augmented images only slow its learning
     "quick": {
         "train": {
             "preset": "auto",
-            "subset": 6000,
-            "epochs_a": 2,
+            "epochs_a": 3,
             "epochs_b": 1,
-            "bn_batches": 1,
+            "subset_b": 8000,
+            "augment": False,
+            "bn_batches": 2,
             "eval_subset": 500,  # per-epoch evaluation on the predictor's held-out images
         },
         "predictor": {
-            "heldout": 500,
-            "batch": 100,  # one random path per batch: 5 paths per expectation
+            "heldout": 250,
+            "batch": 250,  # one random path per batch and expectation
             # the predictor's evaluations in 2 processes (the same values as in one, about twice
             # as fast on 2 cores); training and latency measurement stay on one thread
             "jobs": 2,
         },
         "search": {"lut_repeats": 10},
-        "finetune": {"epochs": 1, "images": 6000},
+        "finetune": {"epochs": 1, "images": None},
+    },
+    # about an hour on 2 CPU cores for CIFAR-10 (minutes on a GPU): augmented training, 8
+    # stage-A epochs, 3 stage-B epochs of 20,000 images, 3 fine-tuning epochs
+    "long": {
+        "train": {
+            "preset": "auto",
+            "epochs_a": 8,
+            "epochs_b": 3,
+            "subset_b": 20000,
+            "bn_batches": 2,
+            "eval_subset": 1000,
+        },
+        "predictor": {"heldout": 500, "batch": 250, "jobs": 2},
+        "search": {"lut_repeats": 10},
+        "finetune": {"epochs": 3, "images": None},
     },
     # `make demo`: the shipped supernet (no training) with the predictor's evaluations that
     # travel with it, fine-tuning on every search-train image, the Pareto front over latency and

@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from budgetnas.data import PATH_KINDS
 from budgetnas.data._base import DatasetInfo
 from budgetnas.data.arrays import ArraysData, open_arrays
 
 __all__ = ["KINDS", "OPTIONS", "get_prepared", "parse_name", "prepared_info"]
 
-KINDS = ("folder", "arrays")
+KINDS = PATH_KINDS  # "folder:PATH" and "arrays:DIR"
 OPTIONS = ("image_size", "strict")  # the options of these datasets
 
 

@@ -212,6 +212,7 @@ def test_run_on_an_image_folder_chooses_the_space_and_names_the_classes(
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "space preset 28px-rgb-3cls (chosen from the data: 28x28 RGB, 3 classes" in err
+    assert "data: no test/ folder" in err  # the run says how it made the splits
     result = json.loads((out / "result.json").read_text())
     assert result["space_preset"] == "28px-rgb-3cls"
     assert result["dataset"]["classes"] == list(CLASSES)

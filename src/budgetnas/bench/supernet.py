@@ -138,11 +138,10 @@ def _finetune_steps(
     ``schedule`` cosine (to 0 over the steps) or constant; the data order from ``seed``; on
     ``runtime``'s device and precision (both networks there already; default: the CPU, fp32)."""
     import torch
-    import torch.nn.functional as F
 
     from budgetnas.data import make_loader
-    from budgetnas.devices import Runtime, backward, step
-    from budgetnas.training.distill import kl_teacher_student
+    from budgetnas.devices import Runtime
+    from budgetnas.training.finetune import distill_step
 
     rt = runtime or Runtime.cpu()
     scaler = rt.scaler()
@@ -156,16 +155,7 @@ def _finetune_steps(
         for x, y in loader:
             if done >= steps:
                 break
-            x, y = rt.move(x, y)
-            with rt.autocast():
-                with torch.no_grad():
-                    t_logits = teacher(x)
-                logits = child(x)
-            logits, t_logits = logits.float(), t_logits.float()
-            loss = F.cross_entropy(logits, y) + kl_teacher_student(logits, t_logits)
-            opt.zero_grad(set_to_none=True)
-            backward(loss, scaler)
-            step(opt, scaler)
+            distill_step(child, teacher, x, y, opt, rt, scaler)
             if sched is not None:
                 sched.step()
             done += 1

@@ -30,6 +30,14 @@ from budgetnas.pipeline.result import RunResult
 __all__ = ["PRESETS", "Pipeline", "RunConfig", "RunResult", "open_run", "run_pipeline"]
 
 
+def _say_how_the_data_was_split(cfg: RunConfig, log: Callable[[str], None]) -> None:
+    """The dataset's notes (how a folder's test and held-out splits were made), in the log."""
+    from budgetnas.data import data_options, dataset_info
+
+    for note in dataset_info(cfg.train.data, **data_options(cfg.train)).notes:
+        log(f"data: {note}")
+
+
 def _with_data_preset(cfg: RunConfig, log: Callable[[str], None]) -> RunConfig:
     """``cfg`` with the space preset ``auto`` replaced by the one the data calls for, said in
     the log."""
@@ -83,9 +91,12 @@ class Pipeline:
         from budgetnas.training.speed import use_threads
 
         cfg = self.cfg
+        log = self.log or RunContext.default_log
         preflight(cfg)
-        if cfg.supernet is None and cfg.train.preset == "auto":
-            self.cfg = cfg = _with_data_preset(cfg, self.log or RunContext.default_log)
+        if cfg.supernet is None:
+            _say_how_the_data_was_split(cfg, log)
+            if cfg.train.preset == "auto":
+                self.cfg = cfg = _with_data_preset(cfg, log)
         use_threads(cfg.train.threads)
 
     def _run_on_datasets(self) -> RunResult:

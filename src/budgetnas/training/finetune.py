@@ -61,18 +61,26 @@ def distill_finetune(
         for i, (x, y) in enumerate(loader):
             if max_steps is not None and i >= max_steps:
                 break
-            x, y = rt.move(x, y)
-            with rt.autocast():
-                with torch.no_grad():
-                    t_logits = teacher(x)
-                logits = child(x)
-            logits, t_logits = logits.float(), t_logits.float()
-            loss = F.cross_entropy(logits, y) + kl_teacher_student(logits, t_logits)
-            opt.zero_grad()
-            backward(loss, scaler)
-            step(opt, scaler)
+            distill_step(child, teacher, x, y, opt, rt, scaler)
             sched.step()
     return plain_layout(child).eval()
+
+
+def distill_step(child, teacher, x, y, opt, runtime: Runtime, scaler=None) -> torch.Tensor:
+    """One step of ``child`` on ``CE + KL(teacher || child)`` for the batch ``(x, y)``: both
+    forward passes under ``runtime``'s autocast (the teacher's without gradients), the losses in
+    fp32, the backward pass scaled by ``scaler`` (fp16), one ``opt`` step. Returns the loss."""
+    x, y = runtime.move(x, y)
+    with runtime.autocast():
+        with torch.no_grad():
+            t_logits = teacher(x)
+        logits = child(x)
+    logits, t_logits = logits.float(), t_logits.float()
+    loss = F.cross_entropy(logits, y) + kl_teacher_student(logits, t_logits)
+    opt.zero_grad(set_to_none=True)
+    backward(loss, scaler)
+    step(opt, scaler)
+    return loss.detach()
 
 
 __all__ = ["distill_finetune", "heaviest_teacher"]

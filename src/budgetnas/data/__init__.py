@@ -157,7 +157,7 @@ def get_dataset(
     cache gives a :class:`~budgetnas.data.folder.FolderImageDataset` (decoding on access, for
     loader workers) instead of an :class:`ImageTensorDataset`.
     """
-    from budgetnas.data._base import SPLITS, ImageTensorDataset, split_indices
+    from budgetnas.data._base import SPLITS, ImageTensorDataset, split_indices, subset_indices
 
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
@@ -185,12 +185,7 @@ def get_dataset(
     )
     idx = split_indices(info, split)
     if subset is not None:
-        if subset <= 0:
-            raise ValueError(f"subset must be positive, got {subset}")
-        pool = np.arange(len(ds)) if idx is None else idx
-        if subset < len(pool):
-            pick = np.random.default_rng(seed).permutation(len(pool))[:subset]
-            idx = np.sort(pool[pick])
+        idx = subset_indices(np.arange(len(ds)) if idx is None else idx, subset, seed)
     return ds if idx is None else ds.subset(idx)
 
 

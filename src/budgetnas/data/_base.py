@@ -43,6 +43,27 @@ def heldout_indices(n_train: int, n_heldout: int) -> np.ndarray:
     return np.sort(perm[:n_heldout])
 
 
+def subset_indices(pool: np.ndarray, subset: int | None, seed: int) -> np.ndarray:
+    """``subset`` of the indices ``pool`` chosen with ``seed``, sorted (all of ``pool`` when
+    ``subset`` is ``None`` or not smaller): the one way every dataset keeps a subset.
+
+    Example:
+        >>> picked = subset_indices(np.arange(10, 20), 3, seed=0)
+        >>> len(picked), bool((np.diff(picked) > 0).all()), set(picked.tolist()) <= set(range(10, 20))
+        (3, True, True)
+        >>> subset_indices(np.arange(4), None, seed=0).tolist()
+        [0, 1, 2, 3]
+    """
+    if subset is None:
+        return pool
+    if subset <= 0:
+        raise ValueError(f"subset must be positive, got {subset}")
+    if subset >= len(pool):
+        return pool
+    pick = np.random.default_rng(seed).permutation(len(pool))[:subset]
+    return np.sort(pool[pick])
+
+
 def split_indices(info: DatasetInfo, split: str) -> np.ndarray | None:
     """Indices into the train (or test) arrays for ``split``; ``None`` means all of them."""
     if split not in SPLITS:

@@ -52,11 +52,13 @@ __all__ = [
     "TEST",
     "TEST_SEED",
     "TEST_SHARE",
+    "TRAIN_STATS",
     "VERSION",
     "ArraysData",
     "assign_parts",
     "building",
     "channel_stats",
+    "image_meta",
     "open_arrays",
     "stratified_share",
     "write_contents",
@@ -181,6 +183,47 @@ def building(out_dir: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+#: where the mean/std of a dataset whose images are all decoded come from
+TRAIN_STATS = "train split (search-train + heldout, no test images)"
+
+
+def image_meta(
+    source: str,
+    classes: Sequence[str],
+    labels: np.ndarray,
+    image_size: int,
+    mode: str,
+    mean: Sequence[float],
+    std: Sequence[float],
+    notes: Sequence[str],
+    stats_from: str = TRAIN_STATS,
+    bad_files: Sequence[Sequence[str]] = (),
+    streaming: bool = False,
+) -> dict[str, Any]:
+    """The ``meta.json`` record of a dataset of this format (before :func:`write_contents`
+    adds its counts): what a folder cache and :func:`~budgetnas.data.write_arrays` both write,
+    with the augmentation every such dataset gets (a horizontal flip, a crop padded by
+    ``max(1, image_size // 8)`` pixels)."""
+    from budgetnas.data.images import MODES
+
+    return {
+        "source": source,
+        "classes": [str(c) for c in classes],
+        "image_size": image_size,
+        "mode": mode,
+        "channels": MODES[mode],
+        "mean": list(mean),
+        "std": list(std),
+        "stats_from": stats_from,
+        "hflip": True,
+        "pad": max(1, image_size // 8),
+        "per_class": np.bincount(labels, minlength=len(classes)).tolist(),
+        "bad_files": [list(b) for b in bad_files],
+        "notes": list(notes),
+        "streaming": streaming,
+    }
 
 
 def write_contents(

@@ -33,6 +33,7 @@ from budgetnas.data.arrays import (
     assign_parts,
     building,
     channel_stats,
+    image_meta,
     write_contents,
 )
 from budgetnas.data.folder import choose_mode, choose_size
@@ -175,22 +176,7 @@ def write_arrays(
     parts, notes = assign_parts(labels, origin, ("train", "val", "test"), "dataset")
     mean, std = channel_stats(images, np.flatnonzero(np.isin(parts, (SEARCH, HELDOUT))))
     out = Path(out_dir).expanduser().resolve()
-    meta = {
-        "source": f"arrays:{out}",
-        "classes": [str(c) for c in classes],
-        "image_size": size,
-        "mode": mode,
-        "channels": channels,
-        "mean": list(mean),
-        "std": list(std),
-        "stats_from": "train split (search-train + heldout, no test images)",
-        "hflip": True,
-        "pad": max(1, size // 8),
-        "per_class": np.bincount(labels, minlength=len(classes)).tolist(),
-        "bad_files": [],
-        "notes": notes,
-        "streaming": False,
-    }
+    meta = image_meta(f"arrays:{out}", classes, labels, size, mode, mean, std, notes)
     with building(out) as tmp:
         write_contents(tmp, images, labels, parts, meta)
     return f"arrays:{out}"

@@ -48,9 +48,11 @@ from budgetnas.data.arrays import (
     HELDOUT,
     SEARCH,
     TEST,
+    TRAIN_STATS,
     assign_parts,
     building,
     channel_stats,
+    image_meta,
     open_arrays,
     write_contents,
 )
@@ -324,7 +326,7 @@ def _build(listing: Listing, image_size: int | None, strict: bool, tmp: Path) ->
             np.load(tmp / "images.npy", mmap_mode="r"),
             np.flatnonzero(np.isin(parts, (SEARCH, HELDOUT))),
         )
-        stats_from = "train split (search-train + heldout, no test images)"
+        stats_from = TRAIN_STATS
     else:
         mean, std = stats[0], stats[1]
         stats_from = f"a fixed sample of {stats[2]} training images"
@@ -332,22 +334,19 @@ def _build(listing: Listing, image_size: int | None, strict: bool, tmp: Path) ->
         notes.append(images_note)
     if bad:
         notes.append(f"{len(bad)} file(s) could not be decoded and were skipped")
-    meta = {
-        "source": f"folder:{root}",
-        "classes": listing.classes,
-        "image_size": size,
-        "mode": mode,
-        "channels": channels,
-        "mean": list(mean),
-        "std": list(std),
-        "stats_from": stats_from,
-        "hflip": True,
-        "pad": max(1, size // 8),
-        "per_class": np.bincount(labels, minlength=len(listing.classes)).tolist(),
-        "bad_files": [list(b) for b in bad],
-        "notes": notes,
-        "streaming": images_note is not None,
-    }
+    meta = image_meta(
+        f"folder:{root}",
+        listing.classes,
+        labels,
+        size,
+        mode,
+        mean,
+        std,
+        notes,
+        stats_from=stats_from,
+        bad_files=bad,
+        streaming=images_note is not None,
+    )
     write_contents(tmp, None, labels, parts, meta, [listing.files[i] for i in keep])
 
 

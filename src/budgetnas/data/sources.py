@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from budgetnas.data import PATH_KINDS
-from budgetnas.data._base import DatasetInfo
+from budgetnas.data._base import DatasetInfo, subset_indices
 from budgetnas.data.arrays import ArraysData, open_arrays
 
 __all__ = ["KINDS", "OPTIONS", "get_prepared", "parse_name", "prepared_info"]
@@ -122,13 +122,7 @@ def get_prepared(
 
     canonical, data = _open(name, kwargs)
     info = _cached_info(canonical, data)
-    idx = data.split_positions(split)
-    if subset is not None:
-        if subset <= 0:
-            raise ValueError(f"subset must be positive, got {subset}")
-        if subset < len(idx):
-            pick = np.random.default_rng(seed).permutation(len(idx))[:subset]
-            idx = np.sort(idx[pick])
+    idx = subset_indices(data.split_positions(split), subset, seed)
     common = {"augment": augment, "pad": info.pad, "hflip": info.hflip}
     if data.images is None:
         from budgetnas.data.folder import FolderImageDataset

@@ -23,23 +23,20 @@ def describe(name: str, **options) -> dict[str, Any]:
     """The record of dataset ``name`` (``options``: ``image_size``, ``strict`` of folder data;
     the first call on a folder decodes it into its cache)."""
     from budgetnas.data import dataset_info
+    from budgetnas.data.sources import open_prepared, parse_name
     from budgetnas.spaces.mobilenet import preset_for
 
-    info = dataset_info(name, **options)
+    kind = (parse_name(name) or (None,))[0]
+    info, data = (
+        (dataset_info(name, **options), None) if kind is None else open_prepared(name, **options)
+    )
     rec = asdict(info)
     rec["classes"] = list(info.classes) if info.classes else None
     rec["notes"] = list(info.notes)
     rec["preset"] = preset_for(info.image_size, info.channels, info.num_classes).name
-    from budgetnas.data.sources import parse_name
-
-    kind, path = parse_name(name) or (None, None)
     if kind == "folder":
-        from budgetnas.data.arrays import open_arrays
-        from budgetnas.data.folder import prepare
-
-        cache = prepare(path, **options)  # the cache dataset_info built (only listed again)
-        rec["cache"] = str(cache)
-        rec["skipped"] = [list(b) for b in open_arrays(cache).meta.get("bad_files", [])]
+        rec["cache"] = str(data.folder)
+        rec["skipped"] = [list(b) for b in data.meta.get("bad_files", [])]
     return rec
 
 

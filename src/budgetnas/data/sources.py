@@ -25,7 +25,7 @@ from budgetnas.data import PATH_KINDS
 from budgetnas.data._base import DatasetInfo, subset_indices
 from budgetnas.data.arrays import ArraysData, open_arrays
 
-__all__ = ["KINDS", "OPTIONS", "get_prepared", "parse_name", "prepared_info"]
+__all__ = ["KINDS", "OPTIONS", "get_prepared", "open_prepared", "parse_name", "prepared_info"]
 
 KINDS = PATH_KINDS  # "folder:PATH" and "arrays:DIR"
 OPTIONS = ("image_size", "strict")  # the options of these datasets
@@ -98,11 +98,18 @@ def _cached_info(canonical: str, data: ArraysData) -> DatasetInfo:
     return _info_of(canonical, str(data.folder), _stamp(data.folder))
 
 
-def prepared_info(name: str, **kwargs) -> DatasetInfo:
-    """The :class:`DatasetInfo` of ``"folder:PATH"`` or ``"arrays:DIR"`` (building the folder's
-    cache on first use); ``kwargs``: ``image_size``, ``strict``."""
+def open_prepared(name: str, **kwargs) -> tuple[DatasetInfo, ArraysData]:
+    """The :class:`DatasetInfo` and the opened arrays (a folder's cache) of ``"folder:PATH"`` or
+    ``"arrays:DIR"``, building the folder's cache on first use; ``kwargs``: ``image_size``,
+    ``strict``."""
     canonical, data = _open(name, kwargs)
-    return _cached_info(canonical, data)
+    return _cached_info(canonical, data), data
+
+
+def prepared_info(name: str, **kwargs) -> DatasetInfo:
+    """The :class:`DatasetInfo` of ``"folder:PATH"`` or ``"arrays:DIR"`` (see
+    :func:`open_prepared`)."""
+    return open_prepared(name, **kwargs)[0]
 
 
 def get_prepared(

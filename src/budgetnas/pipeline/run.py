@@ -147,7 +147,8 @@ class Pipeline:
         arch = loop.result.arch
         latency = ctx.timed("compare_s", lambda: compare_latency(ctx, arch, table))
         child, accs = ctx.timed("finetune_s", lambda: finetune_stage(ctx, arch))
-        export = ctx.timed("export_s", lambda: export_stage(ctx, child))
+        data = trained.dataset_info()
+        export = ctx.timed("export_s", lambda: export_stage(ctx, child, data))
         front = ctx.timed("pareto_s", lambda: pareto_stage(ctx, pred.form, table))
         compared = ctx.timed("compare_s", lambda: compare_stage(ctx, child, accs, latency))
         result = RunResult(
@@ -164,7 +165,7 @@ class Pipeline:
             wall_s=ctx.times,
             pareto=front,
             compare=compared,
-            dataset=dataset_record(trained.dataset_info()),
+            dataset=dataset_record(data),
             **accs,
         )
         write_text_atomic(self.out / "arch.txt", str(arch) + "\n")

@@ -20,10 +20,11 @@ LABELS = "labels.json"
 PREPROCESSING = "preprocessing.json"
 
 
-def export_stage(ctx, child) -> dict:
-    trained = ctx.supernet()
-    export = export_network(child, trained.space, ctx.out)
-    return {**export, **export_labels(trained.dataset_info(), ctx.out)}
+def export_stage(ctx, child, info) -> dict:
+    """The network (:func:`export_network`) and, from the dataset's ``info``, the files a
+    deployment needs beside it (:func:`export_labels`)."""
+    export = export_network(child, ctx.supernet().space, ctx.out)
+    return {**export, **export_labels(info, ctx.out)}
 
 
 def dataset_record(info) -> dict:

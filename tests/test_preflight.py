@@ -32,7 +32,6 @@ REFUSED = [
     ({"budgets": ["energy_mj<=1"]}, "run measures no energy and takes no energy table"),
     ({"budgets": ["flops_ratio<=0.5"]}, "relative to a reference network"),
     ({"budgets": ["latency_pct<=50"]}, "relative to a reference network"),
-    ({"budgets": ["lat_pixel3_ms<=5"]}, "no table for 'lat_pixel3_ms'"),
     ({"budgets": ["params<=3"]}, "has no unit"),
     (
         {"budgets": ["params_m<=1"], "solver": "milpp"},
@@ -52,6 +51,22 @@ def test_run_refuses_before_training(settings, message, tmp_path, no_training):
     with pytest.raises(ValueError, match=message):
         Pipeline(_cfg(**settings), out).run()
     assert not out.exists()  # no supernet/, no config.toml: nothing started
+
+
+def test_a_device_budget_needs_its_imported_table(tmp_path, no_training):
+    from budgetnas.pipeline.run import Pipeline
+
+    out = tmp_path / "run"
+    cfg = _cfg(budgets=["lat_pixel3_ms<=5"], devices=str(tmp_path / "none.sqlite"))
+    with pytest.raises(FileNotFoundError, match="device 'pixel3'.*lut import"):
+        Pipeline(cfg, out).run()
+    from budgetnas.store import Store
+
+    Store(tmp_path / "empty.sqlite")
+    cfg = _cfg(budgets=["latency_pi4_ms<=5"], devices=str(tmp_path / "empty.sqlite"))
+    with pytest.raises(FileNotFoundError, match="no device named 'pi4'"):
+        Pipeline(cfg, out).run()
+    assert not out.exists()
 
 
 def test_infeasible_budget_names_the_exact_cheapest():

@@ -1,7 +1,8 @@
 """Where a cost table was measured: the device fingerprint, its id, and the refusal of a mismatch.
 
 A fingerprint is a plain dict: metric, clock, CPU model, threads, torch and onnxruntime versions,
-backend, batch, input resolution, space and preset. Its id (:func:`fingerprint_id`) keys the
+backend, batch, input resolution, space and preset (and on ``torch-cuda`` the GPU's name and
+CUDA version). Its id (:func:`fingerprint_id`) keys the
 table in the store, so building on another machine or runtime makes a new table, and using a
 table measured elsewhere is refused with the differing fields named (:func:`check_fingerprint`)
 unless forced.
@@ -36,6 +37,7 @@ __all__ = [
     "current_fingerprint",
     "fingerprint_diff",
     "fingerprint_id",
+    "gpu_model",
     "package_version",
 ]
 
@@ -79,9 +81,9 @@ def current_fingerprint(
     """Where and how a table would be measured now (``clock``: see
     :func:`~budgetnas.costs.latency.resolve_clock`)."""
     check_backend(backend)
-    return {
+    fp = {
         "metric": metric,
-        "clock": resolve_clock(clock, threads) if metric == "latency_ms" else "energy",
+        "clock": resolve_clock(clock, threads, backend) if metric == "latency_ms" else "energy",
         "cpu": cpu_model(),
         "threads": int(threads),
         "torch": package_version("torch"),
@@ -92,6 +94,19 @@ def current_fingerprint(
         "space": space.name,
         "preset": space.config.name,
     }
+    if backend == "torch-cuda":  # the GPU is the device; its name and CUDA runtime key the table
+        fp.update(gpu_model())
+    return fp
+
+
+def gpu_model() -> dict:
+    """``{"gpu": name, "cuda": version}`` of the current CUDA device (for ``torch-cuda``)."""
+    import torch
+
+    from budgetnas.costs.latency import cuda_device
+
+    device = cuda_device()
+    return {"gpu": torch.cuda.get_device_name(device), "cuda": str(torch.version.cuda)}
 
 
 def fingerprint_id(fp: dict) -> str:

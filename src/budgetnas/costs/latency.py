@@ -1,10 +1,15 @@
-"""Latency measurement on CPU: PyTorch eager and ONNX Runtime, warm-up, interleaved repeats, medians.
+"""Latency measurement: PyTorch eager on CPU or on a CUDA GPU, and ONNX Runtime; warm-up,
+interleaved repeats, medians.
 
 A *runner* is a no-argument callable doing one inference of one module on a fixed input.
 :func:`measure` times many runners together: after warm-up, each of ``repeats`` rounds times every
 runner once (``number`` calls, averaged), in a shuffled order, so slow drifts of a shared machine
 (another process starting, frequency changes) spread over all runners instead of biasing the ones
 measured last. The result per runner keeps the median and the spread (quartiles, min, max) in ms.
+
+On ``torch-cuda`` a runner launches one inference on the GPU and the clock is a pair of CUDA
+events around the ``number`` calls of a repeat, read after synchronizing: the GPU's time, not
+the time the host took to queue the kernels.
 
 Example:
     >>> import torch
@@ -26,25 +31,45 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-BACKENDS = ("torch-cpu", "onnxruntime")
-CLOCKS = ("wall", "thread")
+BACKENDS = ("torch-cpu", "onnxruntime", "torch-cuda")
+CLOCKS = ("wall", "thread", "cuda")
 
 
-def resolve_clock(clock: str, threads: int) -> str:
-    """``auto`` is the thread's CPU time with one thread, wall-clock time otherwise.
+def resolve_clock(clock: str, threads: int, backend: str = "torch-cpu") -> str:
+    """``auto`` is the thread's CPU time with one thread, wall-clock time otherwise, and CUDA
+    events on ``torch-cuda``.
 
     With one intra-op thread all the work runs on the calling thread, so its CPU time is the
     latency the network would have on an otherwise idle core; unlike wall-clock time it does not
     count the time other processes of a shared machine hold the core. With several threads only
-    wall-clock time measures latency.
+    wall-clock time measures latency. On a GPU the work is not the host thread's: CUDA events
+    time it on the device (``wall`` is allowed there too: wall-clock time up to a synchronize).
     """
+    gpu = backend == "torch-cuda"
     if clock == "auto":
-        return "thread" if int(threads) == 1 else "wall"
+        return "cuda" if gpu else "thread" if int(threads) == 1 else "wall"
     if clock not in CLOCKS:
         raise ValueError(f"unknown clock {clock!r}; choose auto, {', '.join(CLOCKS)}")
-    if clock == "thread" and int(threads) != 1:
-        raise ValueError("the thread CPU-time clock measures latency only with --threads 1")
+    if clock == "thread" and (gpu or int(threads) != 1):
+        raise ValueError(
+            "the thread CPU-time clock measures latency only on the CPU with --threads 1"
+        )
+    if clock == "cuda" and not gpu:
+        raise ValueError("the cuda clock times GPU work: use it with --backend torch-cuda")
     return clock
+
+
+def cuda_device():
+    """The CUDA device ``torch-cuda`` measures on, or a clear error where there is none."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            "backend torch-cuda needs a CUDA GPU and a CUDA build of PyTorch; this machine has "
+            f"none (torch {torch.__version__}); measure on torch-cpu or onnxruntime here, or "
+            "build the table on the GPU server"
+        )
+    return torch.device("cuda", torch.cuda.current_device())
 
 
 @dataclass(frozen=True)
@@ -119,7 +144,9 @@ def make_runner(
 
     ``torch-cpu`` runs eager PyTorch under ``torch.inference_mode``; ``onnxruntime`` exports the
     module to ONNX in memory and runs it on the CPU execution provider with ``threads`` intra-op
-    threads (graph optimizations on, so BatchNorm is fused as in deployment).
+    threads (graph optimizations on, so BatchNorm is fused as in deployment); ``torch-cuda`` runs
+    the fp32 copy and its input on the current CUDA device (the runner only launches the work;
+    :func:`measure` synchronizes).
     """
     import torch
 
@@ -129,6 +156,15 @@ def make_runner(
     module = cpu_fp32_copy(module)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(*input_shape, generator=gen)
+    if backend == "torch-cuda":
+        device = cuda_device()
+        module, x = module.to(device), x.to(device)
+
+        def run_cuda():
+            with torch.inference_mode():
+                return module(x)
+
+        return run_cuda
     if backend == "torch-cpu":
 
         def run_torch():
@@ -187,10 +223,13 @@ def measure(
     """Time every runner ``repeats`` times, interleaved in shuffled order; returns ms per call.
 
     ``number`` calls are averaged per repeat (chosen per runner from a single call when None);
-    ``clock`` is ``wall``, ``thread`` (CPU time of this thread) or ``auto`` (:func:`resolve_clock`).
+    ``clock`` is ``wall``, ``thread`` (CPU time of this thread), ``cuda`` (CUDA events, for
+    ``torch-cuda`` runners) or ``auto`` (:func:`resolve_clock`; ``auto`` means a CPU clock here).
     """
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
+    if clock == "cuda":
+        return _measure_cuda(runners, repeats, warmup, number, seed)
     timer = time.thread_time if resolve_clock(clock, threads) == "thread" else time.perf_counter
 
     def ms_per_call(f, n):
@@ -205,6 +244,39 @@ def measure(
                 runners[k]()
         numbers = {k: number or calibrate_number(runners[k]) for k in runners}
         return interleaved_rounds(runners, numbers, repeats, seed, ms_per_call)
+
+
+def _measure_cuda(runners, repeats: int, warmup: int, number: int | None, seed: int):
+    """:func:`measure` on a GPU: CUDA events around each repeat's calls, read after a
+    synchronize, so the time is the device's; warm-up (cuDNN's algorithm choice, the caching
+    allocator) ends with a synchronize too."""
+    import torch
+
+    cuda_device()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def ms_per_call(f, n):
+        torch.cuda.synchronize()
+        start.record()
+        for _ in range(n):
+            f()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / n
+
+    def synchronized(f):
+        def call():
+            f()
+            torch.cuda.synchronize()
+
+        return call
+
+    for k in runners:
+        for _ in range(max(0, warmup)):
+            runners[k]()
+    torch.cuda.synchronize()
+    numbers = {k: number or calibrate_number(synchronized(runners[k])) for k in runners}
+    return interleaved_rounds(runners, numbers, repeats, seed, ms_per_call)
 
 
 def interleaved_rounds(
@@ -233,6 +305,7 @@ __all__ = [
     "Measurement",
     "calibrate_number",
     "check_backend",
+    "cuda_device",
     "interleaved_rounds",
     "make_runner",
     "measure",

@@ -9,7 +9,14 @@ Context keywords pass through to the factory:
 * ``peak_kb``: ``limit`` (kB), ``batch`` (:class:`~budgetnas.costs.counting.PeakMemoryCost`);
 * ``latency_ms``, ``energy_mj``: ``table`` (a :class:`~budgetnas.costs.table.CostTable` or a JSON
   path), or ``store`` (a path or :class:`~budgetnas.store.Store`) with ``backend``, ``threads``,
-  ``batch``, ``clock``, ``force``, ``table_id``; and ``stat``, ``corrected``.
+  ``batch``, ``clock``, ``force``, ``table_id``; and ``stat``, ``corrected``;
+* ``latency_NAME_ms``: the table of device NAME (:mod:`budgetnas.costs.device_tables`), from
+  ``devices`` (a store path or :class:`~budgetnas.store.Store` holding it, ``budgetnas lut
+  import --name NAME``); ``stat``.
+
+Every table-based model also takes ``tables``, a dict from metric to a ready
+:class:`~budgetnas.costs.table.CostTable`, which wins over the other sources (a run passes the
+tables it already holds, one per latency metric).
 
 Example:
     >>> from budgetnas.spaces.mobilenet import MobileNetSpace
@@ -80,6 +87,7 @@ def _table_cost(metric: str):
         from budgetnas.store import Store
 
         space = _mobilenet(space, metric)
+        table = (_ctx.get("tables") or {}).get(metric, table)
         if table is not None:
             table = table if isinstance(table, CostTable) else CostTable.from_json(table)
             table.check_space(space)
@@ -108,6 +116,32 @@ register_cost("latency_ms")(_table_cost("latency_ms"))
 register_cost("energy_mj")(_table_cost("energy_mj"))
 
 
+def device_cost(
+    metric: str, space, tables=None, devices=None, stat: str | None = None, **_ctx
+) -> CostModel:
+    """The cost model of ``latency_NAME_ms``: device NAME's table (module doc)."""
+    from budgetnas.costs.device_tables import device_of_metric, device_table
+    from budgetnas.store import Store
+
+    name = device_of_metric(metric)
+    space = _mobilenet(space, metric)
+    table = (tables or {}).get(metric)
+    if table is None:
+        if devices is None:
+            raise ValueError(
+                f"{metric} is the latency of device {name!r}: give the store that holds its table "
+                "(devices=PATH; `budgetnas lut import table.json --name "
+                f"{name}` writes it)"
+            )
+        devices = devices if isinstance(devices, Store) else Store(devices)
+        table = device_table(devices, name, space)[0]
+    else:
+        table.check_space(space)
+    if stat is not None:
+        table = table.with_stat(stat)
+    return table.cost_model(space)
+
+
 def canonical_metric(metric: str) -> str:
     """``latency_us`` -> ``latency_ms``; ratios and unknown names raise ``ValueError``."""
     quantity, family, unit = split_metric(metric)
@@ -125,6 +159,10 @@ def list_costs() -> list[str]:
 def resolve_cost(metric: str | Budget, space, **ctx) -> CostModel:
     """The cost model of ``metric`` on ``space`` (context keywords as in the module docstring)."""
     name = canonical_metric(metric.metric if isinstance(metric, Budget) else metric)
+    from budgetnas.costs.device_tables import device_of_metric
+
+    if name not in COSTS and device_of_metric(name) is not None:
+        return device_cost(name, space, **ctx)
     if name not in COSTS:
         raise ValueError(f"no cost model named {name!r}; available: {', '.join(list_costs())}")
     return COSTS.create(name, space=space, **ctx)
@@ -137,4 +175,12 @@ def constraint(budget: str | Budget, space, **ctx) -> Constraint:
     return Constraint(budget, resolve_cost(budget.metric, space, **ctx))
 
 
-__all__ = ["COSTS", "canonical_metric", "constraint", "list_costs", "register_cost", "resolve_cost"]
+__all__ = [
+    "COSTS",
+    "canonical_metric",
+    "constraint",
+    "device_cost",
+    "list_costs",
+    "register_cost",
+    "resolve_cost",
+]

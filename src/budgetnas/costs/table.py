@@ -69,6 +69,7 @@ __all__ = [
     "fit_correction",
     "import_table",
     "load_table",
+    "read_measurement",
     "stored_entries",
     "stored_fingerprints",
     "table_lines",
@@ -472,7 +473,7 @@ def _check_shape(data, where: str) -> None:
         )
 
 
-def _measurement(value, what: str) -> Measurement:
+def read_measurement(value, what: str) -> Measurement:
     """One entry (median, quartiles, extremes, counts), every statistic finite and positive."""
     fields = _STAT_FIELDS + _COUNT_FIELDS
     if not isinstance(value, dict):
@@ -498,7 +499,7 @@ def _measurement(value, what: str) -> Measurement:
 def _measurements(values, where: str, label: str, require: bool = False) -> dict[str, Measurement]:
     if not isinstance(values, dict) or (require and not values):
         raise ValueError(f"{where}: the {label} values must be a non-empty JSON object of entries")
-    return {k: _measurement(v, f"{where}: {label} {k!r}") for k, v in values.items()}
+    return {k: read_measurement(v, f"{where}: {label} {k!r}") for k, v in values.items()}
 
 
 def _check_correction(correction, where: str) -> dict | None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from budgetnas.config import option
 from budgetnas.costs.fingerprint import check_fingerprint, current_fingerprint
+from budgetnas.costs.latency import BACKENDS
 from budgetnas.costs.table import CostTable, distinct_descriptors, fit_correction
 from budgetnas.spaces.mobilenet import MobileNetSpace
 from budgetnas.store import Store
@@ -63,14 +64,14 @@ class ValidateConfig:
 
     space: str = option("mobilenet", "search space (only mobilenet has blocks)")
     preset: str = option("fmnist-small", "macro structure of the space")
-    backend: str = option("torch-cpu", "runtime", choices=("torch-cpu", "onnxruntime"))
+    backend: str = option("torch-cpu", "runtime", choices=BACKENDS)
     threads: int = option(1, "intra-op threads")
     batch: int = option(1, "batch size")
     clock: str = option(
         "auto",
         "auto: the thread's CPU time with 1 thread (robust on a shared CPU), wall-clock time "
-        "otherwise",
-        choices=("auto", "wall", "thread"),
+        "otherwise; CUDA events on torch-cuda",
+        choices=("auto", "wall", "thread", "cuda"),
     )
     store: str = option(DEFAULT_STORE, "SQLite store")
     samples: int = option(100, "random whole networks measured")

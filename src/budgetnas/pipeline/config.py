@@ -152,6 +152,18 @@ class SearchConfig:
         "CPU threads of the latency table and of every latency measurement: the latency that "
         "'latency_ms' means (training's threads never change it)",
     )
+    lut_backend: str = option(
+        "torch-cpu",
+        "runtime of this machine's latency table and of its measurements, the latency that "
+        "'latency_ms' means: torch-cpu (eager), onnxruntime (CPU provider) or torch-cuda (the "
+        "GPU, CUDA events)",
+        choices=("torch-cpu", "onnxruntime", "torch-cuda"),
+    )
+    devices: str = option(
+        "runs/lut/lut.sqlite",
+        "store of the device tables that budgets such as 'latency_pi4_ms<=30' read (`budgetnas "
+        "lut import table.json --name pi4` writes them there); the run keeps a copy",
+    )
 
 
 @dataclass

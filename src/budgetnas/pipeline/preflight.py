@@ -3,14 +3,16 @@
 :func:`preflight` refuses, with the setting named and what to use instead:
 
 * a budget that does not parse (metric, unit, value) or two budgets on one metric;
-* a budget ``run`` cannot serve: it measures ``latency_ms`` on this machine (a table it builds)
-  and counts ``params_m``, ``macs_m``, ``flops_m`` and ``peak_kb``; energy budgets, relative
-  budgets (``flops_ratio``, ``latency_pct``) and device metrics (``lat_pixel3_ms``) need a table
-  or a reference network that ``run`` has no option for;
+* a budget ``run`` cannot serve: it measures ``latency_ms`` on this machine (a table it builds),
+  reads ``latency_NAME_ms`` from device NAME's imported table, and counts ``params_m``,
+  ``macs_m``, ``flops_m`` and ``peak_kb``; energy budgets and relative budgets (``flops_ratio``,
+  ``latency_pct``) need a table or a reference network that ``run`` has no option for;
+* a device budget whose device was never imported, or whose table was measured for another
+  space preset than the run's;
 * an unknown solver, or re-ranking with a solver that cannot give the ``k`` best networks;
 * an unknown dataset, or one whose shape does not fit the space preset;
-* a counted budget below the cheapest network of the space (the exact minimum of its cost), or
-  counted budgets that no network meets together.
+* a counted (or device) budget below the cheapest network of the space (the exact minimum of
+  its cost), or such budgets that no network meets together.
 
 The checks on the space are skipped when the run reuses a supernet trained elsewhere (``supernet``
 set): its space is the checkpoint's, checked when the run opens it.
@@ -36,13 +38,17 @@ COUNTED_METRICS = ("params_m", "macs_m", "flops_m", "peak_kb")
 SERVED_METRICS = ("latency_ms", *COUNTED_METRICS)
 
 _SERVED = (
-    "run serves latency_ms (measured on this machine, in a table it builds) and the counted "
+    "run serves latency_ms (measured on this machine, in a table it builds), latency_NAME_ms "
+    "(device NAME's table, `budgetnas lut import --name NAME`) and the counted "
     + ", ".join(COUNTED_METRICS)
 )
 
 
-def preflight(cfg) -> None:
-    """Refuse a run configuration that cannot finish, before any training (module doc)."""
+def preflight(cfg, out=None) -> None:
+    """Refuse a run configuration that cannot finish, before any training (module doc); ``out``:
+    the run directory, whose own copies of device tables count as imported."""
+    from budgetnas.costs.device_tables import device_of_metric
+    from budgetnas.pipeline.devices import find_device
     from budgetnas.pipeline.rerank import check_rerank
     from budgetnas.pipeline.search import resolve_budgets
 
@@ -51,17 +57,25 @@ def preflight(cfg) -> None:
         _check_served(budget)
     _check_solver(cfg.search.solver)
     check_rerank(cfg.search.rerank, cfg.search.solver)
+    devices = {b.metric: device_of_metric(b.metric) for b in budgets}
+    devices = {m: name for m, name in devices.items() if name is not None}
     if cfg.supernet is not None:
+        for name in devices.values():
+            find_device(cfg, out, name)  # the space is the checkpoint's: checked when opened
         return
     from budgetnas.training.supernet import resolve_space
 
     space = resolve_space(cfg.train)  # the dataset's name and shape against the preset
-    _check_cheapest(space, [b for b in budgets if b.metric in COUNTED_METRICS])
+    tables = {m: find_device(cfg, out, name, space)[0] for m, name in devices.items()}
+    checked = [b for b in budgets if b.metric in COUNTED_METRICS or b.metric in tables]
+    _check_cheapest(space, checked, tables)
 
 
 def _check_served(budget: Budget) -> None:
+    from budgetnas.costs.device_tables import device_of_metric
+
     metric = budget.metric
-    if metric in SERVED_METRICS:
+    if metric in SERVED_METRICS or device_of_metric(metric) is not None:
         return
     if metric.endswith("_ratio"):
         raise ValueError(
@@ -91,15 +105,16 @@ def _check_solver(solver: str) -> None:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(known)}.{hint}")
 
 
-def _check_cheapest(space, budgets: list[Budget]) -> None:
-    """Each counted budget against the exact cheapest network, then all of them together."""
+def _check_cheapest(space, budgets: list[Budget], tables: dict | None = None) -> None:
+    """Each counted or device budget against the exact cheapest network, then all of them
+    together (``tables``: the device budgets' tables)."""
     from budgetnas.costs.registry import constraint
     from budgetnas.search import InfeasibleBudgetError
     from budgetnas.search.program import cheapest_value, relaxation_feasible
 
     if not budgets:
         return
-    constraints = [constraint(b, space) for b in budgets]
+    constraints = [constraint(b, space, tables=tables or {}) for b in budgets]
     cheapest = {}
     for c in constraints:
         low = cheapest[c.budget.metric] = cheapest_value(space, c)

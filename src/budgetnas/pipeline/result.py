@@ -20,7 +20,9 @@ class RunResult:
     ``pareto`` the best network per extra limit (``--pareto``), ``compare`` the found network
     beside the reference networks (``--compare``), each with its test accuracy, counts and
     measured latency; ``dataset`` what the network was trained on (name, shape, class names,
-    normalization, split sizes and how the splits were made)."""
+    normalization, split sizes and how the splits were made); ``devices`` every device a budget
+    names: its table, the table's verdict on the device, the device's measurement of the found
+    network (None: predicted only) and the verification kit to measure it with."""
 
     arch: str
     space_preset: str
@@ -39,6 +41,7 @@ class RunResult:
     pareto: list[dict[str, Any]] = field(default_factory=list)
     compare: list[dict[str, Any]] = field(default_factory=list)
     dataset: dict[str, Any] = field(default_factory=dict)
+    devices: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -63,6 +66,7 @@ class RunResult:
             "pareto": self.pareto,
             "compare": self.compare,
             "dataset": self.dataset,
+            "devices": self.devices,
         }
 
     @classmethod
@@ -88,6 +92,7 @@ class RunResult:
             pareto=list(data.get("pareto") or []),
             compare=list(data.get("compare") or []),
             dataset=dict(data.get("dataset") or {}),
+            devices=dict(data.get("devices") or {}),
         )
 
     def save(self, path: str | Path) -> Path:

@@ -4,9 +4,12 @@ The stages (:mod:`budgetnas.pipeline.stages`), each reused when its output is al
 directory:
 
 1. ``supernet/``: one-shot supernet training (resumed from its checkpoint when interrupted);
-2. the latency table (only when a ``latency_ms`` budget is given), built into ``store.sqlite``;
+2. the latency table (only when a ``latency_ms`` budget is given), built into ``store.sqlite``,
+   and the imported table of every device a budget names (``latency_NAME_ms``), copied there;
 3. the accuracy predictor (1 + 255 expectations cached in ``store.sqlite``), ``predictor.json``;
 4. search (``milp`` by default) and the closed loop on the table's backend for latency budgets;
+   for a device budget, a verification kit in ``verify/NAME/`` (``budgetnas verify`` folds its
+   measurement back in);
 5. fine-tuning of the extracted network with KL distillation from the heaviest path
    (``finetuned-<key>.pt``), test accuracy;
 6. export: ``model.pt`` (TorchScript, loads with ``torch.jit.load`` alone), ``model.onnx``
@@ -92,7 +95,7 @@ class Pipeline:
 
         cfg = self.cfg
         log = self.log or RunContext.default_log
-        preflight(cfg)
+        preflight(cfg, self.out)
         if cfg.supernet is None:
             _say_how_the_data_was_split(cfg, log)
             if cfg.train.preset == "auto":
@@ -119,6 +122,7 @@ class Pipeline:
             return self._stages(directory)
 
     def _stages(self, directory: RunDirectory) -> RunResult:
+        from budgetnas.pipeline.devices import device_records, device_stage, verify_kit_stage
         from budgetnas.pipeline.stages import (
             compare_latency,
             compare_stage,
@@ -142,14 +146,16 @@ class Pipeline:
         directory.retire_other_results(config, ctx.log)
         write_text_atomic(self.out / CONFIG_FILE, config)
         table = ctx.timed("table_s", lambda: table_stage(ctx))
+        devices = ctx.timed("devices_s", lambda: device_stage(ctx))
         pred = ctx.timed("predictor_s", lambda: predictor_stage(ctx))
-        loop = ctx.timed("search_s", lambda: search_stage(ctx, pred.form, table))
+        loop = ctx.timed("search_s", lambda: search_stage(ctx, pred.form, table, devices))
         arch = loop.result.arch
+        kits = ctx.timed("verify_kit_s", lambda: verify_kit_stage(ctx, arch, devices))
         latency = ctx.timed("compare_s", lambda: compare_latency(ctx, arch, table))
         child, accs = ctx.timed("finetune_s", lambda: finetune_stage(ctx, arch))
         data = trained.dataset_info()
         export = ctx.timed("export_s", lambda: export_stage(ctx, child, data))
-        front = ctx.timed("pareto_s", lambda: pareto_stage(ctx, pred.form, table))
+        front = ctx.timed("pareto_s", lambda: pareto_stage(ctx, pred.form, table, devices))
         compared = ctx.timed("compare_s", lambda: compare_stage(ctx, child, accs, latency))
         result = RunResult(
             arch=str(arch),
@@ -166,6 +172,7 @@ class Pipeline:
             pareto=front,
             compare=compared,
             dataset=dataset_record(data),
+            devices=device_records(ctx, arch, devices, kits),
             **accs,
         )
         write_text_atomic(self.out / "arch.txt", str(arch) + "\n")

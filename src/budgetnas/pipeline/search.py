@@ -6,6 +6,8 @@
 :func:`closed_loop` then checks the found architecture on the device: for every budget that has a
 *measurer* (a function ``arch -> measured cost``; by default the latency of the extracted network on
 the table's backend, see :func:`latency_measurer`), the measured cost is compared with the budget.
+A measurer may return None for an architecture it has no measurement of (a remote device that
+has not measured it yet): that budget's row stays predicted.
 When a measurement breaks its budget, that budget's limit for the solver is tightened by the
 observed ratio, ``limit <- limit * predicted / measured`` (strictly below the found architecture's
 predicted cost, so it cannot come back), and the solver runs again, ``max_rounds`` rounds at most.
@@ -162,7 +164,11 @@ def closed_loop(
             )
             result = None
             break
-        measured = {m: float(f(result.arch)) for m, f in measurers.items()}
+        measured = {}
+        for m, f in measurers.items():
+            value = f(result.arch)  # None: not measured (a device out of reach), predicted
+            if value is not None:
+                measured[m] = float(value)
         rows = budget_rows(constraints, result.arch, measured, dict(limits), where)
         rounds.append(_round_record(r, result, limits, rows))
         broken = [row for row in rows if not row.ok]

@@ -298,7 +298,42 @@ def _budgets(result: RunResult) -> list[str]:
             f"| {r.metric} | {unit(r.metric)} | {_num(r.limit)} | {_num(r.predicted)} | "
             f"{_num(r.measured)} | {_num(r.slack)} | {_num(r.ok)} | {how} |"
         )
-    return lines
+    return lines + _devices(result)
+
+
+def _devices(result: RunResult) -> list[str]:
+    """Per device a budget names: measured there, or predicted with its table's accuracy and
+    the kit that would measure it."""
+    lines = []
+    for name, d in result.devices.items():
+        if d.get("measured_ms") is not None:
+            lines.append(
+                f"- Device `{name}`: the network was measured there ({d['where']}): "
+                f"{d['measured_ms']:.4g} ms."
+            )
+            continue
+        v = d.get("verdict")
+        accuracy = (
+            f"its table predicted {100 * v['within_10pct']:.0f}% of {v['samples']} validation "
+            f"networks within +-10% (worst {v['worst_error_pct']:+.1f}%)"
+            if v
+            else "its table's accuracy there is unknown (no validation networks)"
+        )
+        lines.append(
+            f"- Device `{name}`: **predicted, not measured** ({accuracy}). Measure it: copy "
+            f"`{d.get('verify_kit')}` to the device, run `python measure.py --threads "
+            f"{_threads(d)} --out measured.json`, then `budgetnas verify RUN --measurements "
+            "measured.json` (a measurement over the budget tightens it and searches again)."
+        )
+    return ["", *lines] if lines else []
+
+
+def _threads(device: dict) -> str:
+    where = str(device.get("where", ""))
+    for part in where.split(","):
+        if "thread" in part:
+            return part.strip().split(" ")[0]
+    return "1"
 
 
 def _accuracy(result: RunResult, cfg) -> list[str]:

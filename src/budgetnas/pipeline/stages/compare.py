@@ -25,8 +25,9 @@ __all__ = [
 FOUND = "found network"
 
 
-def pareto_stage(ctx, form, table=None) -> list[dict]:
-    """Rows of :func:`budgetnas.pipeline.pareto.pareto` for ``cfg.pareto`` (none when unset)."""
+def pareto_stage(ctx, form, table=None, devices=None) -> list[dict]:
+    """Rows of :func:`budgetnas.pipeline.pareto.pareto` for ``cfg.pareto`` (none when unset);
+    ``devices``: the device budgets' tables (metric -> RunDevice)."""
     from budgetnas.pipeline.pareto import pareto, parse_sweep
     from budgetnas.units import parse_budgets
 
@@ -35,7 +36,10 @@ def pareto_stage(ctx, form, table=None) -> list[dict]:
         return []
     metric, limits = parse_sweep(cfg.pareto)
     fixed = [b.text for b in parse_budgets(cfg.budgets) if b.metric != metric]
-    kwargs = {"table": table} if table is not None else {}
+    tables = {m: d.table for m, d in (devices or {}).items()}
+    if table is not None:
+        tables["latency_ms"] = table
+    kwargs = {"tables": tables} if tables else {}
     rows = pareto(
         ctx.supernet().space, form, metric, limits, solver=cfg.search.solver, fixed=fixed, **kwargs
     )

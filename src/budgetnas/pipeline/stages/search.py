@@ -8,10 +8,14 @@ __all__ = ["EVALUATOR", "predictor_evaluator", "report_evaluator", "search_stage
 EVALUATOR = "evaluator"
 
 
-def search_stage(ctx, form, table=None):
+def search_stage(ctx, form, table=None, devices=None):
     """Search ``form`` (the predictor) under the run's budgets; a latency budget is measured on
     the table's backend after each round and tightened when a measurement breaks it
-    (:func:`budgetnas.pipeline.search.closed_loop`). Returns the loop's result."""
+    (:func:`budgetnas.pipeline.search.closed_loop`). A device budget (``devices``: metric ->
+    :class:`~budgetnas.pipeline.devices.RunDevice`) is searched with the device's table and
+    counts as measured only where ``budgetnas verify`` recorded the device's measurement of the
+    network; each recorded measurement adds a round. Returns the loop's result."""
+    from budgetnas.pipeline.devices import recorded_measurements, recorded_measurer
     from budgetnas.pipeline.search import closed_loop, latency_measurer
 
     cfg = ctx.cfg
@@ -22,7 +26,13 @@ def search_stage(ctx, form, table=None):
             trained.net, table.fingerprint, repeats=cfg.search.lut_repeats, stat=table.stat
         )
         where["latency_ms"] = f"this machine ({table.fingerprint.get('backend', 'torch-cpu')})"
-        tables["table"] = table
+        tables["latency_ms"] = table
+    extra_rounds = 0
+    for metric, device in (devices or {}).items():
+        tables[metric] = device.table
+        measurers[metric] = recorded_measurer(ctx.store, device)
+        where[metric] = device.where()
+        extra_rounds += len(recorded_measurements(ctx.store, device.name))
     loop = closed_loop(
         trained.space,
         form,
@@ -30,10 +40,10 @@ def search_stage(ctx, form, table=None):
         solver=cfg.search.solver,
         solver_kwargs=_solver_kwargs(ctx),
         measurers=measurers,
-        max_rounds=cfg.search.max_rounds,
+        max_rounds=cfg.search.max_rounds + extra_rounds,
         chooser=_chooser(ctx, form),
         where=where,
-        **tables,
+        tables=tables,
     )
     ctx.log(f"found {loop.result.arch} ({loop.message})")
     return loop

@@ -1,4 +1,5 @@
-"""Stage 2: the latency table of this machine, when a ``latency_ms`` budget is given."""
+"""Stage 2: the latency table of this machine, when a ``latency_ms`` budget is given (on the
+run's ``lut_backend``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def table_stage(ctx):
     return build_table(
         ctx.supernet().space,
         ctx.store,
+        backend=cfg.search.lut_backend,
         threads=cfg.search.lut_threads,
         repeats=cfg.search.lut_repeats,
     )

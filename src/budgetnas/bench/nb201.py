@@ -47,7 +47,7 @@ __all__ = [
     "write_json",
 ]
 
-QUERY_SOLVERS = ("iqnas", "evolution", "optuna", "random", "exhaustive")
+QUERY_SOLVERS = ("iqnas", "evolution", "local", "optuna", "random", "exhaustive")
 #: where the table is found under ``$BUDGETNAS_DATA`` when no ``--table`` is given
 DATA_TABLE = Path("nb201") / "nb201_cifar10.csv"
 # the settings of the benchmark that are written into its JSON beside the records

@@ -28,6 +28,7 @@ SOLVERS: Registry[Solver] = Registry(
         "budgetnas.search.hardcore",
         "budgetnas.search.random",
         "budgetnas.search.evolution",
+        "budgetnas.search.local",
         "budgetnas.search.optuna",
         "budgetnas.search.iqnas",
     ],

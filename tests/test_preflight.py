@@ -58,7 +58,7 @@ def test_a_device_budget_needs_its_imported_table(tmp_path, no_training):
 
     out = tmp_path / "run"
     cfg = _cfg(budgets=["lat_pixel3_ms<=5"], devices=str(tmp_path / "none.sqlite"))
-    with pytest.raises(FileNotFoundError, match="device 'pixel3'.*lut import"):
+    with pytest.raises(FileNotFoundError, match=r"device 'pixel3'.*lut import"):
         Pipeline(cfg, out).run()
     from budgetnas.store import Store
 

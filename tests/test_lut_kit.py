@@ -169,7 +169,7 @@ def test_a_tampered_kit_is_refused_by_the_script(tiny_kit, tmp_path):
 
 
 def test_import_refuses_another_definition_of_the_preset_and_bad_files(tiny_kit, tmp_path):
-    space, kit = tiny_kit
+    _space, kit = tiny_kit
     out = tmp_path / "t.json"
     assert run_script(Path(sys.executable), kit, out).returncode == 0
     data = json.loads(out.read_text())
@@ -185,7 +185,7 @@ def test_import_refuses_another_definition_of_the_preset_and_bad_files(tiny_kit,
         dt.import_measurements(tmp_path / "neg.json", "edge", store)
     with pytest.raises(ValueError, match="device name"):
         dt.import_measurements(out, "My Phone", store)
-    with pytest.raises(FileNotFoundError, match="known devices: none|holds no devices"):
+    with pytest.raises(FileNotFoundError, match="holds no devices"):
         dt.device_table(store, "nothere")
 
 

@@ -117,7 +117,7 @@ def verify_run(
             f"{measurements} measures a table kit, not a run's network: import it with "
             "`budgetnas lut import FILE --name NAME`"
         )
-    name, manifest = match_kit(run_dir, str(kit.get("manifest_sha256")))
+    name, _manifest = match_kit(run_dir, str(kit.get("manifest_sha256")))
     networks = [r for r in data["results"] if r["role"] == "network"]
     if len(networks) != 1:
         raise ValueError(f"{measurements}: a verification holds one network, not {len(networks)}")

@@ -74,7 +74,7 @@ def read_kit(folder):
     try:
         manifest = json.loads(raw.decode("utf-8"))
     except ValueError as err:
-        raise SystemExit("%s is not readable JSON: %s" % (path, err))
+        raise SystemExit("%s is not readable JSON: %s" % (path, err)) from None
     if manifest.get("kind") != "budgetnas-latency-kit" or manifest.get("format") != 1:
         raise SystemExit("%s is not a budgetnas latency kit (format 1)" % path)
     root = os.path.realpath(folder)
@@ -156,7 +156,7 @@ def main(argv=None):
         x = rng.standard_normal(m["input_shape"]).astype(np.float32)
         feed = {s.get_inputs()[0].name: x}
         runners.append(lambda s=s, feed=feed: s.run(None, feed))
-    for i, run in enumerate(runners):
+    for run in runners:
         for _ in range(args.warmup):
             run()
     numbers = []

@@ -29,6 +29,7 @@ __all__ = [
     "check_distinct_outputs",
     "download_checked",
     "file_digest",
+    "read_json",
     "write_text_atomic",
 ]
 
@@ -110,3 +111,17 @@ def check_distinct_outputs(**paths: str | Path | None) -> None:
                 f"{paths[flag]}; give each output its own file"
             )
         seen[where] = name
+
+
+def read_json(path: str | Path, what: str = "file"):
+    """The JSON value of ``path``; a missing file (``no WHAT PATH``) or unreadable JSON is an
+    error naming the file."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} {path}")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not readable JSON: {err}") from None

@@ -256,17 +256,10 @@ def run_import(args) -> int:
 
 def _is_kit_measurement(path: str) -> bool:
     """Whether ``path`` holds a kit's measurements (else it is read as a table)."""
-    from pathlib import Path
-
     from budgetnas.costs.device_tables import MEASUREMENTS_KIND
+    from budgetnas.files import read_json
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"no file {path}")
-    try:
-        data = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is not readable JSON: {err}") from None
+    data = read_json(path)
     return isinstance(data, dict) and data.get("kind") == MEASUREMENTS_KIND
 
 

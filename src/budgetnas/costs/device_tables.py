@@ -25,8 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -48,7 +46,6 @@ __all__ = [
     "device_of_metric",
     "device_records",
     "device_table",
-    "file_sha256",
     "import_measurements",
     "import_table_as_device",
     "read_measurements",
@@ -155,13 +152,10 @@ def verdict_text(verdict: dict | None) -> str:
 def read_measurements(path: str | Path) -> dict[str, Any]:
     """The JSON the kit's ``measure.py`` wrote, checked: kind, format, the kit and device records
     and one well-formed measurement per result (every statistic finite and positive)."""
+    from budgetnas.files import read_json
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no measurements file {path}")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is not readable JSON: {err}") from None
+    data = read_json(path, "measurements file")
     if not isinstance(data, dict) or data.get("kind") != MEASUREMENTS_KIND:
         raise ValueError(
             f"{path} is not the output of a kit's measure.py (kind {MEASUREMENTS_KIND!r}); a table "
@@ -431,7 +425,3 @@ def copy_device(source: Store, target: Store, name: str) -> DeviceRecord:
     table, record = device_table(source, name)
     _save(target, table, record)
     return record
-
-
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -231,13 +231,10 @@ def build_kit(
 
 def read_manifest(kit: str | Path) -> dict:
     """A kit's manifest, with a clear error when it is missing, unreadable or not a kit's."""
+    from budgetnas.files import read_json
+
     path = Path(kit) / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"no kit in {kit} (no manifest.json)")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is not readable JSON: {err}") from None
+    data = read_json(path, "kit manifest (a folder of `budgetnas lut kit`)")
     if not isinstance(data, dict) or data.get("kind") != KIT_KIND or data.get("format") != 1:
         raise ValueError(f"{path} is not a budgetnas latency kit manifest (format 1)")
     if not isinstance(data.get("models"), list):

@@ -296,7 +296,8 @@ def test_run_under_a_device_budget_then_verify(tiny_kit, tmp_path, capsys, one_t
     assert result["devices"]["edge"]["measured_ms"] is None
     assert (out / "verify" / "edge" / "measure.py").is_file()
     summary = (out / "summary.md").read_text()
-    assert "edge" in summary
+    assert "Device `edge`: **predicted, not measured**" in summary
+    assert "python measure.py --threads 1 --out measured.json" in summary
     first = result["arch"]
     # measured with other threads than the table: refused
     wrong = _fake_measurement(out, "edge", row["predicted"], threads=2)

@@ -35,6 +35,7 @@ __all__ = [
     "device_records",
     "device_stage",
     "find_device",
+    "measure_command",
     "measured_on_device",
     "record_measurement",
     "recorded_measurements",
@@ -140,6 +141,15 @@ def recorded_measurer(store: Store, device: RunDevice):
 
 
 # ---- verification kits ------------------------------------------------------------------------------
+def measure_command(device: RunDevice) -> str:
+    """The command that measures a kit on the device as its table was measured."""
+    d = device.record.device
+    provider = str(d.get("provider", "CPUExecutionProvider"))
+    short = provider.removesuffix("ExecutionProvider").lower()
+    extra = "" if short in ("cpu", "") else f" --provider {short}"
+    return f"python measure.py --threads {d.get('threads', 1)}{extra} --out measured.json"
+
+
 def verify_kit_stage(ctx, arch, devices: dict[str, RunDevice]) -> dict[str, str]:
     """``OUT/verify/NAME/`` for every device whose budget the found network holds only by
     prediction: the network as ONNX at the device table's batch, and the measuring script. A
@@ -171,9 +181,9 @@ def verify_kit_stage(ctx, arch, devices: dict[str, RunDevice]) -> dict[str, str]
         )
         kits[device.name] = str(folder)
         ctx.log(
-            f"device {device.name}: verification kit in {folder}: on the device run `python "
-            f"measure.py --threads {device.record.device.get('threads', 1)} --out measured.json`, "
-            f"then `budgetnas verify {ctx.out} --measurements measured.json`"
+            f"device {device.name}: verification kit in {folder}: on the device run "
+            f"`{measure_command(device)}`, then `budgetnas verify {ctx.out} --measurements "
+            "measured.json`"
         )
     return kits
 
@@ -188,6 +198,7 @@ def device_records(ctx, arch, devices: dict[str, RunDevice], kits: dict[str, str
             "metric": metric,
             "table": device.table.id,
             "where": device.record.where,
+            "measure": measure_command(device),
             "verdict": device.record.verdict,
             "measured_ms": measured,
             "verify_kit": kits.get(device.name),

@@ -321,19 +321,11 @@ def _devices(result: RunResult) -> list[str]:
         )
         lines.append(
             f"- Device `{name}`: **predicted, not measured** ({accuracy}). Measure it: copy "
-            f"`{d.get('verify_kit')}` to the device, run `python measure.py --threads "
-            f"{_threads(d)} --out measured.json`, then `budgetnas verify RUN --measurements "
-            "measured.json` (a measurement over the budget tightens it and searches again)."
+            f"`{d.get('verify_kit')}` to the device, run `{d.get('measure')}` there, then "
+            "`budgetnas verify RUN --measurements measured.json` (a measurement over the budget "
+            "tightens it and searches again)."
         )
     return ["", *lines] if lines else []
-
-
-def _threads(device: dict) -> str:
-    where = str(device.get("where", ""))
-    for part in where.split(","):
-        if "thread" in part:
-            return part.strip().split(" ")[0]
-    return "1"
 
 
 def _accuracy(result: RunResult, cfg) -> list[str]:

@@ -210,7 +210,10 @@ def test_call_cost_is_fitted_leave_one_out_and_recovers_the_truth():
         a = space.sample(i)
         t = 0.5 + sum(true[d.key()] for s in space.descriptors(a) for d in s) + call
         nets[space.to_string(a)] = m(t)
-    got, verdict, records = dt._call_cost(space, entries, parts, nets, {})
+    from budgetnas.costs.table import CostTable
+
+    raw = CostTable({"space": "mobilenet", "preset": "tiny"}, entries, 1.0, parts)
+    got, verdict, records = dt._call_cost(space, raw, nets, {})
     assert got == pytest.approx(call)
     assert verdict["within_5pct"] == 1.0 and abs(verdict["worst_error_pct"]) < 1e-6
     assert "leave-one-out" in verdict["method"] and len(records) == 6

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,6 @@ __all__ = [
     "MEASUREMENTS_KIND",
     "DeviceRecord",
     "check_name",
-    "copy_device",
     "device_lines",
     "device_metric",
     "device_of_metric",
@@ -49,6 +48,7 @@ __all__ = [
     "import_measurements",
     "import_table_as_device",
     "read_measurements",
+    "save_device",
     "verdict_text",
 ]
 
@@ -224,31 +224,28 @@ def _fingerprint(name: str, kit: dict, device: dict, resolution: int) -> dict:
     }
 
 
-def _call_cost(space, entries, parts, networks, by_role):
+def _call_cost(space, raw: CostTable, networks, by_role):
     """The runtime's cost of one call (ms), and the verdict of the table on the validation
     networks.
 
     A whole network pays one call into the runtime, the sum of its parts (stem, head, blocks) one
     per part, so the table takes ``call`` off every part and adds it once. ``call`` is estimated
-    from the device's own networks: each gives ``(sum of its raw parts - measured) / (parts -
-    1)``, and the median of these is robust to a noisy network. The verdict is *leave-one-out*:
-    each network is predicted with the ``call`` of the others, so it is not judged by a value
-    fitted on itself. With fewer than 3 networks the empty model's time is used, and the
-    verdict (when there are networks) is then in-sample for nothing: ``call`` did not see them.
+    from the device's own networks: each gives ``(raw table sum - measured) / (parts - 1)``, and
+    the median of these is robust to a noisy network. The verdict is *leave-one-out*: each
+    network is predicted with the ``call`` of the others, so it is not judged by a value fitted
+    on itself. With fewer than 3 networks the empty model's time is used, which no network
+    was used to fit.
     """
     import numpy as np
 
     from budgetnas.costs.validate import summarize
 
-    def raw(arch) -> tuple[float, int]:
-        blocks = [entries[d.key()].median for stage in space.descriptors(arch) for d in stage]
-        return parts["stem"].median + parts["head"].median + sum(blocks), len(blocks) + 2
-
     keys = list(networks)
     archs = [space.from_string(k) for k in keys]
-    sums = [raw(a) for a in archs]
+    sums = [raw.predict(space, a) for a in archs]
+    parts = [sum(len(stage) for stage in space.descriptors(a)) + 2 for a in archs]
     measured = np.array([networks[k].median for k in keys], dtype=float)
-    implied = np.array([(t - y) / (n - 1) for (t, n), y in zip(sums, measured, strict=True)])
+    implied = np.array([(t - y) / (n - 1) for t, n, y in zip(sums, parts, measured, strict=True)])
     empty = by_role.get("overhead", {}).get("call")
     if len(keys) >= 3:
         call = max(0.0, float(np.median(implied)))
@@ -260,7 +257,7 @@ def _call_cost(space, entries, parts, networks, by_role):
         method = "the empty model's call cost"
     if not keys:
         return call, None, []
-    predicted = np.array([t - (n - 1) * c for (t, n), c in zip(sums, loo, strict=True)])
+    predicted = np.array([t - (n - 1) * c for t, n, c in zip(sums, parts, loo, strict=True)])
     errors = (predicted - measured) / measured * 100
     verdict = summarize(predicted, measured).to_json()
     verdict["worst_error_pct"] = float(errors[np.argmax(np.abs(errors))])
@@ -282,7 +279,6 @@ def _call_cost(space, entries, parts, networks, by_role):
 def _less(m: Measurement, call: float) -> Measurement:
     """A part's measurement less the cost of one call (ms), each statistic kept above a tenth
     of its own value."""
-    from dataclasses import replace
 
     def cut(v: float) -> float:
         return max(v - call, 0.1 * v)
@@ -316,22 +312,23 @@ def import_measurements(
     parts.update(by_role.get("head", {}))
     if set(parts) != {"stem", "head"}:
         raise ValueError(f"{path}: the measurements lack the stem or the head")
-    entries = dict(by_role.get("block", {}))
-    networks = by_role.get("network", {})
-    call, verdict, records = _call_cost(space, entries, parts, networks, by_role)
+    fingerprint = _fingerprint(name, kit, device, space.config.image_size)
+    meta = {"settings": data.get("settings", {}), "device": device}
+    raw = CostTable(fingerprint, dict(by_role.get("block", {})), 1.0, parts, source="kit")
+    raw.check_space(space)  # every block of the space measured
+    call, verdict, records = _call_cost(space, raw, by_role.get("network", {}), by_role)
+    entries = raw.entries
     if call > 0:  # a network pays one call, a sum of parts one per part: take it off
         entries = {k: _less(m, call) for k, m in entries.items()}
         parts = {k: _less(m, call) for k, m in parts.items()}
         parts["call"] = Measurement(call, call, call, call, call, 1)
-    table = CostTable(
-        fingerprint=_fingerprint(name, kit, device, space.config.image_size),
+    table = replace(
+        raw,
         entries=entries,
         t0=float(sum(m.median for m in parts.values())),
         t0_parts=parts,
-        source="kit",
-        meta={"settings": data.get("settings", {}), "device": device, "call_ms": call},
+        meta={**meta, "call_ms": call},
     )
-    table.check_space(space)
     record = DeviceRecord(
         name=name,
         table=table.id,
@@ -342,7 +339,7 @@ def import_measurements(
         imported=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         source=str(Path(path).resolve()),
     )
-    _save(store, table, record)
+    save_device(store, table, record)
     return record
 
 
@@ -353,16 +350,7 @@ def import_table_as_device(table: CostTable, name: str, store: Store) -> DeviceR
     if table.metric != "latency_ms":
         raise ValueError(f"a device's table holds latency_ms, this one {table.metric}")
     fp = dict(table.fingerprint, device=name)
-    named = CostTable(
-        fingerprint=fp,
-        entries=table.entries,
-        t0=table.t0,
-        t0_parts=table.t0_parts,
-        correction=table.correction,
-        source=table.source,
-        meta=table.meta,
-        stat=table.stat,
-    )
+    named = replace(table, fingerprint=fp)
     kit = {k: fp.get(k) for k in ("space", "preset", "batch")}
     device = {
         "processor": fp.get("cpu"),
@@ -373,11 +361,12 @@ def import_table_as_device(table: CostTable, name: str, store: Store) -> DeviceR
     record = DeviceRecord(
         name, named.id, device, kit, imported=time.strftime("%Y-%m-%dT%H:%M:%S%z")
     )
-    _save(store, named, record)
+    save_device(store, named, record)
     return record
 
 
-def _save(store: Store, table: CostTable, record: DeviceRecord) -> None:
+def save_device(store: Store, table: CostTable, record: DeviceRecord) -> None:
+    """Store a device's table and its record (the name it is budgeted by)."""
     table.save(store)
     store.put(DEVICE_KIND, record.name, record.to_json())
 
@@ -418,10 +407,3 @@ def device_lines(store: Store) -> list[str]:
         f"{r.accuracy_text()}"
         for name, r in sorted(device_records(store).items())
     ]
-
-
-def copy_device(source: Store, target: Store, name: str) -> DeviceRecord:
-    """Copy device ``name`` (its table and record) from one store into another."""
-    table, record = device_table(source, name)
-    _save(target, table, record)
-    return record

@@ -29,7 +29,6 @@ import json
 import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,17 +66,15 @@ def space_fingerprint(space) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-class _Empty:
+def _empty_module():
     """A module that does (almost) nothing: its latency is the runtime's cost of one call."""
+    import torch
 
-    def __new__(cls):
-        import torch
+    class Empty(torch.nn.Module):
+        def forward(self, x):
+            return x + 1.0
 
-        class Empty(torch.nn.Module):
-            def forward(self, x):
-                return x + 1.0
-
-        return Empty()
+    return Empty()
 
 
 def _sha256(path: Path) -> str:
@@ -87,21 +84,10 @@ def _sha256(path: Path) -> str:
 def _export(module, shape: tuple[int, ...], path: Path) -> None:
     import torch
 
+    from budgetnas.costs.latency import export_onnx
     from budgetnas.devices import cpu_fp32_copy
 
-    module = cpu_fp32_copy(module)
-    x = torch.zeros(*shape)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            (x,),
-            str(path),
-            dynamo=False,
-            opset_version=17,
-            input_names=["input"],
-            output_names=["output"],
-        )
+    export_onnx(cpu_fp32_copy(module), torch.zeros(*shape), str(path))
 
 
 def write_kit(
@@ -142,7 +128,7 @@ def write_kit(
         todo.append(("stem", "stem", Stem(cfg), image))
         todo.append(("head", "head", Head(cfg), (batch, cfg.stage_out[-1], last, last)))
         # the cost of one call: paid once by a network, once per part by a sum of parts
-        todo.append(("overhead", "call", _Empty(), (1, 1, 1, 1)))
+        todo.append(("overhead", "call", _empty_module(), (1, 1, 1, 1)))
     for name, net in (networks or {}).items():
         todo.append(("network", str(name), net, image))
     if not todo:

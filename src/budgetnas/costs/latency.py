@@ -129,6 +129,24 @@ def torch_threads(threads: int):
         torch.set_flush_denormal(False)  # PyTorch's default; there is no getter to save it
 
 
+def export_onnx(module, x, target) -> None:
+    """``module`` (a CPU fp32 module in eval mode) as ONNX into ``target`` (a path or a binary
+    file): opset 17, input ``input``, output ``output``, as every table and kit measures it."""
+    import torch
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (x,),
+            target,
+            dynamo=False,
+            opset_version=17,
+            input_names=["input"],
+            output_names=["output"],
+        )
+
+
 def make_runner(
     module,
     input_shape: tuple[int, ...],
@@ -175,17 +193,7 @@ def make_runner(
     import onnxruntime as ort
 
     buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            (x,),
-            buf,
-            dynamo=False,
-            opset_version=17,
-            input_names=["input"],
-            output_names=["output"],
-        )
+    export_onnx(module, x, buf)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = int(threads)
     opts.inter_op_num_threads = 1
@@ -306,6 +314,7 @@ __all__ = [
     "calibrate_number",
     "check_backend",
     "cuda_device",
+    "export_onnx",
     "interleaved_rounds",
     "make_runner",
     "measure",

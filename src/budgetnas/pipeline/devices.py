@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from budgetnas.costs.device_tables import DeviceRecord, copy_device, device_of_metric, device_table
+from budgetnas.costs.device_tables import (
+    DEVICE_KIND,
+    DeviceRecord,
+    device_of_metric,
+    device_table,
+    save_device,
+)
 from budgetnas.costs.table import CostTable
 from budgetnas.store import Store
 
@@ -32,8 +38,8 @@ __all__ = [
     "VERIFY_DIR",
     "RunDevice",
     "device_budgets",
-    "device_records",
     "device_stage",
+    "devices_result",
     "find_device",
     "measure_command",
     "measured_on_device",
@@ -104,8 +110,8 @@ def device_stage(ctx) -> dict[str, RunDevice]:
     devices = {}
     for metric, name in device_budgets(ctx.cfg.budgets).items():
         table, record = find_device(ctx.cfg, ctx.out, name, space)
-        if ctx.store.get("lut_device", name) is None:
-            copy_device(Store(ctx.cfg.search.devices), ctx.store, name)
+        if ctx.store.get(DEVICE_KIND, name) is None:
+            save_device(ctx.store, table, record)
             ctx.log(f"device {name}: table {table.id} copied into the run ({record.where})")
         devices[metric] = RunDevice(metric, table, record)
         ctx.log(f"device {name}: {record.accuracy_text()}")
@@ -188,7 +194,7 @@ def verify_kit_stage(ctx, arch, devices: dict[str, RunDevice]) -> dict[str, str]
     return kits
 
 
-def device_records(ctx, arch, devices: dict[str, RunDevice], kits: dict[str, str]) -> dict:
+def devices_result(ctx, arch, devices: dict[str, RunDevice], kits: dict[str, str]) -> dict:
     """``result.json``'s ``devices``: per device its metric, table, where it was measured, the
     table's verdict there, whether the found network was measured on it, and its kit."""
     out = {}

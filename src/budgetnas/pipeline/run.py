@@ -122,7 +122,7 @@ class Pipeline:
             return self._stages(directory)
 
     def _stages(self, directory: RunDirectory) -> RunResult:
-        from budgetnas.pipeline.devices import device_records, device_stage, verify_kit_stage
+        from budgetnas.pipeline.devices import device_stage, devices_result, verify_kit_stage
         from budgetnas.pipeline.stages import (
             compare_latency,
             compare_stage,
@@ -172,7 +172,7 @@ class Pipeline:
             pareto=front,
             compare=compared,
             dataset=dataset_record(data),
-            devices=device_records(ctx, arch, devices, kits),
+            devices=devices_result(ctx, arch, devices, kits),
             **accs,
         )
         write_text_atomic(self.out / "arch.txt", str(arch) + "\n")

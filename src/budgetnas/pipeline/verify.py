@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from budgetnas.costs.device_tables import device_table, read_measurements
+from budgetnas.costs.device_tables import device_metric, device_table, read_measurements
 from budgetnas.pipeline.devices import VERIFY_DIR, record_measurement
 from budgetnas.store import Store
 
@@ -52,7 +52,7 @@ class VerifyOutcome:
         ]
         new = self.result.arch
         if new != self.arch:
-            row = next(r for r in self.result.budgets if r.metric == _metric(self.device))
+            row = next(r for r in self.result.budgets if r.metric == device_metric(self.device))
             lines.append(
                 f"searched again under the tightened budget (solver limit {row.solver_limit:.4g} "
                 f"ms): new network {new}, predicted {row.predicted:.4g} ms; measure "
@@ -61,10 +61,6 @@ class VerifyOutcome:
         status = "every budget met" if self.result.ok else "BUDGET NOT MET"
         lines.append(f"run: {status}; test accuracy {100 * self.result.test_acc:.2f}%")
         return "\n".join(lines)
-
-
-def _metric(name: str) -> str:
-    return f"latency_{name}_ms"
 
 
 def match_kit(run_dir: Path, manifest_sha256: str) -> tuple[str, dict]:
@@ -130,9 +126,9 @@ def verify_run(
     store = Store(run_dir / "store.sqlite")
     table, _record = device_table(store, name)
     _check_conditions(name, data["device"], table.fingerprint, kit)
-    row = next((r for r in before.budgets if r.metric == _metric(name)), None)
+    row = next((r for r in before.budgets if r.metric == device_metric(name)), None)
     if row is None:
-        raise ValueError(f"the run has no budget on device {name} ({_metric(name)})")
+        raise ValueError(f"the run has no budget on device {name} ({device_metric(name)})")
     value = table.value(m)
     record_measurement(
         store,

@@ -16,11 +16,14 @@ def synthetic_table(tmp_path):
     rng = np.random.default_rng(0)
     acc = 80 + X @ rng.normal(size=30) + rng.normal(scale=0.5, size=len(archs))
     lat = 1 + X @ rng.uniform(0, 1, size=30) + rng.uniform(0, 0.5, size=len(archs))
+    other = 2 + X @ rng.uniform(0, 1, size=30) + rng.uniform(0, 0.5, size=len(archs))
     path = tmp_path / "table.csv"
     with path.open("w") as fh:
-        fh.write("index,arch_str,valid_acc,test_acc,lat_dev_ms,note\n")
+        fh.write("index,arch_str,valid_acc,test_acc,lat_dev_ms,lat_other_ms,note\n")
         for k, a in enumerate(archs):
-            fh.write(f"{k},{a},{acc[k]:.4f},{acc[k] - 0.3:.4f},{lat[k]:.5f},x\n")
+            fh.write(
+                f"{k},{a},{acc[k]:.4f},{acc[k] - 0.3 - 0.3 * X[k, 0]:.4f},{lat[k]:.5f},{other[k]:.5f},x\n"
+            )
     return path
 
 
@@ -47,14 +50,15 @@ def test_bench_end_to_end_on_synthetic_table(synthetic_table, tmp_path, capsys):
     ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "mean regret" in printed and "iqnas" in printed
+    assert "regret after 25 queries" in printed and "iqnas" in printed
     data = json.loads(out.read_text())
     records = data["records"]
     assert len(records) == 2 * 3 * 2
     keys = {
         "solver",
+        "target",
         "cost",
-        "budget",
+        "budgets",
         "quantile",
         "queries",
         "seed",
@@ -69,7 +73,7 @@ def test_bench_end_to_end_on_synthetic_table(synthetic_table, tmp_path, capsys):
     }
     for r in records:
         assert keys <= set(r)
-        assert r["feasible"] and r["cost_value"] <= r["budget"]
+        assert r["feasible"] and r["cost_values"]["lat_dev_ms"] <= r["budgets"]["lat_dev_ms"]
         assert r["regret"] == pytest.approx(r["oracle_objective"] - r["objective"])
         assert r["regret"] >= -1e-9  # the oracle is the best feasible cell
         assert r["queries"] == 25
@@ -229,3 +233,112 @@ def test_bad_cells_refused_by_the_benchmark(
     err = capsys.readouterr().err
     assert message in err and row[1] in err and "bad.csv" in err
     assert not (tmp_path / "b.json").exists()
+
+
+# ---- the robust protocol ---------------------------------------------------------------------
+def _table(path):
+    from budgetnas.spaces.table import Table
+
+    return Table.from_csv(path, get_space("nb201"))
+
+
+def test_pair_budgets_leave_the_asked_share_of_cells(synthetic_table):
+    from budgetnas.bench.nb201 import budget_limits
+
+    table = _table(synthetic_table)
+    a, b = table.column("lat_dev_ms"), table.column("lat_other_ms")
+    (single, share) = budget_limits(table, ["lat_dev_ms"], 0.1)
+    assert single["lat_dev_ms"] == pytest.approx(np.quantile(a, 0.1))
+    assert share == pytest.approx(np.mean(a <= single["lat_dev_ms"]))
+    for q in [0.05, 0.25, 0.75]:
+        limits, share = budget_limits(table, ["lat_dev_ms", "lat_other_ms"], q)
+        within = np.mean((a <= limits["lat_dev_ms"]) & (b <= limits["lat_other_ms"]))
+        assert share == pytest.approx(within)
+        assert q <= share <= q + 0.01  # the smallest common quantile that leaves q of the cells
+        # both budgets bind: each limit alone would leave more cells
+        assert np.mean(a <= limits["lat_dev_ms"]) > share
+        assert np.mean(b <= limits["lat_other_ms"]) > share
+
+
+def test_protocol_halves_alternate_singles_and_pairs():
+    from budgetnas.bench.nb201 import halves
+
+    cols = ["lat_fpga_ms", "lat_eyeriss_ms", "lat_pixel3_ms", "lat_raspi4_ms"]
+    pairs = [f"{a}+{b}" for i, a in enumerate(cols) for b in cols[i + 1 :]]
+    half = halves(cols + pairs)
+    assert [half[c] for c in cols] == ["tune", "report", "tune", "report"]
+    assert [half[p] for p in pairs] == ["tune", "report"] * 3
+    assert sum(v == "tune" for v in half.values()) == 5
+
+
+def test_robust_protocol_end_to_end(synthetic_table, tmp_path, capsys):
+    from budgetnas.bench.nb201 import Nb201BenchConfig, apply_protocol, conditions
+
+    cfg = apply_protocol(Nb201BenchConfig(protocol="robust"), _table(synthetic_table))
+    assert cfg.objective == ["valid_acc", "test_acc"]
+    assert cfg.costs == ["lat_dev_ms", "lat_other_ms", "lat_dev_ms+lat_other_ms"]
+    assert cfg.quantiles == [0.05, 0.1, 0.25, 0.5, 0.75]
+    assert (cfg.queries, cfg.checkpoints, cfg.seeds) == (200, [25, 50, 100, 200], 10)
+    assert len(conditions(cfg)) == 2 * 3 * 5
+    report = [c for c in conditions(cfg) if c.half == "report"]
+    assert {c.cost for c in report} == {"lat_other_ms"}
+
+    out = tmp_path / "robust.json"
+    argv = [
+        "bench", "nb201", "--table", str(synthetic_table), "--protocol", "robust",
+        "--half", "report", "--solvers", "random,interleaved", "--queries", "20",
+        "--checkpoints", "5,10,20", "--seeds", "2", "--json", str(out), "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "half 'report': 10 conditions" in printed and "losses" in printed
+    data = json.loads(out.read_text())
+    records = data["records"]
+    assert len(records) == 2 * 5 * 2 * 2  # targets x quantiles x solvers x seeds
+    for r in records:
+        assert r["half"] == "report" and r["cost"] == "lat_other_ms"
+        at = r["regret_at"]
+        assert at["20"] == pytest.approx(r["regret"])
+        assert at["5"] >= at["10"] >= at["20"] >= -1e-9  # the best so far only improves
+        assert r["feasible"] and r["feasible_at"]
+        assert r["wall_at"]["5"] <= r["wall_at"]["20"] <= r["wall_s"]
+    (summary,) = data["summary"]["report"][:1]
+    assert summary["conditions"] == 10 and data["headline_queries"] == 20
+    rand = next(s for s in data["summary"]["report"] if s["solver"] == "random")
+    assert rand["losses_to_random"] is None
+    assert out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_loss_to_random_counts_only_beyond_the_standard_error():
+    from budgetnas.bench.nb201 import solver_summary
+
+    def row(solver, q, mean, se):
+        return {
+            "solver": solver, "target": "v", "cost": "c", "quantile": q, "half": "report",
+            "regret_at": {"100": mean}, "se_at": {"100": se}, "mean_regret": mean,
+            "se_regret": se, "feasible": 1.0, "wall_at": {"100": 0.1}, "mean_wall_s": 0.1,
+        }  # fmt: skip
+
+    rows = [
+        row("random", 0.1, 0.5, 0.1), row("a", 0.1, 0.55, 0.1),  # loses, within s.e.
+        row("random", 0.5, 0.5, 0.01), row("a", 0.5, 0.7, 0.01),  # loses beyond s.e.
+        row("random", 0.9, 0.5, 0.1), row("a", 0.9, 0.1, 0.1),  # wins
+    ]  # fmt: skip
+    a = next(s for s in solver_summary(rows, 100) if s["solver"] == "a")
+    assert (a["losses_to_random"], a["losses_beyond_se"]) == (2, 1)
+    assert a["worst"] == 0.7 and a["worst_condition"] == "v c q=0.5"
+    assert a["mean_regret"] == pytest.approx((0.55 + 0.7 + 0.1) / 3)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--half", "report"], "--half tune|report needs a --protocol"),
+        (["--checkpoints", "5,50"], "checkpoint 50 is not between 1 and --queries"),
+        (["--protocol", "strict"], "unknown protocol 'strict'"),
+        (["--cost", "lat_dev_ms+lat_dev_ms"], "names a column twice"),
+    ],
+)
+def test_protocol_settings_refused(synthetic_table, tmp_path, capsys, extra, message):
+    assert main(_bench_argv(synthetic_table, tmp_path / "b.json", *extra)) == 2
+    assert message in capsys.readouterr().err

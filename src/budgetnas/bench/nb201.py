@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from budgetnas.bench._base import register_benchmark
+from budgetnas.bench.nb201_summary import format_table, plot, solver_summary, summarize
 from budgetnas.config import option
 from budgetnas.costs._base import Constraint
 from budgetnas.files import check_distinct_outputs
@@ -32,33 +33,58 @@ from budgetnas.store import Store
 from budgetnas.units import Budget
 
 __all__ = [
+    "PROTOCOLS",
     "QUERY_SOLVERS",
+    "Condition",
     "Nb201BenchConfig",
     "Nb201Result",
+    "apply_protocol",
+    "budget_limits",
+    "conditions",
     "default_table",
     "format_table",
+    "halves",
+    "headline_queries",
     "plot",
     "record_key",
     "run_nb201",
     "score",
+    "solver_summary",
     "summarize",
     "table_path",
     "validate",
     "write_json",
 ]
 
-QUERY_SOLVERS = ("iqnas", "evolution", "local", "optuna", "random", "exhaustive")
+QUERY_SOLVERS = (
+    "interleaved",
+    "iqnas",
+    "evolution",
+    "local",
+    "optuna",
+    "tpe",
+    "gp",
+    "bananas",
+    "random",
+    "exhaustive",
+)
 #: where the table is found under ``$BUDGETNAS_DATA`` when no ``--table`` is given
 DATA_TABLE = Path("nb201") / "nb201_cifar10.csv"
+#: the named protocols (``--protocol``); see :func:`apply_protocol`
+PROTOCOLS = ("robust",)
+HALVES = ("all", "tune", "report")
 # the settings of the benchmark that are written into its JSON beside the records
 _RECORDED = (
     "table",
+    "protocol",
+    "half",
     "objective",
     "report",
     "costs",
     "quantiles",
     "solvers",
     "queries",
+    "checkpoints",
     "seeds",
     "space",
 )
@@ -71,41 +97,72 @@ class Nb201BenchConfig:
     Example:
         >>> cfg = Nb201BenchConfig(costs=["lat_fpga_ms"], seeds=2)
         >>> cfg.quantiles, cfg.solvers[0], cfg.json
-        ([0.1, 0.25, 0.5], 'iqnas', 'runs/bench/nb201.json')
+        ([0.1, 0.25, 0.5], 'interleaved', 'runs/bench/nb201.json')
     """
 
     table: str | None = option(
         None,
         "CSV with arch_str and numeric columns (none: $BUDGETNAS_DATA/nb201/nb201_cifar10.csv)",
     )
-    objective: str = option("valid_acc", "column to maximize (one read = one query)")
+    protocol: str | None = option(
+        None,
+        "named protocol: robust (every accuracy column, every lat_* column and pair, "
+        "quantiles 0.05-0.75, 200 queries read at 25/50/100/200, >= 10 seeds, two halves)",
+    )
+    half: str = option("all", "conditions scored: all, tune or report (the protocol's two halves)")
+    objective: list[str] = option(
+        ["valid_acc"], "column(s) to maximize (one read = one query)", sep=","
+    )
     report: str = option("test_acc", "column reported for the found cell")
     costs: list[str] = option(
         ["lat_pixel3_ms"],
-        "cost column(s) for the budget; repeat or comma-separate",
+        "cost column(s) for the budget; repeat or comma-separate; a+b is two budgets at once",
         flag="cost",
         sep=",",
     )
     quantiles: list[float] = option(
         [0.1, 0.25, 0.5],
-        "budgets as quantiles of each cost column",
+        "budgets as quantiles: the fraction of cells within every budget of the condition",
         flag="budget-quantiles",
         sep=",",
     )
     solvers: list[str] = option(
-        ["iqnas", "evolution", "optuna", "random"],
+        ["interleaved", "iqnas", "evolution", "optuna", "random"],
         f"query-based solvers scored ({', '.join(QUERY_SOLVERS)})",
         flag="solvers",
         sep=",",
     )
     queries: int = option(100, "table reads (queries) each solver may make")
+    checkpoints: list[int] = option(
+        [], "query counts at which the regret is also read, from the same run", sep=","
+    )
     seeds: int = option(10, "runs of each solver, seeds 0 to N-1")
     space: str = option("nb201", "the space whose cells the table holds")
+    jobs: int = option(1, "processes scoring runs at once (the store is written by this one)")
     json: str = option("runs/bench/nb201.json", "JSON of the records")
     plot: str | None = option(None, "PNG path (none: beside --json)")
     store: str | None = option(None, "SQLite store for resuming (none: beside --json)")
     fresh: bool = option(False, "ignore stored records and run everything")
     progress: bool = option(True, "show a progress bar")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One problem of the benchmark: maximize ``target`` with a budget on each of ``costs`` at
+    quantile ``quantile``; ``half`` says which half of a protocol it belongs to."""
+
+    target: str
+    costs: tuple[str, ...]
+    quantile: float
+    half: str = "all"
+
+    @property
+    def cost(self) -> str:
+        return "+".join(self.costs)
+
+    @property
+    def name(self) -> str:
+        return f"{self.target} {self.cost} q={self.quantile:g}"
 
 
 @dataclass
@@ -116,6 +173,7 @@ class Nb201Result:
     rows: list[dict[str, Any]]
     json_path: Path
     plot_path: Path
+    headline: int = 0
 
     @property
     def infeasible(self) -> int:
@@ -149,11 +207,101 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
+# ---- the conditions ------------------------------------------------------------------------------
+def apply_protocol(cfg: Nb201BenchConfig, table: Table) -> Nb201BenchConfig:
+    """The settings of ``cfg.protocol`` (none: ``cfg`` unchanged).
+
+    ``robust``: every accuracy column of the table (``valid_acc``, ``test_acc``) as objective,
+    every ``lat_*`` column alone and every pair of them as two budgets at once, budget quantiles
+    0.05, 0.1, 0.25, 0.5 and 0.75, 200 queries with the regret read at 25, 50, 100 and 200
+    (explicit ``--checkpoints`` keep ``--queries`` and themselves: a slow solver may stop at
+    100), ``--seeds`` seeds (10 by default). Its conditions fall in two halves by cost set (:func:`halves`): settings are
+    chosen on ``tune`` and reported on ``report``.
+    """
+    if cfg.protocol is None:
+        return cfg
+    if cfg.protocol != "robust":
+        raise ValueError(f"unknown protocol {cfg.protocol!r}; protocols: {', '.join(PROTOCOLS)}")
+    targets = [c for c in ("valid_acc", "test_acc") if c in table.columns]
+    devices = [c for c in table.columns if c.startswith("lat_")]
+    if not targets or len(devices) < 2:
+        raise ValueError(
+            f"the robust protocol needs valid_acc or test_acc and at least two lat_* columns; "
+            f"{table.source} has {', '.join(table.columns)}"
+        )
+    sets = [d for d in devices] + ["+".join(p) for p in itertools.combinations(devices, 2)]
+    return dataclasses.replace(
+        cfg,
+        objective=targets,
+        report="test_acc" if "test_acc" in table.columns else targets[0],
+        costs=sets,
+        quantiles=[0.05, 0.1, 0.25, 0.5, 0.75],
+        queries=cfg.queries if cfg.checkpoints else 200,
+        checkpoints=cfg.checkpoints or [25, 50, 100, 200],
+    )
+
+
+def halves(cost_sets: Sequence[str]) -> dict[str, str]:
+    """Each cost set's half: the single columns alternate tune, report, tune, ... in column
+    order, and so do the pairs (on NAS-Bench-201: tune = FPGA, Pixel 3, FPGA+Eyeriss,
+    FPGA+Raspberry Pi 4, Eyeriss+Raspberry Pi 4; report = Eyeriss, Raspberry Pi 4,
+    FPGA+Pixel 3, Eyeriss+Pixel 3, Pixel 3+Raspberry Pi 4). Every objective and quantile of a
+    cost set is in its half."""
+    out: dict[str, str] = {}
+    for size in sorted({len(s.split("+")) for s in cost_sets}):
+        group = [s for s in cost_sets if len(s.split("+")) == size]
+        for k, s in enumerate(group):
+            out[s] = ("tune", "report")[k % 2]
+    return out
+
+
+def conditions(cfg: Nb201BenchConfig) -> list[Condition]:
+    """The conditions of ``cfg`` (after :func:`apply_protocol`), restricted to ``cfg.half``."""
+    half_of = halves(cfg.costs) if cfg.protocol else {c: "all" for c in cfg.costs}
+    out = [
+        Condition(target, tuple(cost.split("+")), float(q), half_of[cost])
+        for target in cfg.objective
+        for cost in cfg.costs
+        for q in cfg.quantiles
+    ]
+    return [c for c in out if cfg.half == "all" or c.half == cfg.half]
+
+
+def budget_limits(table: Table, costs: Sequence[str], q: float) -> tuple[dict[str, float], float]:
+    """The limit on each cost column such that a fraction ``q`` of the cells meets them all, and
+    that fraction. One column: its ``q``-quantile. Several: the same quantile ``p >= q`` of each
+    column, the smallest for which the cells within every limit are at least a fraction ``q``
+    (bisection)."""
+    cols = [table.cost_column(c) for c in costs]
+
+    def limits(p: float) -> list[float]:
+        return [float(np.quantile(col, p)) for col in cols]
+
+    def share(p: float) -> float:
+        ok = np.ones(len(cols[0]), dtype=bool)
+        for col, lim in zip(cols, limits(p), strict=True):
+            ok &= col <= lim
+        return float(ok.mean())
+
+    lo, hi = q, 1.0
+    if len(cols) > 1 and share(lo) < q:
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if share(mid) < q else (lo, mid)
+    else:
+        hi = q
+    return dict(zip(costs, limits(hi), strict=True)), share(hi)
+
+
 def validate(cfg: Nb201BenchConfig, table: Table) -> None:
-    for name in [cfg.objective, cfg.report]:
+    for name in [*cfg.objective, cfg.report]:
         table.column(name)  # KeyError with the list of columns and a hint; every cell finite
-    for name in cfg.costs:
-        table.cost_column(name)  # every cell finite and positive
+    for cost in cfg.costs:
+        names = cost.split("+")
+        if len(set(names)) != len(names):
+            raise ValueError(f"cost set {cost!r} names a column twice")
+        for name in names:
+            table.cost_column(name)  # every cell finite and positive
     if not table.complete:
         raise ValueError(
             f"the table has {len(table.archs)} of the {table.space.size} cells of the space; "
@@ -168,64 +316,140 @@ def validate(cfg: Nb201BenchConfig, table: Table) -> None:
                 f"solver {s!r} cannot be scored here: the tabular benchmark scores query-based "
                 f"solvers ({', '.join(QUERY_SOLVERS)})"
             )
-    if cfg.queries < 1 or cfg.seeds < 1:
-        raise ValueError("--queries and --seeds must be at least 1")
+    if cfg.queries < 1 or cfg.seeds < 1 or cfg.jobs < 1:
+        raise ValueError("--queries, --seeds and --jobs must be at least 1")
+    for k in cfg.checkpoints:
+        if not 1 <= k <= cfg.queries:
+            raise ValueError(f"checkpoint {k} is not between 1 and --queries ({cfg.queries})")
+    if cfg.half not in HALVES:
+        raise ValueError(f"--half {cfg.half!r}: use one of {', '.join(HALVES)}")
+    if cfg.half != "all" and cfg.protocol is None:
+        raise ValueError("--half tune|report needs a --protocol (the halves are its)")
 
 
-def _record(cfg, table: Table, objective, job: tuple, oracles: dict) -> dict[str, Any]:
-    """One solver run ``job = (cost, q, solver, seed)`` under the budget at quantile ``q`` of
-    ``cost``, scored against the oracle (the best feasible cell; ``oracles`` caches it per
-    budget). ``objective`` is the table's query of the objective column."""
-    cost, q, solver_name, seed = job
-    limit = float(np.quantile(table.column(cost), q))
-    budget = Budget(cost, limit, f"{cost}<={limit:g}")
-    problem = Problem(table.space, [Constraint(budget, table.cost(cost))], query=objective)
-    if (cost, q) not in oracles:
-        oracles[(cost, q)] = create_solver("exhaustive").solve(problem)
-    oracle = oracles[(cost, q)]
-    kwargs = {} if solver_name == "exhaustive" else {"n_queries": cfg.queries, "seed": seed}
-    solver = create_solver(solver_name, **kwargs)
-    start = time.perf_counter()
-    result = solver.solve(problem)
-    wall = time.perf_counter() - start
-    value = table.value(cfg.objective, result.arch)
-    return {
-        "solver": solver_name,
-        "cost": cost,
-        "budget": limit,
-        "quantile": q,
-        "queries": result.queries,
-        "seed": seed,
-        "arch": str(result.arch),
-        "objective": value,
-        "report": table.value(cfg.report, result.arch),
-        "oracle_objective": table.value(cfg.objective, oracle.arch),
-        "oracle_report": table.value(cfg.report, oracle.arch),
-        "regret": table.value(cfg.objective, oracle.arch) - value,
-        "feasible": budget.feasible(table.value(cost, result.arch)),
-        "cost_value": table.value(cost, result.arch),
-        "wall_s": wall,
-    }
+# ---- one run -------------------------------------------------------------------------------------
+class _Scorer:
+    """The table, its cost models and the oracles of one process, built once and reused."""
+
+    def __init__(self, table: Table, cfg: Nb201BenchConfig):
+        self.table, self.cfg = table, cfg
+        self._costs: dict[str, Any] = {}
+        self._oracles: dict[Condition, Any] = {}
+
+    def cost(self, column: str):
+        if column not in self._costs:
+            self._costs[column] = self.table.cost(column)
+        return self._costs[column]
+
+    def problem(self, cond: Condition) -> tuple[Problem, dict[str, float], float]:
+        limits, share = budget_limits(self.table, cond.costs, cond.quantile)
+        constraints = [
+            Constraint(Budget(c, lim, f"{c}<={lim:g}"), self.cost(c)) for c, lim in limits.items()
+        ]
+        return (
+            Problem(self.table.space, constraints, query=self.table.query(cond.target)),
+            limits,
+            share,
+        )
+
+    def record(self, cond: Condition, solver_name: str, seed: int) -> dict[str, Any]:
+        """One solver run, scored against the oracle (the best feasible cell by enumeration)."""
+        cfg, table = self.cfg, self.table
+        problem, limits, share = self.problem(cond)
+        if cond not in self._oracles:
+            self._oracles[cond] = create_solver("exhaustive").solve(problem)
+        oracle = self._oracles[cond]
+        best = table.value(cond.target, oracle.arch)
+        kwargs = {} if solver_name == "exhaustive" else {"n_queries": cfg.queries, "seed": seed}
+        solver = create_solver(solver_name, **kwargs)
+        start = time.perf_counter()
+        result = solver.solve(problem)
+        wall = time.perf_counter() - start
+        value = table.value(cond.target, result.arch)
+        costs = {c: table.value(c, result.arch) for c in cond.costs}
+        record = {
+            "solver": solver_name,
+            "target": cond.target,
+            "cost": cond.cost,
+            "budgets": limits,
+            "feasible_share": share,
+            "quantile": cond.quantile,
+            "half": cond.half,
+            "queries": result.queries,
+            "seed": seed,
+            "arch": str(result.arch),
+            "objective": value,
+            "report": table.value(cfg.report, result.arch),
+            "oracle_objective": best,
+            "oracle_report": table.value(cfg.report, oracle.arch),
+            "regret": best - value,
+            "feasible": all(c.budget.feasible(costs[c.budget.metric]) for c in problem.constraints),
+            "cost_values": costs,
+            "wall_s": wall,
+        }
+        if cfg.checkpoints:
+            record.update(_checkpoints(problem, result, cfg.checkpoints, best, wall))
+        return record
 
 
-def record_key(cfg: Nb201BenchConfig, digest: str, job: tuple) -> str:
+def _checkpoints(problem: Problem, result, checkpoints, best: float, wall: float) -> dict:
+    """The answer after the first k queries of the run for each checkpoint k: its regret, its
+    feasibility (checked again) and the seconds the run had taken then. A run that stopped
+    before k queries (every feasible cell seen) keeps its final answer."""
+    history = result.history
+    regret_at, wall_at, feasible_at = {}, {}, True
+    for k in checkpoints:
+        upto = history[:k]
+        if not upto:  # a solver without a query history (exhaustive): its answer
+            regret_at[str(k)], wall_at[str(k)] = best - result.objective, wall
+            continue
+        top = max(upto, key=lambda h: h["value"])
+        arch = (
+            problem.space.from_string(top["arch"]) if isinstance(top["arch"], str) else top["arch"]
+        )
+        feasible_at &= problem.feasible(arch)
+        regret_at[str(k)] = best - top["value"]
+        wall_at[str(k)] = upto[-1]["wall_s"]
+    return {"regret_at": regret_at, "wall_at": wall_at, "feasible_at": feasible_at}
+
+
+def record_key(cfg: Nb201BenchConfig, digest: str, cond: Condition, solver: str, seed: int) -> str:
     """The store key of one record: every setting that changes it (the table's checksum, space,
-    objective and report columns, cost column, budget quantile, solver, queries, seed)."""
-    cost, q, solver_name, seed = job
+    objective and report columns, cost set, budget quantile, solver, queries, checkpoints,
+    seed)."""
     return "/".join(
         [
-            "v2",
+            "v3",
             digest,
             cfg.space,
-            cfg.objective,
+            cond.target,
             cfg.report,
-            cost,
-            repr(float(q)),
-            solver_name,
+            cond.cost,
+            repr(float(cond.quantile)),
+            solver,
             str(cfg.queries),
+            ",".join(map(str, cfg.checkpoints)),
             str(seed),
         ]
     )
+
+
+_WORKER: dict[str, _Scorer] = {}
+
+
+def _worker_start(table_path: str, cfg: Nb201BenchConfig) -> None:
+    """A scoring process: one thread (the processes share the cores), its own table."""
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    _WORKER["scorer"] = _Scorer(Table.from_csv(table_path, get_space(cfg.space)), cfg)
+
+
+def _worker_run(job: tuple[Condition, str, int]) -> dict[str, Any]:
+    return _WORKER["scorer"].record(*job)
 
 
 def score(
@@ -233,44 +457,61 @@ def score(
     store: Store | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Score every (cost, quantile, solver, seed); returns the records (resumed from ``store``
-    where present). ``cfg.table`` must name the table."""
+    """Score every (condition, solver, seed); returns the records (resumed from ``store`` where
+    present). ``cfg.table`` must name the table; ``cfg.protocol`` is applied here."""
     from tqdm.auto import tqdm
 
     path = Path(cfg.table)
     table = Table.from_csv(path, get_space(cfg.space))
+    cfg = apply_protocol(cfg, table)
     validate(cfg, table)
     digest = _file_digest(path)
-    objective = table.query(cfg.objective)
     jobs = [
-        (cost, q, solver, seed)
-        for cost in cfg.costs
-        for q in cfg.quantiles
+        (cond, solver, seed)
+        for cond in conditions(cfg)
         for solver in cfg.solvers
         for seed in range(cfg.seeds)
     ]
-    records: list[dict[str, Any]] = []
-    oracles: dict[tuple[str, float], Any] = {}
+    keys = [record_key(cfg, digest, *job) for job in jobs]
+    found = {k: store.get("bench-nb201", k) for k in keys} if store is not None else {}
+    todo = [(k, job) for k, job in zip(keys, jobs, strict=True) if found.get(k) is None]
     bar = tqdm(total=len(jobs), desc="bench nb201", unit="run", disable=not progress)
-    for cost, q, solver_name, seed in jobs:
-        key = record_key(cfg, digest, (cost, q, solver_name, seed))
-        record = store.get("bench-nb201", key) if store is not None else None
-        if record is None:
-            record = _record(cfg, table, objective, (cost, q, solver_name, seed), oracles)
-            if store is not None:
-                store.put("bench-nb201", key, record)
-            bar.set_postfix_str(f"{solver_name} {cost}@{q:g}")
-        records.append(record)
+    bar.update(len(jobs) - len(todo))
+
+    def keep(key: str, job: tuple, record: dict[str, Any]) -> None:
+        found[key] = record
+        if store is not None:
+            store.put("bench-nb201", key, record)
+        bar.set_postfix_str(f"{job[1]} {job[0].name}")
         bar.update()
+
+    if cfg.jobs > 1 and len(todo) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            cfg.jobs, mp_context=context, initializer=_worker_start, initargs=(str(path), cfg)
+        ) as pool:
+            futures = {pool.submit(_worker_run, job): (key, job) for key, job in todo}
+            from concurrent.futures import as_completed
+
+            for future in as_completed(futures):
+                key, job = futures[future]
+                keep(key, job, future.result())
+    else:
+        scorer = _Scorer(table, cfg)
+        for key, job in todo:
+            keep(key, job, scorer.record(*job))
     bar.close()
-    return records
+    return [found[k] for k in keys]
 
 
 def summary(result: Nb201Result) -> str:
-    """The table of mean regrets and the files written."""
+    """The tables of mean regrets and the files written."""
     return (
-        f"{format_table(result.rows)}\n\n{len(result.records)} records, {result.infeasible} "
-        f"infeasible; wrote {result.json_path} and {result.plot_path}"
+        f"{format_table(result.rows, result.headline)}\n\n{len(result.records)} records, "
+        f"{result.infeasible} infeasible; wrote {result.json_path} and {result.plot_path}"
     )
 
 
@@ -292,101 +533,36 @@ def run_nb201(cfg: Nb201BenchConfig) -> Nb201Result:
         if cfg.fresh:
             store.delete("bench-nb201")
         records = score(cfg, store=store, progress=cfg.progress)
+    cfg = apply_protocol(cfg, Table.from_csv(cfg.table, get_space(cfg.space)))
     rows = summarize(records)
+    headline = headline_queries(cfg)
     write_json(records, cfg, out)
-    plot(rows, plot_path, cfg.objective)
-    return Nb201Result(records, rows, out, plot_path)
+    plot(rows, plot_path, cfg.objective, headline)
+    return Nb201Result(records, rows, out, plot_path, headline)
 
 
-def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean regret, feasibility and wall time per (solver, cost, quantile)."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in records:
-        groups[(r["solver"], r["cost"], r["quantile"])].append(r)
-    rows = []
-    for (solver, cost, q), rs in sorted(
-        groups.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])
-    ):
-        regrets = np.array([r["regret"] for r in rs])
-        rows.append(
-            {
-                "solver": solver,
-                "cost": cost,
-                "quantile": q,
-                "budget": rs[0]["budget"],
-                "runs": len(rs),
-                "mean_regret": float(regrets.mean()),
-                "std_regret": float(regrets.std()),
-                "feasible": float(np.mean([r["feasible"] for r in rs])),
-                "mean_wall_s": float(np.mean([r["wall_s"] for r in rs])),
-                "mean_report": float(np.mean([r["report"] for r in rs])),
-            }
-        )
-    return rows
-
-
-def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    head = f"{'solver':<11} {'cost':<16} {'q':>5} {'budget':>9} {'runs':>4} {'regret':>8} {'±':>6} {'feasible':>8} {'wall_s':>8} {'report':>7}"
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(
-            f"{r['solver']:<11} {r['cost']:<16} {r['quantile']:>5g} {r['budget']:>9.4g} {r['runs']:>4d} "
-            f"{r['mean_regret']:>8.3f} {r['std_regret']:>6.3f} {100 * r['feasible']:>7.0f}% "
-            f"{r['mean_wall_s']:>8.3f} {r['mean_report']:>7.2f}"
-        )
-    by_solver: dict[str, list[float]] = defaultdict(list)
-    for r in rows:
-        by_solver[r["solver"]].append(r["mean_regret"])
-    lines.append("-" * len(head))
-    lines.append(
-        "overall mean regret: "
-        + ", ".join(
-            f"{s}={np.mean(v):.3f}"
-            for s, v in sorted(by_solver.items(), key=lambda kv: np.mean(kv[1]))
-        )
-    )
-    return "\n".join(lines)
-
-
-def plot(rows: Sequence[dict[str, Any]], path: str | Path, objective: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    costs = sorted({r["cost"] for r in rows})
-    solvers = sorted({r["solver"] for r in rows})
-    fig, axes = plt.subplots(1, len(costs), figsize=(4.2 * len(costs), 3.6), squeeze=False)
-    for ax, cost in zip(axes[0], costs, strict=True):
-        for solver in solvers:
-            rs = sorted(
-                (r for r in rows if r["cost"] == cost and r["solver"] == solver),
-                key=lambda r: r["budget"],
-            )
-            if rs:
-                ax.errorbar(
-                    [r["budget"] for r in rs],
-                    [r["mean_regret"] for r in rs],
-                    yerr=[r["std_regret"] / np.sqrt(r["runs"]) for r in rs],
-                    marker="o",
-                    capsize=3,
-                    label=solver,
-                )
-        ax.set_title(cost)
-        ax.set_xlabel(f"budget ({cost.rpartition('_')[2]})")
-        ax.set_ylabel(f"mean regret ({objective}, points) ± s.e.")
-        ax.set_ylim(bottom=0)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def headline_queries(cfg: Nb201BenchConfig) -> int:
+    """The query count the headline numbers are read at: 100 when it is a checkpoint, else
+    ``--queries``."""
+    return 100 if 100 in cfg.checkpoints else cfg.queries
 
 
 def write_json(records: Sequence[dict[str, Any]], cfg: Nb201BenchConfig, path: str | Path) -> None:
-    """The benchmark's settings (the problem scored, not where files go) and its records."""
+    """The benchmark's settings (the problem scored, not where files go), the per-solver
+    summary of each half and the records."""
     settings = {name: getattr(cfg, name) for name in _RECORDED}
+    rows = summarize(records)
+    k = headline_queries(cfg)
+    summaries = {half: solver_summary(rows, k, half) for half in sorted({r["half"] for r in rows})}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
-        json.dump({"config": settings, "records": list(records)}, fh, indent=1)
+        json.dump(
+            {
+                "config": settings,
+                "headline_queries": k,
+                "summary": summaries,
+                "records": list(records),
+            },
+            fh,
+            indent=1,
+        )

@@ -30,7 +30,9 @@ SOLVERS: Registry[Solver] = Registry(
         "budgetnas.search.evolution",
         "budgetnas.search.local",
         "budgetnas.search.optuna",
+        "budgetnas.search.bananas",
         "budgetnas.search.iqnas",
+        "budgetnas.search.interleaved",
     ],
 )
 register_solver = SOLVERS.register

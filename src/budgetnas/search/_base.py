@@ -158,8 +158,12 @@ class QuerySolver(Solver):
     """A solver that proposes architectures (``ask``) and learns their measured value (``tell``).
 
     The base class runs the loop: a proposal that breaks a budget is rejected for free (costs are
-    known from tables and counts); each feasible, not-yet-seen proposal costs one query.
+    known from tables and counts); each feasible, not-yet-seen proposal costs one query. The
+    search stops early ("stalled") after ``patience`` proposals in a row bring nothing new
+    (default ``500 + 10 * n_queries``; a sampler that is slow per proposal sets a smaller one).
     """
+
+    patience: int | None = None
 
     def __init__(
         self, n_queries: int = 100, seed: int | None = 0, max_proposals: int | None = None
@@ -182,13 +186,14 @@ class QuerySolver(Solver):
         """Learn ``value`` of ``arch``; ``None`` means the proposal broke a budget."""
 
     def _solve(self, problem: Problem) -> tuple[Architecture, dict[str, Any]]:
+        begun = time.perf_counter()
         rng = np.random.default_rng(self.seed)
         self.start(problem, rng)
         seen: dict[Architecture, float] = {}
         infeasible: set[Architecture] = set()
         proposals = since_new = 0
         limit = self.max_proposals or 200 * self.n_queries + 10_000
-        patience = 500 + 10 * self.n_queries
+        patience = self.patience or 500 + 10 * self.n_queries
         history = []
         status = "query_budget"
         while len(seen) < self.n_queries:
@@ -212,7 +217,14 @@ class QuerySolver(Solver):
             value = problem.score(arch)
             since_new = 0
             seen[arch] = value
-            history.append({"query": len(seen), "arch": str(arch), "value": value})
+            history.append(
+                {
+                    "query": len(seen),
+                    "arch": str(arch),
+                    "value": value,
+                    "wall_s": time.perf_counter() - begun,
+                }
+            )
             self.tell(arch, value)
         if not seen:
             raise SolverFailedError(

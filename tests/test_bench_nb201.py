@@ -342,3 +342,24 @@ def test_loss_to_random_counts_only_beyond_the_standard_error():
 def test_protocol_settings_refused(synthetic_table, tmp_path, capsys, extra, message):
     assert main(_bench_argv(synthetic_table, tmp_path / "b.json", *extra)) == 2
     assert message in capsys.readouterr().err
+
+
+def test_summaries_of_several_runs_merge(synthetic_table, tmp_path, capsys):
+    """Slow solvers run to fewer queries in a JSON of their own; the merged summary keeps one
+    record per run and reads every solver at the same query count."""
+    from budgetnas.bench.nb201_summary import main as summary_main
+    from budgetnas.bench.nb201_summary import merge_records
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    common = ["bench", "nb201", "--table", str(synthetic_table), "--cost", "lat_dev_ms",
+              "--queries", "20", "--seeds", "2", "--budget-quantiles", "0.25", "--no-progress"]  # fmt: skip
+    assert main([*common, "--solvers", "random", "--checkpoints", "10,20", "--json", str(a)]) == 0
+    more = ["--solvers", "random,local", "--checkpoints", "5,10", "--json", str(b)]
+    assert main([*common, *more]) == 0
+    records = merge_records([a, b])
+    assert sorted(r["solver"] for r in records) == ["local", "local", "random", "random"]
+    capsys.readouterr()
+    assert summary_main([str(a), str(b), "--at", "10", "--plot", str(tmp_path / "m.png")]) == 0
+    printed = capsys.readouterr().out
+    assert "regret after 10 queries" in printed and "local" in printed
+    assert (tmp_path / "m.png").stat().st_size > 1000

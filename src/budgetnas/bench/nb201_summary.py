@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["format_table", "plot", "solver_summary", "summarize"]
+__all__ = ["format_table", "main", "merge_records", "plot", "solver_summary", "summarize"]
 
 
 def _at(record: dict[str, Any], k: int, field: str = "regret") -> float:
@@ -146,7 +146,10 @@ def format_table(rows: Sequence[dict[str, Any]], headline: int = 0) -> str:
         )
         lines += [head, "-" * len(head)]
         for sm in summ:
-            at_values = "".join(f" {sm['regret_at'][str(c)]:>7.3f}" for c in checkpoints)
+            at_values = "".join(
+                f" {sm['regret_at'][str(c)]:>7.3f}" if str(c) in sm["regret_at"] else f" {'-':>7}"
+                for c in checkpoints
+            )
             losses = "-" if sm["losses_to_random"] is None else str(sm["losses_to_random"])
             beyond = "-" if sm["losses_beyond_se"] is None else str(sm["losses_beyond_se"])
             lines.append(
@@ -177,11 +180,14 @@ def plot(
         for ax, half in zip(axes[0], panels, strict=True):
             for solver in solvers:
                 mine = [r for r in rows if r["solver"] == solver and r["half"] == half]
-                means = np.array([[_regret(r, k)[0] for k in checkpoints] for r in mine])
+                if not mine:
+                    continue
+                ks = sorted(set.intersection(*({int(c) for c in r["regret_at"]} for r in mine)))
+                means = np.array([[_regret(r, k)[0] for k in ks] for r in mine])
                 mean = means.mean(0)
                 se = means.std(0, ddof=1) / np.sqrt(len(mine)) if len(mine) > 1 else 0 * mean
-                ax.plot(checkpoints, mean, marker="o", label=solver)
-                ax.fill_between(checkpoints, mean - se, mean + se, alpha=0.15)
+                ax.plot(ks, mean, marker="o", label=solver)
+                ax.fill_between(ks, mean - se, mean + se, alpha=0.15)
             ax.set_xscale("log")
             ax.set_xticks(checkpoints, [str(k) for k in checkpoints])
             ax.set_yscale("log")
@@ -223,3 +229,37 @@ def plot(
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def merge_records(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """The records of several benchmark JSONs, one per (solver, objective, cost set, quantile,
+    seed): the first file that holds a run wins (random search is in each of them)."""
+    import json
+
+    seen: dict[tuple, dict[str, Any]] = {}
+    for path in paths:
+        with open(path) as fh:
+            for r in json.load(fh)["records"]:
+                seen.setdefault((r["solver"], r["target"], r["cost"], r["quantile"], r["seed"]), r)
+    return list(seen.values())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m budgetnas.bench.nb201_summary A.json B.json --at 100``: one summary of the
+    runs of several ``bench nb201`` JSONs (for example slow solvers run to fewer queries)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m budgetnas.bench.nb201_summary")
+    parser.add_argument("json", nargs="+", help="bench nb201 JSON files")
+    parser.add_argument("--at", type=int, default=100, help="queries the regret is read at")
+    parser.add_argument("--plot", help="PNG of the regret against queries")
+    args = parser.parse_args(argv)
+    rows = summarize(merge_records(args.json))
+    print(format_table(rows, args.at))
+    if args.plot:
+        plot(rows, args.plot, "regret", args.at)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

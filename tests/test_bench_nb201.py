@@ -363,3 +363,22 @@ def test_summaries_of_several_runs_merge(synthetic_table, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "regret after 10 queries" in printed and "local" in printed
     assert (tmp_path / "m.png").stat().st_size > 1000
+
+
+def test_parallel_scoring_equals_serial(synthetic_table, tmp_path):
+    """--jobs 2 scores in two processes (one BLAS thread each) and writes the same records."""
+    import os
+
+    runs = {}
+    for jobs in ["1", "2"]:
+        out = tmp_path / f"j{jobs}.json"
+        argv = _bench_argv(synthetic_table, out, "--jobs", jobs)
+        argv[argv.index("random")] = "random,interleaved"
+        before = os.environ.get("OPENBLAS_NUM_THREADS")
+        assert main(argv) == 0
+        assert os.environ.get("OPENBLAS_NUM_THREADS") == before  # restored in this process
+        runs[jobs] = [
+            {k: r[k] for k in ("solver", "seed", "arch", "regret")}
+            for r in json.loads(out.read_text())["records"]
+        ]
+    assert runs["1"] == runs["2"]

@@ -8,6 +8,7 @@ interrupted benchmark resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -435,6 +436,23 @@ def record_key(cfg: Nb201BenchConfig, digest: str, cond: Condition, solver: str,
 
 
 _WORKER: dict[str, _Scorer] = {}
+_BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """One BLAS thread in the processes started meanwhile (they read it when numpy loads): N
+    processes each spinning several BLAS threads on the same cores run several times slower."""
+    saved = {k: os.environ.get(k) for k in _BLAS_THREADS}
+    os.environ.update({k: "1" for k in _BLAS_THREADS})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _worker_start(table_path: str, cfg: Nb201BenchConfig) -> None:
@@ -490,9 +508,12 @@ def score(
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            cfg.jobs, mp_context=context, initializer=_worker_start, initargs=(str(path), cfg)
-        ) as pool:
+        with (
+            _one_blas_thread(),
+            ProcessPoolExecutor(
+                cfg.jobs, mp_context=context, initializer=_worker_start, initargs=(str(path), cfg)
+            ) as pool,
+        ):
             futures = {pool.submit(_worker_run, job): (key, job) for key, job in todo}
             from concurrent.futures import as_completed
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+from scipy.linalg import cho_solve, solve_triangular
 from scipy.stats import norm, rankdata
 
 from budgetnas.arch import Architecture
@@ -69,7 +70,7 @@ class HammingGP:
                 chol = np.linalg.cholesky(np.exp(-d / scale) + self.noise * np.eye(n))
             except np.linalg.LinAlgError:
                 continue
-            alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, z - self._mean))
+            alpha = cho_solve((chol, True), z - self._mean)
             loglik = -0.5 * (z - self._mean) @ alpha - np.log(np.diag(chol)).sum()
             if best is None or loglik > best[0]:
                 best = (loglik, scale, chol, alpha)
@@ -82,7 +83,7 @@ class HammingGP:
         """Posterior mean and standard deviation at the rows of ``X``."""
         k = np.exp(-(self.n_groups - np.asarray(X, dtype=float) @ self._X.T) / self.scale)
         mean = self._mean + k @ self._alpha
-        v = np.linalg.solve(self._chol, k.T)
+        v = solve_triangular(self._chol, k.T, lower=True)
         var = np.maximum(1.0 + self.noise - (v * v).sum(axis=0), 1e-12)
         return mean, np.sqrt(var)
 

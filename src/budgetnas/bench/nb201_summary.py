@@ -167,6 +167,7 @@ def plot(
     """Regret against queries per half (when the runs have checkpoints), else regret against
     the budget quantile per cost set."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -190,6 +191,7 @@ def plot(
                 ax.fill_between(ks, mean - se, mean + se, alpha=0.15)
             ax.set_xscale("log")
             ax.set_xticks(checkpoints, [str(k) for k in checkpoints])
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_yscale("log")
             n = len({(r["target"], r["cost"], r["quantile"]) for r in rows if r["half"] == half})
             ax.set_title(f"half: {half} ({n} conditions)")
@@ -257,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = summarize(merge_records(args.json))
     print(format_table(rows, args.at))
     if args.plot:
-        plot(rows, args.plot, "regret", args.at)
+        plot(rows, args.plot, sorted({r["target"] for r in rows}), args.at)
     return 0
 
 

@@ -107,8 +107,9 @@ class Nb201BenchConfig:
     )
     protocol: str | None = option(
         None,
-        "named protocol: robust (every accuracy column, every lat_* column and pair, "
-        "quantiles 0.05-0.75, 200 queries read at 25/50/100/200, >= 10 seeds, two halves)",
+        "named protocol: robust (sets --objective to every accuracy column, --cost to every "
+        "lat_* column and pair, quantiles 0.05-0.75, 200 queries read at 25/50/100/200 unless "
+        "--checkpoints are given; two halves, see --half)",
     )
     half: str = option("all", "conditions scored: all, tune or report (the protocol's two halves)")
     objective: list[str] = option(
@@ -230,7 +231,7 @@ def apply_protocol(cfg: Nb201BenchConfig, table: Table) -> Nb201BenchConfig:
             f"the robust protocol needs valid_acc or test_acc and at least two lat_* columns; "
             f"{table.source} has {', '.join(table.columns)}"
         )
-    sets = [d for d in devices] + ["+".join(p) for p in itertools.combinations(devices, 2)]
+    sets = list(devices) + ["+".join(p) for p in itertools.combinations(devices, 2)]
     return dataclasses.replace(
         cfg,
         objective=targets,

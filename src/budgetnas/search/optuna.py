@@ -1,9 +1,13 @@
 """Optuna's samplers as constrained baselines: NSGA-II, TPE and the Gaussian-process sampler.
 
-Each one-hot group is a categorical parameter. Every proposal is told to Optuna with its budget
-violations as ``constraints_func`` values (<= 0 feasible); an over-budget proposal is not queried
-(it is told the worst objective seen, and the sampler's constraint handling ranks it below every
-feasible one). Repeated proposals are answered from memory.
+Each one-hot group is a categorical parameter, and each trial carries its budget violations for
+``constraints_func`` (<= 0 feasible). An over-budget proposal is never queried. ``infeasible``
+says how Optuna hears of it: ``"constraint"`` completes the trial with the worst objective seen
+and its violations (the sampler's constraint handling ranks it below every feasible trial; the
+default of TPE and GP, which stall at tight budgets otherwise), ``"fail"`` closes it as a failed
+trial that the sampler ignores (the default of NSGA-II, which makes tens of thousands of
+proposals at tight budgets otherwise). Repeated proposals are answered from memory. Proposals
+are capped at 20 x the query budget: every trial makes the next one slower.
 """
 
 from __future__ import annotations

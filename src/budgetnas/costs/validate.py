@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -477,8 +478,17 @@ def run_validation(cfg: ValidateConfig, progress: Progress | None = None) -> Val
         paired=cfg.paired,
     )
     correction = None
-    if cfg.fit_correction and result.fit is not None:
-        fit = result.fit
+    fit = result.fit
+    if cfg.fit_correction and fit is not None and not (
+        math.isfinite(fit["slope"]) and fit["slope"] > 0
+    ):
+        # a few noisy networks can fit a falling line: a table corrected by it would be refused
+        # when loaded, so it is not stored
+        say(
+            f"correction not stored: the fitted slope {fit['slope']:.4f} is not positive "
+            f"({result.errors.samples} networks; measure more with --samples)"
+        )
+    elif cfg.fit_correction and fit is not None:
         table.set_correction(
             fit["slope"], fit["intercept"], store, samples=result.errors.samples, seed=cfg.seed
         )

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-from scipy.stats import norm, rankdata
 
 from budgetnas.arch import Architecture
 from budgetnas.search import register_solver
 from budgetnas.search._base import Problem, QuerySolver
+from budgetnas.search.proposals import feasible_mutations, rank_scores
 
 __all__ = ["BananasSolver", "MLPEnsemble"]
 
@@ -133,32 +133,21 @@ class BananasSolver(QuerySolver):
         self._queue: deque[Architecture] = deque()
         self._random_asks = 0  # after a round with no new feasible mutation: asks left at random
 
-    def _candidates(self) -> list[Architecture]:
-        best = sorted(self._values, key=self._values.__getitem__, reverse=True)[: self.parents]
-        out: dict[Architecture, None] = {}
-        for _ in range(10 * self.candidates):
-            if len(out) >= self.candidates:
-                break
-            parent = best[int(self._rng.integers(len(best)))]
-            child = self._space.mutate(parent, self._rng)
-            if self._rng.random() < 0.5:  # one or two edits, as BANANAS' mutation rate allows
-                child = self._space.mutate(child, self._rng)
-            child = self._space.canonicalize(child)
-            if child in self._values or child in self._rejected or child in out:
-                continue
-            if not self._problem.feasible(child):
-                self._rejected.add(child)
-                continue
-            out[child] = None
-        return list(out)
-
     def _refill(self) -> None:
-        cands = self._candidates()
+        best = sorted(self._values, key=self._values.__getitem__, reverse=True)[: self.parents]
+        cands = feasible_mutations(
+            self._problem,
+            self._rng,
+            best,
+            self.candidates,
+            10 * self.candidates,
+            self._values,
+            self._rejected,
+        )
         if not cands:
             return
         archs = list(self._values)
-        y = np.array([self._values[a] for a in archs])
-        y = norm.ppf((rankdata(y) - 0.5) / len(y))
+        y = rank_scores(np.array([self._values[a] for a in archs]))
         model = MLPEnsemble(members=self.members, epochs=self.epochs)
         model.fit(self._space.encode_many(archs), y, self._rng)
         mean, std = model.predict(self._space.encode_many(cands))

@@ -27,20 +27,17 @@ from typing import ClassVar
 
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
-from scipy.stats import norm, rankdata
+from scipy.stats import norm
 
 from budgetnas.arch import Architecture
+from budgetnas.predictors import RidgePredictor
 from budgetnas.search import register_solver
 from budgetnas.search._base import Problem, QuerySolver
 from budgetnas.search.errors import SearchExhausted
 from budgetnas.search.program import ENUMERATION_LIMIT
+from budgetnas.search.proposals import feasible_mutations, rank_scores
 
-__all__ = ["HammingGP", "InterleavedSolver", "rank_scores"]
-
-
-def rank_scores(y: np.ndarray) -> np.ndarray:
-    """Normal scores of the ranks: scale-free and robust to outlying values (collapsed cells)."""
-    return norm.ppf((rankdata(y) - 0.5) / len(y))
+__all__ = ["HammingGP", "InterleavedSolver", "expected_improvement"]
 
 
 class HammingGP:
@@ -151,26 +148,18 @@ class InterleavedSolver(QuerySolver):
                 raise SearchExhausted("every feasible architecture has been evaluated")
             return [self._pool[i] for i in idx], self._pool_X[idx]
         best = sorted(self._values, key=self._values.__getitem__, reverse=True)[:10]
-        out: dict[Architecture, None] = {}
-        for k in range(20 * self.candidates):
-            if len(out) >= self.candidates:
-                break
-            if k % 2 and best:
-                a = self._space.mutate(best[int(self._rng.integers(len(best)))], self._rng)
-                if self._rng.random() < 0.5:
-                    a = self._space.mutate(a, self._rng)
-            else:
-                a = self._space.sample(self._rng)
-            a = self._space.canonicalize(a)
-            if a in self._values or a in self._rejected or a in out:
-                continue
-            if self._problem.feasible(a):
-                out[a] = None
-            else:
-                self._rejected.add(a)
-        if not out:
+        archs = feasible_mutations(
+            self._problem,
+            self._rng,
+            best,
+            self.candidates,
+            20 * self.candidates,
+            self._values,
+            self._rejected,
+            mix_random=True,
+        )
+        if not archs:
             raise SearchExhausted("no feasible unevaluated candidate was found")
-        archs = list(out)
         return archs, self._space.encode_many(archs)
 
     def _random(self) -> Architecture:
@@ -198,8 +187,6 @@ class InterleavedSolver(QuerySolver):
         z = rank_scores(np.array([self._values[a] for a in seen]))
         Xs = self._space.encode_many(seen)
         if arm == "ridge":
-            from budgetnas.predictors import RidgePredictor
-
             scores = RidgePredictor(alpha=self.alpha).fit(Xs, z).predict(X)
         else:
             gp = HammingGP(self._space.n_groups).fit(Xs, z)

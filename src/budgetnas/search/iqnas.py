@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm, rankdata
 
 from budgetnas.arch import Architecture
 from budgetnas.predictors import ContributionPredictor, RidgePredictor
@@ -16,6 +15,7 @@ from budgetnas.search import register_solver
 from budgetnas.search._base import Problem, QuerySolver
 from budgetnas.search.errors import SearchExhausted, SolverFailedError
 from budgetnas.search.program import ENUMERATION_LIMIT
+from budgetnas.search.proposals import rank_scores
 from budgetnas.spaces.table import pair_indices
 
 __all__ = ["IQNASSolver", "make_predictor"]
@@ -119,7 +119,7 @@ class IQNASSolver(QuerySolver):
                 pick = self._rng.integers(len(y), size=len(y))
                 X, y = X[pick], y[pick]
             if self.target == "rank":  # scale-free, robust to the collapsed cells' outliers
-                y = norm.ppf((rankdata(y) - 0.5) / len(y))
+                y = rank_scores(y)
             self._model = make_predictor(self.predictor, self._space, self.alpha).fit(X, y)
         form = self._model.quadratic_form()
         if self._inner == "enumerate":

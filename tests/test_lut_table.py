@@ -13,6 +13,7 @@ from budgetnas.costs.counting import table_sum
 from budgetnas.costs.fingerprint import FingerprintMismatch, check_fingerprint, current_fingerprint
 from budgetnas.costs.latency import Measurement
 from budgetnas.costs.table import (
+    CORRECTION_KIND,
     CostTable,
     distinct_descriptors,
     fit_correction,
@@ -139,6 +140,15 @@ def test_correction_applied_only_when_asked(space):
     assert form.value(space.encode(a)) == pytest.approx(1.2 * plain + 0.3)
     with pytest.raises(ValueError, match="fitted on"):
         table.with_stat("min").cost_model(space, corrected=True)
+
+
+@pytest.mark.parametrize(("slope", "intercept"), [(-0.08, 1.0), (0.0, 0.1), (1.0, float("nan"))])
+def test_a_correction_the_table_would_refuse_is_not_set(space, tmp_path, slope, intercept):
+    table = synthetic_table(space)
+    store = Store(tmp_path / "s.sqlite")
+    with pytest.raises(ValueError, match="correction"):
+        table.set_correction(slope, intercept, store)
+    assert table.correction is None and not list(store.items(CORRECTION_KIND))
 
 
 def test_milp_with_params_and_latency_budgets():

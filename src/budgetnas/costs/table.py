@@ -275,12 +275,16 @@ class CostTable:
     def set_correction(
         self, slope: float, intercept: float, store: Store | None = None, **info
     ) -> None:
-        self.correction = {
+        """Store ``measured ~ slope * predicted + intercept`` beside the table; a ValueError (and
+        nothing changed) for a correction the table would refuse when loaded."""
+        correction = {
             "slope": float(slope),
             "intercept": float(intercept),
             "stat": self.stat,
             **info,
         }
+        _check_correction(correction, f"table {self.id}")
+        self.correction = correction
         if store is not None:
             store.put(CORRECTION_KIND, self.id, self.correction)
 

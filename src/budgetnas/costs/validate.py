@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -479,21 +478,19 @@ def run_validation(cfg: ValidateConfig, progress: Progress | None = None) -> Val
     )
     correction = None
     fit = result.fit
-    if cfg.fit_correction and fit is not None and not (
-        math.isfinite(fit["slope"]) and fit["slope"] > 0
-    ):
-        # a few noisy networks can fit a falling line: a table corrected by it would be refused
-        # when loaded, so it is not stored
-        say(
-            f"correction not stored: the fitted slope {fit['slope']:.4f} is not positive "
-            f"({result.errors.samples} networks; measure more with --samples)"
-        )
-    elif cfg.fit_correction and fit is not None:
-        table.set_correction(
-            fit["slope"], fit["intercept"], store, samples=result.errors.samples, seed=cfg.seed
-        )
-        correction = table.correction
-        say(f"stored correction slope={fit['slope']:.4f} intercept={fit['intercept']:.4f} ms")
+    if cfg.fit_correction and fit is not None:
+        try:
+            table.set_correction(
+                fit["slope"], fit["intercept"], store, samples=result.errors.samples, seed=cfg.seed
+            )
+        except ValueError:  # a few noisy networks can fit a falling line; the table refuses it
+            say(
+                f"correction not stored: the fitted slope {fit['slope']:.4f} is not positive "
+                f"({result.errors.samples} networks; measure more with --samples)"
+            )
+        else:
+            correction = table.correction
+            say(f"stored correction slope={fit['slope']:.4f} intercept={fit['intercept']:.4f} ms")
     out = write_json(result, cfg.json_out)
     plot = Path(cfg.plot) if cfg.plot else out.with_suffix(".png")
     plot_scatter(result, plot)

@@ -336,6 +336,7 @@ class _Scorer:
     def __init__(self, table: Table, cfg: Nb201BenchConfig):
         self.table, self.cfg = table, cfg
         self._costs: dict[str, Any] = {}
+        self._problems: dict[Condition, tuple[Problem, dict[str, float], float]] = {}
         self._oracles: dict[Condition, Any] = {}
 
     def cost(self, column: str):
@@ -344,15 +345,21 @@ class _Scorer:
         return self._costs[column]
 
     def problem(self, cond: Condition) -> tuple[Problem, dict[str, float], float]:
-        limits, share = budget_limits(self.table, cond.costs, cond.quantile)
-        constraints = [
-            Constraint(Budget(c, lim, f"{c}<={lim:g}"), self.cost(c)) for c, lim in limits.items()
-        ]
-        return (
-            Problem(self.table.space, constraints, query=self.table.query(cond.target)),
-            limits,
-            share,
-        )
+        """The condition's problem, its budget limits and the share of cells within them (built
+        once per condition: a pair's limits take a bisection over the table)."""
+        if cond not in self._problems:
+            limits, share = budget_limits(self.table, cond.costs, cond.quantile)
+            constraints = [
+                Constraint(Budget(c, lim, f"{c}<={lim:g}"), self.cost(c))
+                for c, lim in limits.items()
+            ]
+            query = self.table.query(cond.target)
+            self._problems[cond] = (
+                Problem(self.table.space, constraints, query=query),
+                limits,
+                share,
+            )
+        return self._problems[cond]
 
     def record(self, cond: Condition, solver_name: str, seed: int) -> dict[str, Any]:
         """One solver run, scored against the oracle (the best feasible cell by enumeration)."""
@@ -406,9 +413,7 @@ def _checkpoints(problem: Problem, result, checkpoints, best: float, wall: float
             regret_at[str(k)], wall_at[str(k)] = best - result.objective, wall
             continue
         top = max(upto, key=lambda h: h["value"])
-        arch = (
-            problem.space.from_string(top["arch"]) if isinstance(top["arch"], str) else top["arch"]
-        )
+        arch = problem.space.from_string(top["arch"])
         feasible_at &= problem.feasible(arch)
         regret_at[str(k)] = best - top["value"]
         wall_at[str(k)] = upto[-1]["wall_s"]
@@ -475,13 +480,15 @@ def score(
     cfg: Nb201BenchConfig,
     store: Store | None = None,
     progress: bool = True,
+    table: Table | None = None,
 ) -> list[dict[str, Any]]:
     """Score every (condition, solver, seed); returns the records (resumed from ``store`` where
-    present). ``cfg.table`` must name the table; ``cfg.protocol`` is applied here."""
+    present). ``cfg.table`` must name the table (``table``: the one already read from it);
+    ``cfg.protocol`` is applied here."""
     from tqdm.auto import tqdm
 
     path = Path(cfg.table)
-    table = Table.from_csv(path, get_space(cfg.space))
+    table = table or Table.from_csv(path, get_space(cfg.space))
     cfg = apply_protocol(cfg, table)
     validate(cfg, table)
     digest = _file_digest(path)
@@ -506,7 +513,7 @@ def score(
 
     if cfg.jobs > 1 and len(todo) > 1:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         context = multiprocessing.get_context("spawn")
         with (
@@ -516,8 +523,6 @@ def score(
             ) as pool,
         ):
             futures = {pool.submit(_worker_run, job): (key, job) for key, job in todo}
-            from concurrent.futures import as_completed
-
             for future in as_completed(futures):
                 key, job = futures[future]
                 keep(key, job, future.result())
@@ -551,14 +556,15 @@ def run_nb201(cfg: Nb201BenchConfig) -> Nb201Result:
     store_path = Path(cfg.store) if cfg.store else out.with_suffix(".sqlite")
     plot_path = Path(cfg.plot) if cfg.plot else out.with_suffix(".png")
     check_distinct_outputs(json=out, plot=plot_path, store=store_path, table=cfg.table)
+    table = Table.from_csv(cfg.table, get_space(cfg.space))
+    cfg = apply_protocol(cfg, table)
     with Store(store_path) as store:
         if cfg.fresh:
             store.delete("bench-nb201")
-        records = score(cfg, store=store, progress=cfg.progress)
-    cfg = apply_protocol(cfg, Table.from_csv(cfg.table, get_space(cfg.space)))
+        records = score(cfg, store=store, progress=cfg.progress, table=table)
     rows = summarize(records)
     headline = headline_queries(cfg)
-    write_json(records, cfg, out)
+    write_json(records, cfg, out, rows)
     plot(rows, plot_path, cfg.objective, headline)
     return Nb201Result(records, rows, out, plot_path, headline)
 
@@ -569,11 +575,17 @@ def headline_queries(cfg: Nb201BenchConfig) -> int:
     return 100 if 100 in cfg.checkpoints else cfg.queries
 
 
-def write_json(records: Sequence[dict[str, Any]], cfg: Nb201BenchConfig, path: str | Path) -> None:
+def write_json(
+    records: Sequence[dict[str, Any]],
+    cfg: Nb201BenchConfig,
+    path: str | Path,
+    rows: Sequence[dict[str, Any]] | None = None,
+) -> None:
     """The benchmark's settings (the problem scored, not where files go), the per-solver
-    summary of each half and the records."""
+    summary of each half (from ``rows``, the records' :func:`summarize` when given) and the
+    records."""
     settings = {name: getattr(cfg, name) for name in _RECORDED}
-    rows = summarize(records)
+    rows = summarize(records) if rows is None else rows
     k = headline_queries(cfg)
     summaries = {half: solver_summary(rows, k, half) for half in sorted({r["half"] for r in rows})}
     Path(path).parent.mkdir(parents=True, exist_ok=True)

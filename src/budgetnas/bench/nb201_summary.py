@@ -22,6 +22,11 @@ def _at(record: dict[str, Any], k: int, field: str = "regret") -> float:
     return float(record["regret"] if field == "regret" else record["wall_s"])
 
 
+def _standard_error(values: np.ndarray) -> float:
+    """The standard error of the mean of ``values`` (0 for a single value)."""
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
 def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (solver, condition): mean and standard error of the regret over seeds (at
     the end and at every checkpoint), feasibility and wall time."""
@@ -46,12 +51,9 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "runs": len(rs),
                 "mean_regret": float(regrets.mean()),
                 "std_regret": float(regrets.std()),
-                "se_regret": float(regrets.std(ddof=1) / np.sqrt(len(rs))) if len(rs) > 1 else 0.0,
+                "se_regret": _standard_error(regrets),
                 "regret_at": {k: float(v.mean()) for k, v in at.items()},
-                "se_at": {
-                    k: float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
-                    for k, v in at.items()
-                },
+                "se_at": {k: _standard_error(v) for k, v in at.items()},
                 "feasible": float(
                     np.mean([r["feasible"] and r.get("feasible_at", True) for r in rs])
                 ),

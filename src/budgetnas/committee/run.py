@@ -1,0 +1,457 @@
+"""``budgetnas committee``: ensembles and cascades of a run's networks under hard budgets.
+
+1. **Candidates**: the run's predictor and solver give the best network at ``candidates`` FLOPs
+   limits spread geometrically from the smallest network to the heaviest; each is extracted and
+   fine-tuned briefly with the run's recipe (cached in ``OUT/members/``). The user's own
+   networks (``--model``) join them as they are.
+2. **Costs**, as for any found network: FLOPs and parameters counted, latency measured at batch 1
+   on the run's latency backend and threads, all candidates in one interleaved measurement.
+3. **Choice** (:func:`budgetnas.committee.select.choose`): every member set, order and threshold
+   grid on the held-out split; the budgets are hard there (expected cost per held-out image, and
+   the worst case).
+4. **Export** of the chosen cascade and ensemble: one TorchScript module each (``cascade.pt``,
+   ``ensemble.pt``: ``torch.jit.load`` alone reloads them), every member as ONNX
+   (``members/NAME.onnx``) and ``cascade.json`` / ``ensemble.json`` (members, order, thresholds,
+   the rule, where each number holds).
+5. **Test**: accuracy and exit shares on the test split, and the exported modules' mean latency
+   per image timed on test images one by one at batch 1 (and the worst case: every member runs),
+   beside the predicted ones (members' measured latencies times the test split's reach).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from budgetnas.committee.config import CommitteeConfig
+from budgetnas.files import write_text_atomic
+
+__all__ = ["CommitteeResult", "build_committee"]
+
+RESULT = "committee.json"
+
+
+@dataclass
+class Candidate:
+    name: str
+    source: str  # an architecture string, or a file
+    net: object
+    heldout: np.ndarray
+    test: np.ndarray
+    costs: dict = field(default_factory=dict)
+    accs: dict = field(default_factory=dict)
+
+
+@dataclass
+class CommitteeResult:
+    """What ``committee.json`` holds: the candidates, the committees chosen on the held-out
+    split with their test-split numbers, the exports and where each number holds."""
+
+    budgets: list[str]
+    candidates: list[dict]
+    chosen: dict
+    sweep: list[dict]
+    measured: dict
+    exports: dict
+    where: dict
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+    def save(self, out: Path) -> None:
+        write_text_atomic(out / RESULT, json.dumps(self.to_json(), indent=1) + "\n")
+
+
+def _softmax_outputs(net, batches, runtime) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    from budgetnas.devices import on_device
+
+    ps, ys = [], []
+    with on_device(net, runtime.device), torch.inference_mode():
+        net.eval()
+        for x, y in batches:
+            x = runtime.move(x)
+            with runtime.autocast():
+                logits = net(x)
+            ps.append(torch.softmax(logits.float(), 1).cpu().numpy())
+            ys.append(np.asarray(y))
+    return np.concatenate(ps), np.concatenate(ys)
+
+
+def _candidate_archs(p, n: int, log) -> list:
+    """The best architecture at ``n`` FLOPs limits from the smallest network to the heaviest."""
+    from budgetnas.costs.registry import resolve_cost
+    from budgetnas.pipeline.pareto import pareto
+    from budgetnas.predictors.fit import PredictorResult
+    from budgetnas.training.trained import parse_arch
+
+    space = p.space
+    form = PredictorResult.load(p.out).form
+    flops = resolve_cost("flops_m", space)
+    lo, hi = flops.evaluate(space.smallest()), flops.evaluate(space.heaviest())
+    limits = [lo * (hi / lo) ** (i / max(1, n - 1)) for i in range(n)]
+    limits[0] *= 1.0 + 1e-9
+    rows = pareto(space, form, "flops_m", limits, solver=p.cfg.search.solver)
+    archs = []
+    for row in rows:
+        if "arch" in row and row["arch"] not in archs:
+            archs.append(row["arch"])
+    log(f"{len(archs)} distinct candidates from {n} FLOPs limits {lo:.1f}..{hi:.1f} M")
+    return [parse_arch(space, a) for a in archs]
+
+
+def _supernet_candidate(p, cfg, arch, members_dir: Path, held, test, log) -> Candidate:
+    """Fine-tuned ``arch`` with its softmax outputs, from ``members_dir`` when already done."""
+    from budgetnas.config import to_dict
+    from budgetnas.devices import state_on_cpu
+    from budgetnas.models.checkpoint import save_atomic
+    from budgetnas.safeio import load_weights
+    from budgetnas.supernet import extract
+
+    key = hashlib.sha256(
+        f"{arch}/{to_dict(p.cfg)}/{cfg.epochs}/{cfg.images}/{cfg.heldout}".encode()
+    ).hexdigest()[:12]
+    path = members_dir / f"{key}.pt"
+    net = extract(p.supernet, arch).eval()
+    if path.is_file():
+        try:
+            saved = load_weights(path, "committee member", "it is fine-tuned again")
+            net.load_state_dict(saved["model"])
+            log(f"reusing the fine-tuned candidate {path.name}")
+            return Candidate(
+                key, str(arch), net, saved["heldout"].numpy(), saved["test"].numpy(),
+                accs=saved["accs"],
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, RuntimeError):
+            log(f"{path.name} is unreadable; fine-tuning again")
+    import torch
+
+    log(f"fine-tuning candidate {key}: {arch}")
+    net, accs = p.finetune(arch, epochs=cfg.epochs, subset=cfg.images)
+    rt = p.trained.runtime
+    ph, _ = _softmax_outputs(net, held, rt)
+    pt, _ = _softmax_outputs(net, test, rt)
+    save_atomic(
+        {
+            "model": state_on_cpu(net.state_dict()),
+            "heldout": torch.from_numpy(ph),
+            "test": torch.from_numpy(pt),
+            "accs": accs,
+        },
+        path,
+    )
+    return Candidate(key, str(arch), net.eval(), ph, pt, accs=accs)
+
+
+def _user_candidate(path: str, held, test, runtime) -> Candidate:
+    from budgetnas.models.checkpoint import load_network
+
+    net = load_network(path)[0].eval()
+    ph, _ = _softmax_outputs(net, held, runtime)
+    pt, _ = _softmax_outputs(net, test, runtime)
+    return Candidate(Path(path).stem, str(path), net, ph, pt)
+
+
+def _count_and_time(cands, space, images, fingerprint, repeats, labels, log) -> None:
+    """Counted FLOPs and parameters; latency per image of each candidate's exported
+    (TorchScript) form on ``images`` one by one at batch 1, all in one interleaved measurement,
+    as the committees are timed later."""
+    import torch
+
+    from budgetnas.costs.modules import count
+    from budgetnas.devices import cpu_fp32_copy
+
+    c = space.config
+    example = torch.zeros(1, c.in_channels, c.image_size, c.image_size)
+    ms = _measure_committees({k.name: _module_single(k) for k in cands}, images, fingerprint,
+                             repeats)
+    for k in cands:
+        counts = count(cpu_fp32_copy(k.net), example).as_dict()
+        k.costs = {
+            "latency_ms": ms[k.name],
+            "flops_m": counts["flops_m"],
+            "params_m": counts["params_m"],
+        }
+        log(
+            f"candidate {k.name}: held-out {100 * _acc(k.heldout, labels):.2f}%, "
+            f"{k.costs['latency_ms']:.3f} ms (measured), {k.costs['flops_m']:.1f} MFLOPs, "
+            f"{k.costs['params_m']:.3f} M params (counted)"
+        )
+
+
+def _acc(probs, labels) -> float:
+    return float(np.mean(probs.argmax(1) == labels))
+
+
+def _module(committee, cands):
+    """The committee as one TorchScript module (members traced on a CPU fp32 copy)."""
+    import torch
+
+    from budgetnas.committee.modules import Cascade, Ensemble
+    from budgetnas.devices import cpu_fp32_copy
+
+    traced = []
+    for i in committee.members:
+        net = cpu_fp32_copy(cands[i].net)
+        if isinstance(net, torch.jit.ScriptModule):
+            traced.append(net)
+            continue
+        example = torch.zeros(2, *cands[i].example_shape)
+        traced.append(_trace(net, example))
+    if committee.kind == "cascade":
+        return torch.jit.script(Cascade(traced, list(committee.thresholds)))
+    if committee.kind == "ensemble":
+        return torch.jit.script(Ensemble(traced))
+    return traced[0]
+
+
+def _export(kind, committee, cands, out: Path, test_stats, info, budgets) -> dict:
+    import torch
+
+    from budgetnas.export.onnx import export_onnx
+    from budgetnas.files import atomic_path
+
+    module = _module(committee, cands)
+    with atomic_path(out / f"{kind}.pt") as tmp:
+        module.save(str(tmp))
+    (out / "members").mkdir(exist_ok=True)
+    members = []
+    for i in committee.members:
+        k = cands[i]
+        onnx_name = f"members/{k.name}.onnx"
+        example = torch.zeros(1, *k.example_shape)
+        try:
+            from budgetnas.devices import cpu_fp32_copy
+
+            import warnings
+
+            with atomic_path(out / onnx_name) as tmp, warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the tracer's notes, as in _trace
+                export_onnx(cpu_fp32_copy(k.net), example, tmp)
+        except Exception as exc:  # a user's TorchScript module may not export
+            onnx_name = f"not exported: {type(exc).__name__}: {exc}"
+        members.append({"name": k.name, "source": k.source, "onnx": onnx_name, "costs": k.costs})
+    spec = {
+        "kind": kind,
+        "file": f"{kind}.pt",
+        "rule": (
+            "members in order; softmax of each member's output; an image leaves at the first "
+            "member whose largest probability is >= its threshold (the last member takes every "
+            "image left) with that member's probabilities"
+            if kind == "cascade"
+            else "mean of the members' softmax outputs"
+        ),
+        "members": members,
+        "thresholds": [float(t) for t in committee.thresholds],
+        "budgets": [b.text for b in budgets],
+        "heldout": committee.stats,
+        "test": test_stats,
+        "input": [1, info.channels, info.image_size, info.image_size],
+        "mean": list(info.mean),
+        "std": list(info.std),
+        "classes": list(info.classes) if info.classes else None,
+    }
+    write_text_atomic(out / f"{kind}.json", json.dumps(spec, indent=1) + "\n")
+    return {"module": f"{kind}.pt", "spec": f"{kind}.json", "members": [m["onnx"] for m in members]}
+
+
+def _measure_committees(modules: dict, images, fingerprint, repeats) -> dict:
+    """Mean latency per image of every module of ``modules``, over ``images`` one by one at
+    batch 1, in one interleaved measurement (ms)."""
+    from budgetnas.costs.latency import measure
+
+    import torch
+
+    xs = [x.unsqueeze(0).contiguous() for x in images]
+
+    def runner(m):
+        def run():
+            with torch.inference_mode():
+                for x in xs:
+                    m(x)
+
+        return run
+
+    runners = {k: runner(m) for k, m in modules.items()}
+    threads = int(fingerprint.get("threads", 1))
+    got = measure(runners, repeats=repeats, warmup=1, number=1, threads=threads)
+    return {k: float(m.median) / len(xs) for k, m in got.items()}
+
+
+def build_committee(cfg: CommitteeConfig, log: Callable[[str], None] | None = None,
+                    sweep: list[float] | None = None) -> CommitteeResult:
+    """Candidates, costs, the committees chosen under ``cfg.budgets`` on the held-out split (and,
+    for ``sweep``, under each of those limits on the first budget's metric), exported and
+    measured on the test split. Writes ``OUT/committee.json`` and ``OUT/plots/``."""
+    import dataclasses
+
+    import torch
+
+    from budgetnas.committee.select import (
+        choose,
+        evaluate,
+        parse_committee_budgets,
+    )
+    from budgetnas.pipeline.run import open_run
+
+    log = log or (lambda s: print(s, flush=True))
+    if cfg.missing():
+        raise ValueError(f"missing: {', '.join('--' + m.replace('_', '-') for m in cfg.missing())}")
+    budgets = parse_committee_budgets(cfg.budgets)
+    for m in cfg.models:
+        if not Path(m).is_file():
+            raise FileNotFoundError(f"no model file at {m}")
+    out = Path(cfg.out)
+    (out / "members").mkdir(parents=True, exist_ok=True)
+    p = open_run(cfg.run, log=log, device=cfg.device)
+    trained = p.trained
+    info = trained.dataset_info()
+    held = trained.batches("heldout", cfg.heldout, 256)
+    test = trained.batches("test", None, 256)
+    y_held = np.concatenate([np.asarray(y) for _, y in held])
+    y_test = np.concatenate([np.asarray(y) for _, y in test])
+    c = p.space.config
+    shape = (c.in_channels, c.image_size, c.image_size)
+    cands = [
+        _supernet_candidate(p, cfg, a, out / "members", held, test, log)
+        for a in _candidate_archs(p, cfg.candidates, log)
+    ]
+    cands += [_user_candidate(m, held, test, trained.runtime) for m in cfg.models]
+    for k in cands:
+        k.example_shape = shape
+    s = p.cfg.search
+    fingerprint = {"threads": s.lut_threads}
+    where_lat = (
+        f"measured here, TorchScript on torch-cpu, {s.lut_threads} thread(s), batch 1, on "
+        f"{cfg.latency_images} test images one by one"
+    )
+    gen = torch.Generator().manual_seed(0)
+    xs_all = torch.cat([x for x, _ in test])
+    pick_idx = torch.randperm(len(xs_all), generator=gen)[: cfg.latency_images]
+    images = xs_all[pick_idx].float()
+    _count_and_time(cands, p.space, images, fingerprint, cfg.repeats, y_held, log)
+    names = [k.name for k in cands]
+    costs = [k.costs for k in cands]
+    heldp = [k.heldout for k in cands]
+    testp = [k.test for k in cands]
+
+    def pick(bs):
+        got = choose(heldp, y_held, costs, bs, cfg.kinds, cfg.max_members, cfg.grid, names)
+        return {
+            kind: {**com.to_json(), "names": [names[i] for i in com.members],
+                   "test": evaluate(com, testp, y_test, costs), "_c": com}
+            for kind, com in got.items()
+        }
+
+    chosen = pick(budgets)
+    for kind, row in chosen.items():
+        log(
+            f"{kind}: {' > '.join(row['names'])}"
+            + (f" thresholds {', '.join(f'{t:.3f}' for t in row['thresholds'])}"
+               if row["thresholds"] else "")
+            + f": held-out {100 * row['accuracy']:.2f}% at {row['mean']['latency_ms']:.3f} ms mean"
+            f" / {row['worst']['latency_ms']:.3f} ms worst; test {100 * row['test']['accuracy']:.2f}%"
+        )
+    rows = []
+    if sweep:
+        first = next((b for b in budgets if not b.worst), budgets[0])
+        for limit in sweep:
+            bs = [dataclasses.replace(b, limit=limit, text=f"{first.metric}<={limit:g}")
+                  if b is first else b for b in budgets]
+            try:
+                rows.append({"limit": limit, "chosen": pick(bs)})
+            except ValueError as exc:
+                rows.append({"limit": limit, "error": str(exc)})
+    exports = {}
+    for kind in ("cascade", "ensemble"):
+        if kind in chosen:
+            exports[kind] = _export(
+                kind, chosen[kind]["_c"], cands, out, chosen[kind]["test"], info, budgets
+            )
+    # measured: the exported modules and every candidate on the same test images, batch 1
+    modules = {f"single {k.name}": _module_single(k) for k in cands}
+    for kind in exports:
+        modules[kind] = torch.jit.load(str(out / exports[kind]["module"]))
+        if kind == "cascade":
+            com = chosen[kind]["_c"]
+            never = dataclasses.replace(com, thresholds=tuple(2.0 for _ in com.thresholds))
+            modules["cascade (every member)"] = _module(never, cands)
+    for row in rows:
+        for kind, r in row.get("chosen", {}).items():
+            if kind != "single":
+                key = f"{kind} @ {row['limit']:g}"
+                modules[key] = _module(r["_c"], cands)
+    log(f"timing {len(modules)} networks and committees on {len(images)} test images, batch 1")
+    measured = _measure_committees(modules, images, fingerprint, cfg.repeats)
+    for kind, row in chosen.items():
+        key = kind if kind in modules else f"single {row['names'][0]}"
+        row["test"]["measured_mean_latency_ms"] = measured[key]
+        if kind == "cascade":
+            row["test"]["measured_worst_latency_ms"] = measured["cascade (every member)"]
+    for row in rows:
+        for kind, r in row.get("chosen", {}).items():
+            key = f"single {r['names'][0]}" if kind == "single" else f"{kind} @ {row['limit']:g}"
+            r["test"]["measured_mean_latency_ms"] = measured[key]
+    for table in [chosen, *[r.get("chosen", {}) for r in rows]]:
+        for r in table.values():
+            r.pop("_c", None)
+    cand_rows = [
+        {"name": k.name, "source": k.source, "costs": k.costs,
+         "heldout_acc": _acc(k.heldout, y_held), "test_acc": _acc(k.test, y_test),
+         "measured_mean_latency_ms": measured[f"single {k.name}"], **k.accs}
+        for k in cands
+    ]
+    result = CommitteeResult(
+        budgets=[b.text for b in budgets],
+        candidates=cand_rows,
+        chosen=chosen,
+        sweep=rows,
+        measured=measured,
+        exports=exports,
+        where={
+            "choice": f"held-out split, {len(y_held)} images: members, order, thresholds; the "
+            "budgets are hard on it",
+            "accuracy, exit shares": f"test split, {len(y_test)} images (never used to choose)",
+            "member latency": where_lat,
+            "predicted mean latency": "members' measured latencies x the split's share of "
+            "images reaching each member",
+            "measured mean latency": f"the exported module, {where_lat}, median of "
+            f"{cfg.repeats} interleaved repeats",
+            "flops, params": "counted",
+        },
+    )
+    result.save(out)
+    try:
+        from budgetnas.committee.plot import plot_committees
+
+        plot_committees(result, out / "plots" / "committees.png")
+    except Exception as exc:  # a plot must not fail a finished result
+        log(f"plot not written: {type(exc).__name__}: {exc}")
+    return result
+
+
+def _module_single(k):
+    import torch
+
+    from budgetnas.devices import cpu_fp32_copy
+
+    net = cpu_fp32_copy(k.net)
+    if isinstance(net, torch.jit.ScriptModule):
+        return net
+    return _trace(net, torch.zeros(1, *k.example_shape))
+
+
+def _trace(net, example):
+    import warnings
+
+    import torch
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python booleans and deprecation
+        return torch.jit.trace(net.eval(), example, check_trace=False)

@@ -1,0 +1,115 @@
+"""``budgetnas committee`` end to end on the tiny run: candidates, choice on the held-out split,
+export reloaded without budgetnas, measured latencies, the rerun reusing the fine-tunings."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def committee(tiny_run, tmp_path_factory, one_thread_module):
+    from budgetnas.cli.main import main
+
+    out = tmp_path_factory.mktemp("committee") / "c"
+    argv = ["committee", "--run", str(tiny_run.out), "--out", str(out),
+            "--budget", "latency_ms<=100", "--budget", "worst_latency_ms<=300",
+            "--candidates", "3", "--latency-images", "8", "--repeats", "2", "--grid", "8",
+            "--sweep", "50,100"]
+    assert main(argv) == 0
+    return out, json.loads((out / "committee.json").read_text()), argv
+
+
+@pytest.fixture(scope="module")
+def one_thread_module():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_result_holds_the_budgets_on_the_heldout_split(committee):
+    out, res, _ = committee
+    assert res["chosen"]
+    for kind, row in res["chosen"].items():
+        assert row["mean"]["latency_ms"] <= 100 and row["worst"]["latency_ms"] <= 300
+        assert 0 <= row["test"]["accuracy"] <= 1
+        assert row["test"]["measured_mean_latency_ms"] > 0
+        assert sum(row["test"]["exit_shares"]) == pytest.approx(1.0)
+    assert "held-out" in res["where"]["choice"] and "test" in res["where"]["accuracy, exit shares"]
+    for c in res["candidates"]:
+        assert set(c["costs"]) == {"latency_ms", "flops_m", "params_m"}
+    assert [r["limit"] for r in res["sweep"]] == [50.0, 100.0]
+    assert (out / "plots" / "committees.png").is_file()
+
+
+def test_exports_reload_without_budgetnas(committee):
+    out, res, _ = committee
+    assert res["exports"]
+    for kind, ex in res["exports"].items():
+        spec = json.loads((out / ex["spec"]).read_text())
+        code = f"""
+import sys, json, numpy as np, torch, onnxruntime as ort
+sys.modules['budgetnas'] = None  # any import of budgetnas fails
+m = torch.jit.load({str(out / ex["module"])!r})
+spec = json.load(open({str(out / ex["spec"])!r}))
+x = torch.randn(5, *spec['input'][1:], generator=torch.Generator().manual_seed(0))
+p = m(x).detach().numpy()
+ps = []
+for mem in spec['members']:
+    s = ort.InferenceSession({str(out)!r} + '/' + mem['onnx'])
+    rows = [s.run(None, {{s.get_inputs()[0].name: x[i:i+1].numpy()}})[0] for i in range(5)]
+    z = np.concatenate(rows); z = np.exp(z - z.max(1, keepdims=True)); ps.append(z / z.sum(1, keepdims=True))
+if spec['kind'] == 'ensemble':
+    ref = np.mean(ps, 0)
+else:
+    ref = np.zeros_like(ps[0]); left = np.ones(5, bool)
+    for j, q in enumerate(ps):
+        t = spec['thresholds'][j] if j < len(spec['thresholds']) else 0.0
+        go = left & (q.max(1) >= t); ref[go] = q[go]; left &= ~go
+    one = np.concatenate([m(x[i:i+1]).detach().numpy() for i in range(5)])
+    assert np.abs(one - p).max() < 1e-5, 'batch routing differs from one by one'
+    e = m.exits(x); assert e.min() >= 0 and e.max() < len(spec['members'])
+assert np.abs(ref - p).max() < 1e-4, np.abs(ref - p).max()
+print('ok')
+"""
+        got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert got.returncode == 0 and "ok" in got.stdout, got.stderr
+        assert spec["budgets"] == ["latency_ms<=100", "worst_latency_ms<=300"]
+
+
+def test_rerun_reuses_finetuned_candidates(committee, capsys):
+    from budgetnas.cli.main import main
+
+    out, res, argv = committee
+    assert main(argv[:-2]) == 0  # no sweep
+    logged = capsys.readouterr()
+    assert logged.err.count("reusing the fine-tuned candidate") + logged.out.count(
+        "reusing the fine-tuned candidate") == len(res["candidates"])
+    again = json.loads((out / "committee.json").read_text())
+    assert [c["test_acc"] for c in again["candidates"]] == [c["test_acc"] for c in res["candidates"]]
+
+
+def test_budget_no_committee_meets_is_a_clear_error(tiny_run, tmp_path):
+    from budgetnas.committee import CommitteeBudgetError, CommitteeConfig, build_committee
+
+    cfg = CommitteeConfig(run=str(tiny_run.out), out=str(tmp_path / "c"),
+                          budgets=["flops_m<=0.0001"], candidates=2, latency_images=4,
+                          repeats=1)
+    with pytest.raises(CommitteeBudgetError, match="cheapest candidate"):
+        build_committee(cfg, log=lambda s: None)
+
+
+def test_missing_settings_and_files_are_refused(tmp_path):
+    from budgetnas.committee import CommitteeConfig, build_committee
+
+    with pytest.raises(ValueError, match="--budgets"):
+        build_committee(CommitteeConfig(run="r", out="o"))
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        build_committee(CommitteeConfig(run="r", out=str(tmp_path), budgets=["flops_m<=1"],
+                                        models=[str(tmp_path / "nope.pt")]))

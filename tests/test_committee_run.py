@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -17,10 +16,27 @@ def committee(tiny_run, tmp_path_factory, one_thread_module):
     from budgetnas.cli.main import main
 
     out = tmp_path_factory.mktemp("committee") / "c"
-    argv = ["committee", "--run", str(tiny_run.out), "--out", str(out),
-            "--budget", "latency_ms<=100", "--budget", "worst_latency_ms<=300",
-            "--candidates", "3", "--latency-images", "8", "--repeats", "2", "--grid", "8",
-            "--sweep", "50,100"]
+    argv = [
+        "committee",
+        "--run",
+        str(tiny_run.out),
+        "--out",
+        str(out),
+        "--budget",
+        "latency_ms<=100",
+        "--budget",
+        "worst_latency_ms<=300",
+        "--candidates",
+        "3",
+        "--latency-images",
+        "8",
+        "--repeats",
+        "2",
+        "--grid",
+        "8",
+        "--sweep",
+        "50,100",
+    ]
     assert main(argv) == 0
     return out, json.loads((out / "committee.json").read_text()), argv
 
@@ -36,7 +52,7 @@ def one_thread_module():
 def test_result_holds_the_budgets_on_the_heldout_split(committee):
     out, res, _ = committee
     assert res["chosen"]
-    for kind, row in res["chosen"].items():
+    for row in res["chosen"].values():
         assert row["mean"]["latency_ms"] <= 100 and row["worst"]["latency_ms"] <= 300
         assert 0 <= row["test"]["accuracy"] <= 1
         assert row["test"]["measured_mean_latency_ms"] > 0
@@ -51,7 +67,7 @@ def test_result_holds_the_budgets_on_the_heldout_split(committee):
 def test_exports_reload_without_budgetnas(committee):
     out, res, _ = committee
     assert res["exports"]
-    for kind, ex in res["exports"].items():
+    for ex in res["exports"].values():
         spec = json.loads((out / ex["spec"]).read_text())
         code = f"""
 import sys, json, numpy as np, torch, onnxruntime as ort
@@ -90,17 +106,25 @@ def test_rerun_reuses_finetuned_candidates(committee, capsys):
     assert main(argv[:-2]) == 0  # no sweep
     logged = capsys.readouterr()
     assert logged.err.count("reusing the fine-tuned candidate") + logged.out.count(
-        "reusing the fine-tuned candidate") == len(res["candidates"])
+        "reusing the fine-tuned candidate"
+    ) == len(res["candidates"])
     again = json.loads((out / "committee.json").read_text())
-    assert [c["test_acc"] for c in again["candidates"]] == [c["test_acc"] for c in res["candidates"]]
+    assert [c["test_acc"] for c in again["candidates"]] == [
+        c["test_acc"] for c in res["candidates"]
+    ]
 
 
 def test_budget_no_committee_meets_is_a_clear_error(tiny_run, tmp_path):
     from budgetnas.committee import CommitteeBudgetError, CommitteeConfig, build_committee
 
-    cfg = CommitteeConfig(run=str(tiny_run.out), out=str(tmp_path / "c"),
-                          budgets=["flops_m<=0.0001"], candidates=2, latency_images=4,
-                          repeats=1)
+    cfg = CommitteeConfig(
+        run=str(tiny_run.out),
+        out=str(tmp_path / "c"),
+        budgets=["flops_m<=0.0001"],
+        candidates=2,
+        latency_images=4,
+        repeats=1,
+    )
     with pytest.raises(CommitteeBudgetError, match="cheapest candidate"):
         build_committee(cfg, log=lambda s: None)
 
@@ -111,5 +135,11 @@ def test_missing_settings_and_files_are_refused(tmp_path):
     with pytest.raises(ValueError, match="--budgets"):
         build_committee(CommitteeConfig(run="r", out="o"))
     with pytest.raises(FileNotFoundError, match="no model file"):
-        build_committee(CommitteeConfig(run="r", out=str(tmp_path), budgets=["flops_m<=1"],
-                                        models=[str(tmp_path / "nope.pt")]))
+        build_committee(
+            CommitteeConfig(
+                run="r",
+                out=str(tmp_path),
+                budgets=["flops_m<=1"],
+                models=[str(tmp_path / "nope.pt")],
+            )
+        )

@@ -99,14 +99,21 @@ def test_ensemble_is_the_best_subset():
 def test_no_committee_meets_names_the_cheapest():
     probs, labels, costs = _members()
     with pytest.raises(CommitteeBudgetError, match=r"cheapest candidate, small.*latency_ms 1"):
-        choose(probs, labels, costs, parse_committee_budgets(["latency_ms<=0.5"]),
-               names=["small", "mid", "large"])
+        choose(
+            probs,
+            labels,
+            costs,
+            parse_committee_budgets(["latency_ms<=0.5"]),
+            names=["small", "mid", "large"],
+        )
 
 
 def test_budget_parsing():
     b = parse_committee_budgets(["latency_ms<=4", "worst_latency_ms<=12", "params_m<=1"])
     assert [(x.metric, x.worst) for x in b] == [
-        ("latency_ms", False), ("latency_ms", True), ("params_m", True)
+        ("latency_ms", False),
+        ("latency_ms", True),
+        ("params_m", True),
     ]
     assert parse_committee_budgets(["worst_latency<=2s"])[0].limit == 2000.0
     with pytest.raises(BudgetError):

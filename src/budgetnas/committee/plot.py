@@ -23,13 +23,15 @@ def plot_committees(result, path: str | Path) -> Path:
     rows = result.sweep or [{"limit": None, "chosen": result.chosen}]
     for kind, style in (("ensemble", "s--"), ("cascade", "o-")):
         pts = sorted(
-            (r["chosen"][kind]["test"]["measured_mean_latency_ms"],
-             100 * r["chosen"][kind]["test"]["accuracy"])
+            (
+                r["chosen"][kind]["test"]["measured_mean_latency_ms"],
+                100 * r["chosen"][kind]["test"]["accuracy"],
+            )
             for r in rows
             if kind in r.get("chosen", {})
         )
         if pts:
-            ax.plot(*zip(*pts), style, label=f"best {kind} at each budget", zorder=2)
+            ax.plot(*zip(*pts, strict=True), style, label=f"best {kind} at each budget", zorder=2)
     ax.set_xlabel("mean latency per image, ms (measured, batch 1, test images)")
     ax.set_ylabel("test accuracy, %")
     ax.set_title("committees chosen on the held-out split")

@@ -45,6 +45,7 @@ class Candidate:
     test: np.ndarray
     costs: dict = field(default_factory=dict)
     accs: dict = field(default_factory=dict)
+    example_shape: tuple = ()  # (channels, side, side) of one input image
 
 
 @dataclass
@@ -125,7 +126,11 @@ def _supernet_candidate(p, cfg, arch, members_dir: Path, held, test, log) -> Can
             net.load_state_dict(saved["model"])
             log(f"reusing the fine-tuned candidate {path.name}")
             return Candidate(
-                key, str(arch), net, saved["heldout"].numpy(), saved["test"].numpy(),
+                key,
+                str(arch),
+                net,
+                saved["heldout"].numpy(),
+                saved["test"].numpy(),
                 accs=saved["accs"],
             )
         except (ValueError, KeyError, TypeError, AttributeError, RuntimeError):
@@ -169,8 +174,9 @@ def _count_and_time(cands, space, images, fingerprint, repeats, labels, log) -> 
 
     c = space.config
     example = torch.zeros(1, c.in_channels, c.image_size, c.image_size)
-    ms = _measure_committees({k.name: _module_single(k) for k in cands}, images, fingerprint,
-                             repeats)
+    ms = _measure_committees(
+        {k.name: _module_single(k) for k in cands}, images, fingerprint, repeats
+    )
     for k in cands:
         counts = count(cpu_fp32_copy(k.net), example).as_dict()
         k.costs = {
@@ -227,9 +233,9 @@ def _export(kind, committee, cands, out: Path, test_stats, info, budgets) -> dic
         onnx_name = f"members/{k.name}.onnx"
         example = torch.zeros(1, *k.example_shape)
         try:
-            from budgetnas.devices import cpu_fp32_copy
-
             import warnings
+
+            from budgetnas.devices import cpu_fp32_copy
 
             with atomic_path(out / onnx_name) as tmp, warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the tracer's notes, as in _trace
@@ -264,9 +270,9 @@ def _export(kind, committee, cands, out: Path, test_stats, info, budgets) -> dic
 def _measure_committees(modules: dict, images, fingerprint, repeats) -> dict:
     """Mean latency per image of every module of ``modules``, over ``images`` one by one at
     batch 1, in one interleaved measurement (ms)."""
-    from budgetnas.costs.latency import measure
-
     import torch
+
+    from budgetnas.costs.latency import measure
 
     xs = [x.unsqueeze(0).contiguous() for x in images]
 
@@ -284,8 +290,9 @@ def _measure_committees(modules: dict, images, fingerprint, repeats) -> dict:
     return {k: float(m.median) / len(xs) for k, m in got.items()}
 
 
-def build_committee(cfg: CommitteeConfig, log: Callable[[str], None] | None = None,
-                    sweep: list[float] | None = None) -> CommitteeResult:
+def build_committee(
+    cfg: CommitteeConfig, log: Callable[[str], None] | None = None, sweep: list[float] | None = None
+) -> CommitteeResult:
     """Candidates, costs, the committees chosen under ``cfg.budgets`` on the held-out split (and,
     for ``sweep``, under each of those limits on the first budget's metric), exported and
     measured on the test split. Writes ``OUT/committee.json`` and ``OUT/plots/``."""
@@ -344,8 +351,12 @@ def build_committee(cfg: CommitteeConfig, log: Callable[[str], None] | None = No
     def pick(bs):
         got = choose(heldp, y_held, costs, bs, cfg.kinds, cfg.max_members, cfg.grid, names)
         return {
-            kind: {**com.to_json(), "names": [names[i] for i in com.members],
-                   "test": evaluate(com, testp, y_test, costs), "_c": com}
+            kind: {
+                **com.to_json(),
+                "names": [names[i] for i in com.members],
+                "test": evaluate(com, testp, y_test, costs),
+                "_c": com,
+            }
             for kind, com in got.items()
         }
 
@@ -353,8 +364,11 @@ def build_committee(cfg: CommitteeConfig, log: Callable[[str], None] | None = No
     for kind, row in chosen.items():
         log(
             f"{kind}: {' > '.join(row['names'])}"
-            + (f" thresholds {', '.join(f'{t:.3f}' for t in row['thresholds'])}"
-               if row["thresholds"] else "")
+            + (
+                f" thresholds {', '.join(f'{t:.3f}' for t in row['thresholds'])}"
+                if row["thresholds"]
+                else ""
+            )
             + f": held-out {100 * row['accuracy']:.2f}% at {row['mean']['latency_ms']:.3f} ms mean"
             f" / {row['worst']['latency_ms']:.3f} ms worst; test {100 * row['test']['accuracy']:.2f}%"
         )
@@ -362,8 +376,12 @@ def build_committee(cfg: CommitteeConfig, log: Callable[[str], None] | None = No
     if sweep:
         first = next((b for b in budgets if not b.worst), budgets[0])
         for limit in sweep:
-            bs = [dataclasses.replace(b, limit=limit, text=f"{first.metric}<={limit:g}")
-                  if b is first else b for b in budgets]
+            bs = [
+                dataclasses.replace(b, limit=limit, text=f"{first.metric}<={limit:g}")
+                if b is first
+                else b
+                for b in budgets
+            ]
             try:
                 rows.append({"limit": limit, "chosen": pick(bs)})
             except ValueError as exc:
@@ -402,9 +420,15 @@ def build_committee(cfg: CommitteeConfig, log: Callable[[str], None] | None = No
         for r in table.values():
             r.pop("_c", None)
     cand_rows = [
-        {"name": k.name, "source": k.source, "costs": k.costs,
-         "heldout_acc": _acc(k.heldout, y_held), "test_acc": _acc(k.test, y_test),
-         "measured_mean_latency_ms": measured[f"single {k.name}"], **k.accs}
+        {
+            "name": k.name,
+            "source": k.source,
+            "costs": k.costs,
+            "heldout_acc": _acc(k.heldout, y_held),
+            "test_acc": _acc(k.test, y_test),
+            "measured_mean_latency_ms": measured[f"single {k.name}"],
+            **k.accs,
+        }
         for k in cands
     ]
     result = CommitteeResult(

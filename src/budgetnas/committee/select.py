@@ -129,7 +129,7 @@ def evaluate(
         pred = np.choose(exits, [p.argmax(1) for p in ps])
         shares = np.bincount(exits, minlength=len(ps)) / len(labels)
         reach = 1.0 - np.concatenate([[0.0], np.cumsum(shares)[:-1]])
-        mean = {m: float(sum(c[m] * r for c, r in zip(cs, reach))) for m in metrics}
+        mean = {m: float(sum(c[m] * r for c, r in zip(cs, reach, strict=True))) for m in metrics}
     else:
         pred = np.mean(ps, axis=0).argmax(1)
         shares = np.zeros(len(ps))
@@ -139,7 +139,7 @@ def evaluate(
         mean["params_m"] = worst["params_m"]
     return {
         "accuracy": float(np.mean(pred == labels)),
-        "images": int(len(labels)),
+        "images": len(labels),
         "exit_shares": [float(s) for s in shares],
         "mean": mean,
         "worst": worst,

@@ -132,7 +132,7 @@ def test_budget_no_committee_meets_is_a_clear_error(tiny_run, tmp_path):
 def test_missing_settings_and_files_are_refused(tmp_path):
     from budgetnas.committee import CommitteeConfig, build_committee
 
-    with pytest.raises(ValueError, match="--budgets"):
+    with pytest.raises(ValueError, match="missing: --budget"):
         build_committee(CommitteeConfig(run="r", out="o"))
     with pytest.raises(FileNotFoundError, match="no model file"):
         build_committee(

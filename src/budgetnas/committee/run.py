@@ -309,7 +309,8 @@ def build_committee(
 
     log = log or (lambda s: print(s, flush=True))
     if cfg.missing():
-        raise ValueError(f"missing: {', '.join('--' + m.replace('_', '-') for m in cfg.missing())}")
+        flags = {"run": "--run", "out": "--out", "budgets": "--budget"}
+        raise ValueError(f"missing: {', '.join(flags[m] for m in cfg.missing())}")
     budgets = parse_committee_budgets(cfg.budgets)
     for m in cfg.models:
         if not Path(m).is_file():

@@ -163,12 +163,13 @@ def _better(acc, cost, best) -> bool:
     return best is None or acc > best[0] or (acc == best[0] and cost < best[1])
 
 
-def _ensembles(probs, labels, costs, budgets, max_members, primary):
+def _best_set(kind, sizes, probs, labels, costs, budgets, primary):
+    """The most accurate committee of ``kind`` (``single`` or ``ensemble``) over every member
+    set of each size of ``sizes`` that meets the budgets: ``(accuracy, cost, committee)``."""
     best = None
-    n = len(probs)
-    for k in range(2, max_members + 1):
-        for members in itertools.combinations(range(n), k):
-            c = Committee("ensemble", members)
+    for k in sizes:
+        for members in itertools.combinations(range(len(probs)), k):
+            c = Committee(kind, members)
             s = evaluate(c, probs, labels, costs)
             if _feasible(budgets, s["mean"], s["worst"]) and _better(
                 s["accuracy"], s["mean"].get(primary, 0.0), best
@@ -266,17 +267,10 @@ def choose(
             who = ", ".join(names[i] if names else str(i) for i in missing)
             raise ValueError(f"budget {b.text}: no {b.metric} for candidate(s) {who}")
     found: dict[str, Committee] = {}
-    best_single = None
-    for i in range(len(probs)):
-        c = Committee("single", (i,))
-        s = evaluate(c, probs, labels, costs)
-        if _feasible(budgets, s["mean"], s["worst"]) and _better(
-            s["accuracy"], s["mean"].get(primary, 0.0), best_single
-        ):
-            best_single = (s["accuracy"], s["mean"].get(primary, 0.0), c)
-    picks = {"single": best_single}
+    picks = {"single": _best_set("single", [1], probs, labels, costs, budgets, primary)}
     if "ensemble" in kinds and max_members >= 2:
-        picks["ensemble"] = _ensembles(probs, labels, costs, budgets, max_members, primary)
+        sizes = range(2, max_members + 1)
+        picks["ensemble"] = _best_set("ensemble", sizes, probs, labels, costs, budgets, primary)
     if "cascade" in kinds and max_members >= 2:
         order = sorted(range(len(probs)), key=lambda i: (costs[i].get(primary, 0.0), i))
         best = None

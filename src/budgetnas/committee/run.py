@@ -46,6 +46,21 @@ class Candidate:
     costs: dict = field(default_factory=dict)
     accs: dict = field(default_factory=dict)
     example_shape: tuple = ()  # (channels, side, side) of one input image
+    _traced: object = None
+
+    def traced(self):
+        """The candidate as TorchScript on a CPU fp32 copy (traced once): what is timed and what
+        the committee modules hold."""
+        if self._traced is None:
+            import torch
+
+            from budgetnas.devices import cpu_fp32_copy
+
+            net = cpu_fp32_copy(self.net)
+            if not isinstance(net, torch.jit.ScriptModule):
+                net = _trace(net, torch.zeros(2, *self.example_shape))
+            self._traced = net
+        return self._traced
 
 
 @dataclass
@@ -68,21 +83,20 @@ class CommitteeResult:
         write_text_atomic(out / RESULT, json.dumps(self.to_json(), indent=1) + "\n")
 
 
-def _softmax_outputs(net, batches, runtime) -> tuple[np.ndarray, np.ndarray]:
+def _softmax_outputs(net, batches, runtime) -> np.ndarray:
     import torch
 
     from budgetnas.devices import on_device
 
-    ps, ys = [], []
+    ps = []
     with on_device(net, runtime.device), torch.inference_mode():
         net.eval()
-        for x, y in batches:
+        for x, _ in batches:
             x = runtime.move(x)
             with runtime.autocast():
                 logits = net(x)
             ps.append(torch.softmax(logits.float(), 1).cpu().numpy())
-            ys.append(np.asarray(y))
-    return np.concatenate(ps), np.concatenate(ys)
+    return np.concatenate(ps)
 
 
 def _candidate_archs(p, n: int, log) -> list:
@@ -140,8 +154,8 @@ def _supernet_candidate(p, cfg, arch, members_dir: Path, held, test, log) -> Can
     log(f"fine-tuning candidate {key}: {arch}")
     net, accs = p.finetune(arch, epochs=cfg.epochs, subset=cfg.images)
     rt = p.trained.runtime
-    ph, _ = _softmax_outputs(net, held, rt)
-    pt, _ = _softmax_outputs(net, test, rt)
+    ph = _softmax_outputs(net, held, rt)
+    pt = _softmax_outputs(net, test, rt)
     save_atomic(
         {
             "model": state_on_cpu(net.state_dict()),
@@ -158,8 +172,8 @@ def _user_candidate(path: str, held, test, runtime) -> Candidate:
     from budgetnas.models.checkpoint import load_network
 
     net = load_network(path)[0].eval()
-    ph, _ = _softmax_outputs(net, held, runtime)
-    pt, _ = _softmax_outputs(net, test, runtime)
+    ph = _softmax_outputs(net, held, runtime)
+    pt = _softmax_outputs(net, test, runtime)
     return Candidate(Path(path).stem, str(path), net, ph, pt)
 
 
@@ -174,9 +188,7 @@ def _count_and_time(cands, space, images, fingerprint, repeats, labels, log) -> 
 
     c = space.config
     example = torch.zeros(1, c.in_channels, c.image_size, c.image_size)
-    ms = _measure_committees(
-        {k.name: _module_single(k) for k in cands}, images, fingerprint, repeats
-    )
+    ms = _measure_committees({k.name: k.traced() for k in cands}, images, fingerprint, repeats)
     for k in cands:
         counts = count(cpu_fp32_copy(k.net), example).as_dict()
         k.costs = {
@@ -191,25 +203,28 @@ def _count_and_time(cands, space, images, fingerprint, repeats, labels, log) -> 
         )
 
 
+def _label(committee, names) -> str:
+    """A committee's name in the measurements: kind, members in order, thresholds. Equal
+    committees (the same cascade chosen at several limits of a sweep) have one name and are
+    timed once."""
+    members = (" > " if committee.kind == "cascade" else " + ").join(
+        names[i] for i in committee.members
+    )
+    at = f" @ {', '.join(f'{t:.6g}' for t in committee.thresholds)}" if committee.thresholds else ""
+    return f"{committee.kind} {members}{at}"
+
+
 def _acc(probs, labels) -> float:
     return float(np.mean(probs.argmax(1) == labels))
 
 
 def _module(committee, cands):
-    """The committee as one TorchScript module (members traced on a CPU fp32 copy)."""
+    """The committee as one TorchScript module of its members' traced forms."""
     import torch
 
     from budgetnas.committee.modules import Cascade, Ensemble
-    from budgetnas.devices import cpu_fp32_copy
 
-    traced = []
-    for i in committee.members:
-        net = cpu_fp32_copy(cands[i].net)
-        if isinstance(net, torch.jit.ScriptModule):
-            traced.append(net)
-            continue
-        example = torch.zeros(2, *cands[i].example_shape)
-        traced.append(_trace(net, example))
+    traced = [cands[i].traced() for i in committee.members]
     if committee.kind == "cascade":
         return torch.jit.script(Cascade(traced, list(committee.thresholds)))
     if committee.kind == "ensemble":
@@ -301,6 +316,7 @@ def build_committee(
     import torch
 
     from budgetnas.committee.select import (
+        Committee,
         choose,
         evaluate,
         parse_committee_budgets,
@@ -393,30 +409,26 @@ def build_committee(
             exports[kind] = _export(
                 kind, chosen[kind]["_c"], cands, out, chosen[kind]["test"], info, budgets
             )
-    # measured: the exported modules and every candidate on the same test images, batch 1
-    modules = {f"single {k.name}": _module_single(k) for k in cands}
+    # measured: every candidate, the exported modules and each other distinct committee of the
+    # sweep, once each, on the same test images at batch 1
+    modules = {_label(Committee("single", (i,)), names): k.traced() for i, k in enumerate(cands)}
     for kind in exports:
-        modules[kind] = torch.jit.load(str(out / exports[kind]["module"]))
+        com = chosen[kind]["_c"]
+        modules[_label(com, names)] = torch.jit.load(str(out / exports[kind]["module"]))
         if kind == "cascade":
-            com = chosen[kind]["_c"]
             never = dataclasses.replace(com, thresholds=tuple(2.0 for _ in com.thresholds))
             modules["cascade (every member)"] = _module(never, cands)
-    for row in rows:
-        for kind, r in row.get("chosen", {}).items():
-            if kind != "single":
-                key = f"{kind} @ {row['limit']:g}"
-                modules[key] = _module(r["_c"], cands)
+    swept = [r for row in rows for r in row.get("chosen", {}).values()]
+    for r in swept:
+        key = _label(r["_c"], names)
+        if key not in modules:
+            modules[key] = _module(r["_c"], cands)
     log(f"timing {len(modules)} networks and committees on {len(images)} test images, batch 1")
     measured = _measure_committees(modules, images, fingerprint, cfg.repeats)
-    for kind, row in chosen.items():
-        key = kind if kind in modules else f"single {row['names'][0]}"
-        row["test"]["measured_mean_latency_ms"] = measured[key]
-        if kind == "cascade":
-            row["test"]["measured_worst_latency_ms"] = measured["cascade (every member)"]
-    for row in rows:
-        for kind, r in row.get("chosen", {}).items():
-            key = f"single {r['names'][0]}" if kind == "single" else f"{kind} @ {row['limit']:g}"
-            r["test"]["measured_mean_latency_ms"] = measured[key]
+    for r in [*chosen.values(), *swept]:
+        r["test"]["measured_mean_latency_ms"] = measured[_label(r["_c"], names)]
+    if "cascade" in chosen:
+        chosen["cascade"]["test"]["measured_worst_latency_ms"] = measured["cascade (every member)"]
     for table in [chosen, *[r.get("chosen", {}) for r in rows]]:
         for r in table.values():
             r.pop("_c", None)
@@ -427,10 +439,10 @@ def build_committee(
             "costs": k.costs,
             "heldout_acc": _acc(k.heldout, y_held),
             "test_acc": _acc(k.test, y_test),
-            "measured_mean_latency_ms": measured[f"single {k.name}"],
+            "measured_mean_latency_ms": measured[_label(Committee("single", (i,)), names)],
             **k.accs,
         }
-        for k in cands
+        for i, k in enumerate(cands)
     ]
     result = CommitteeResult(
         budgets=[b.text for b in budgets],
@@ -459,17 +471,6 @@ def build_committee(
     except Exception as exc:  # a plot must not fail a finished result
         log(f"plot not written: {type(exc).__name__}: {exc}")
     return result
-
-
-def _module_single(k):
-    import torch
-
-    from budgetnas.devices import cpu_fp32_copy
-
-    net = cpu_fp32_copy(k.net)
-    if isinstance(net, torch.jit.ScriptModule):
-        return net
-    return _trace(net, torch.zeros(1, *k.example_shape))
 
 
 def _trace(net, example):

@@ -55,3 +55,34 @@ def test_config_file_repeats_the_run(tmp_path, capsys):
 def test_out_is_required():
     with pytest.raises(ValueError, match="--out"):
         train_baseline(BaselineTrainConfig())
+
+
+def test_training_is_repeatable_where_onednn_is_capped_at_avx2(tmp_path):
+    # an AVX2-only host (as some CI machines are): with channels-last, torch 2.13's oneDNN
+    # computed a wrong weight gradient for ResNet-8's strided 1x1 shortcut, different on every
+    # call, and corrupted the heap; fast_layout keeps such hosts contiguous
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from budgetnas.config import resolve\n"
+        "from budgetnas.models.baseline import BaselineTrainConfig, train_baseline\n"
+        f"settings = {SETTINGS!r}\n"
+        "losses = []\n"
+        "for run in 'ab':\n"
+        "    cfg = resolve(BaselineTrainConfig, settings, {'out': sys.argv[1] + run})\n"
+        "    losses.append(train_baseline(cfg, log=lambda s: None, progress=False).losses)\n"
+        "print(json.dumps(losses))\n"
+    )
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    args = {"env": env, "capture_output": True, "text": True, "timeout": 120}
+    runs = [
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / str(i))], **args)
+        for i in range(2)
+    ]
+    for r in runs:
+        assert r.returncode == 0, r.stderr[-2000:]
+    (a, b), (c, d) = (json.loads(r.stdout.splitlines()[-1]) for r in runs)
+    assert a == b == c == d

@@ -11,7 +11,12 @@ from torch.utils.data import DataLoader, TensorDataset
 from budgetnas.data import get_dataset, make_loader
 from budgetnas.data._base import ImageTensorDataset
 from budgetnas.data.batches import TensorBatchLoader, augment_batch
-from budgetnas.training.speed import fast_layout, plain_layout, use_threads
+from budgetnas.training.speed import (
+    channels_last_is_safe,
+    fast_layout,
+    plain_layout,
+    use_threads,
+)
 
 
 def _dataset(n: int = 50, augment: bool = False) -> ImageTensorDataset:
@@ -237,7 +242,7 @@ def test_channels_last_computes_the_same_logits_and_loads_either_way():
     net.set_active(arch)
     with torch.no_grad():
         plain = net(x)
-        fast_layout(net)
+        net.to(memory_format=torch.channels_last)  # what fast_layout does where it is safe
         convs = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
         assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
         fast = net(x)
@@ -252,6 +257,24 @@ def test_channels_last_computes_the_same_logits_and_loads_either_way():
         assert all(p.is_contiguous() for p in net.parameters())
         assert torch.allclose(net(x), plain, atol=1e-5)
     assert fast_layout(torch.nn.Conv2d(1, 2, 3), device="meta").weight.is_contiguous()
+
+
+def test_fast_layout_stays_contiguous_where_onednn_runs_below_avx512(monkeypatch):
+    def layout_is_channels_last() -> bool:
+        w = fast_layout(torch.nn.Conv2d(2, 4, 3)).weight
+        return w.is_contiguous(memory_format=torch.channels_last)
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert channels_last_is_safe() and layout_is_channels_last()
+    for capped in ("AVX2", "avx", "SSE41"):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", capped)
+        assert not channels_last_is_safe() and not layout_is_channels_last()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    assert channels_last_is_safe()
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert not channels_last_is_safe() and not layout_is_channels_last()
 
 
 def _passes(make, passes: int = 2, seed: int = 5) -> list:

@@ -7,10 +7,15 @@
   and every core (2.6x). Values are the same up to float rounding; state dicts load into either
   layout.
 
+  Only where oneDNN runs its AVX-512 kernels (:func:`channels_last_is_safe`). With torch 2.13
+  (oneDNN 3.12) on an AVX2-only CPU, the weight gradient of a strided 1x1 convolution with few
+  channels in channels-last is wrong and can corrupt the heap ("double free or corruption") or
+  hang: ResNet-8 at width 4 hit it. There, :func:`fast_layout` leaves the module contiguous.
+
 Example:
     >>> import torch
     >>> net = fast_layout(torch.nn.Conv2d(2, 4, 3))
-    >>> net.weight.is_contiguous(memory_format=torch.channels_last)
+    >>> net.weight.is_contiguous(memory_format=torch.channels_last) == channels_last_is_safe()
     True
     >>> use_threads(0) >= 1
     True
@@ -20,7 +25,13 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["available_cores", "fast_layout", "plain_layout", "use_threads"]
+__all__ = [
+    "available_cores",
+    "channels_last_is_safe",
+    "fast_layout",
+    "plain_layout",
+    "use_threads",
+]
 
 
 def available_cores() -> int:
@@ -46,11 +57,26 @@ def use_threads(threads: int) -> int:
     return n
 
 
+def channels_last_is_safe() -> bool:
+    """Whether CPU training in channels-last computes what contiguous training does: torch's CPU
+    kernels are AVX-512 (``torch.backends.cpu.get_cpu_capability()``) and ``ONEDNN_MAX_CPU_ISA``,
+    when set, does not cap oneDNN below AVX-512. See the module's docstring for the bug below."""
+    import torch
+
+    capped = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if capped != "ALL" and not capped.startswith("AVX512") and not capped.startswith("AVX10"):
+        return False
+    return torch.backends.cpu.get_cpu_capability().upper().startswith("AVX512")
+
+
 def fast_layout(module, device=None):
-    """``module`` in the channels-last memory format when it runs on the CPU (in place; returned)."""
+    """``module`` in the channels-last memory format when it runs on the CPU and
+    :func:`channels_last_is_safe` (in place; returned), else ``module`` unchanged."""
     import torch
 
     if device is not None and torch.device(device).type != "cpu":
+        return module
+    if not channels_last_is_safe():
         return module
     return module.to(memory_format=torch.channels_last)
 

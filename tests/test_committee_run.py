@@ -143,3 +143,56 @@ def test_missing_settings_and_files_are_refused(tmp_path):
                 models=[str(tmp_path / "nope.pt")],
             )
         )
+
+
+def test_an_onnx_model_joins_as_the_network_it_is(committee, tmp_path):
+    # a member the committee exported as ONNX, given back as the user's own model: the same
+    # network, so the same held-out accuracy and counted FLOPs as its fine-tuned original
+    import shutil
+
+    from budgetnas.cli.main import main
+
+    out, res, argv = committee
+    name = next(iter(res["exports"].values()))["members"][0]
+    onnx_file = tmp_path / "mine.onnx"
+    shutil.copy(out / name, onnx_file)
+    again = tmp_path / "c"
+    shutil.copytree(out, again)  # the fine-tuned candidates are reused
+    args = [*argv[:-2], "--model", str(onnx_file)]
+    args[args.index("--out") + 1] = str(again)
+    assert main(args) == 0
+    got = json.loads((again / "committee.json").read_text())["candidates"]
+    mine = next(c for c in got if c["source"] == str(onnx_file))
+    twin = next(c for c in got if c["name"] == name.removeprefix("members/").removesuffix(".onnx"))
+    assert mine["heldout_acc"] == twin["heldout_acc"] and mine["test_acc"] == twin["test_acc"]
+    assert mine["costs"]["flops_m"] == pytest.approx(twin["costs"]["flops_m"])
+    # the ONNX export folds each batch norm into its convolution: fewer parameters, same work
+    assert mine["costs"]["params_m"] < twin["costs"]["params_m"]
+
+
+def test_a_user_model_that_does_not_fit_the_data_is_refused(tiny_run, tmp_path):
+    from budgetnas.committee import CommitteeConfig, build_committee
+    from budgetnas.export.onnx import export_onnx
+
+    c = tiny_run.space.config
+    nn = torch.nn
+    shape = (c.in_channels, c.image_size, c.image_size)
+    bigger = nn.Sequential(nn.Conv2d(c.in_channels, c.num_classes, 3), nn.Flatten()).eval()
+    export_onnx(bigger, torch.zeros(1, c.in_channels, c.image_size + 4, c.image_size + 4),
+                tmp_path / "big.onnx")  # fmt: skip
+    more = nn.Sequential(
+        nn.Conv2d(c.in_channels, c.num_classes + 3, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+    ).eval()
+    export_onnx(more, torch.zeros(1, *shape), tmp_path / "more.onnx")
+    for name, match in [("big.onnx", "takes .* images"), ("more.onnx", "logits per image")]:
+        cfg = CommitteeConfig(
+            run=str(tiny_run.out),
+            out=str(tmp_path / f"committee-{name}"),
+            budgets=["flops_m<=1000"],
+            candidates=1,
+            models=[str(tmp_path / name)],
+            latency_images=2,
+            repeats=1,
+        )
+        with pytest.raises(ValueError, match=match):
+            build_committee(cfg, log=lambda s: None)

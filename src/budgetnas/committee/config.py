@@ -27,7 +27,7 @@ class CommitteeConfig:
     candidates: int = option(6, "networks taken from the supernet, at graded FLOPs budgets")
     models: list[str] = option(
         [],
-        "the user's own network as a candidate: TorchScript or a budgetnas .pt (repeat)",
+        "the user's own network as a candidate: TorchScript, a budgetnas .pt or ONNX (repeat)",
         flag="model",
     )
     kinds: list[str] = option(

@@ -168,10 +168,31 @@ def _supernet_candidate(p, cfg, arch, members_dir: Path, held, test, log) -> Can
     return Candidate(key, str(arch), net.eval(), ph, pt, accs=accs)
 
 
-def _user_candidate(path: str, held, test, runtime) -> Candidate:
+def _user_candidate(path: str, held, test, runtime, shape: tuple, classes: int) -> Candidate:
+    """A user's network (TorchScript, budgetnas checkpoint or ONNX file) as a candidate; it must
+    take the run's images (``shape``: channels, side, side) and give one logit per class."""
+    import torch
+
     from budgetnas.models.checkpoint import load_network
 
     net = load_network(path)[0].eval()
+    wants = getattr(net, "input_shape", None)  # an ONNX file states its input
+    if wants is not None and tuple(wants) != tuple(shape):
+        raise ValueError(
+            f"--model {path} takes {tuple(wants)} images (channels, height, width); the run's "
+            f"data are {tuple(shape)}"
+        )
+    try:
+        with torch.no_grad():
+            out = net(torch.zeros(2, *shape))
+    except Exception as err:
+        raise ValueError(f"--model {path} does not run on the run's {shape} images: {err}") from err
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        raise ValueError(f"--model {path} must give a (batch, classes) tensor of logits")
+    if out.shape[1] != classes:
+        raise ValueError(
+            f"--model {path} gives {out.shape[1]} logits per image; the run has {classes} classes"
+        )
     ph = _softmax_outputs(net, held, runtime)
     pt = _softmax_outputs(net, test, runtime)
     return Candidate(Path(path).stem, str(path), net, ph, pt)
@@ -247,6 +268,13 @@ def _export(kind, committee, cands, out: Path, test_stats, info, budgets) -> dic
         k = cands[i]
         onnx_name = f"members/{k.name}.onnx"
         example = torch.zeros(1, *k.example_shape)
+        if k.source.lower().endswith(".onnx"):  # the user's own file, as given
+            with atomic_path(out / onnx_name) as tmp:
+                tmp.write_bytes(Path(k.source).read_bytes())
+            members.append(
+                {"name": k.name, "source": k.source, "onnx": onnx_name, "costs": k.costs}
+            )
+            continue
         try:
             import warnings
 
@@ -346,7 +374,9 @@ def build_committee(
         _supernet_candidate(p, cfg, a, out / "members", held, test, log)
         for a in _candidate_archs(p, cfg.candidates, log)
     ]
-    cands += [_user_candidate(m, held, test, trained.runtime) for m in cfg.models]
+    cands += [
+        _user_candidate(m, held, test, trained.runtime, shape, info.num_classes) for m in cfg.models
+    ]
     for k in cands:
         k.example_shape = shape
     s = p.cfg.search

@@ -12,7 +12,9 @@ fully pickled ``nn.Module`` (``torch.save(model)``, what ``budgetnas prune`` wri
 ``model_class="package.module:Class"``, a plain state dict (or a dict holding ``"state_dict"``),
 and a TorchScript file, rebuilt as an eager module (:mod:`budgetnas.models.torchscript`); its
 description then holds the scripted module under ``"torchscript"`` so the caller can check the
-two agree on a real input.
+two agree on a real input. An ``.onnx`` file loads as an
+:class:`~budgetnas.models.onnx_import.OnnxNetwork` (read as protobuf; nothing in it runs), for
+committees and comparisons; pruning refuses it.
 """
 
 from __future__ import annotations
@@ -132,6 +134,10 @@ def load_network(
         raise FileNotFoundError(f"no model file at {path}")
     if is_torchscript(path):
         return _load_torchscript(path)
+    from budgetnas.models.onnx_import import is_onnx, load_onnx
+
+    if is_onnx(path):
+        return load_onnx(path), {"model": None, "format": "onnx", "source": str(path)}
     obj = _load_object(path, trust_file)
     if isinstance(obj, nn.Module):
         return obj, {"model": None, "class": f"{type(obj).__module__}:{type(obj).__qualname__}"}

@@ -338,6 +338,13 @@ def _prepare(cfg: PruneConfig, log: Log):
     from budgetnas.models.checkpoint import load_network
 
     budget, model_kwargs = _check(cfg)
+    from budgetnas.models.onnx_import import is_onnx
+
+    if is_onnx(cfg.model):
+        raise ValueError(
+            f"{cfg.model}: an ONNX file's layers cannot be pruned here (its shapes and constants "
+            "are fixed in the graph); give the network as TorchScript or a budgetnas checkpoint"
+        )
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)

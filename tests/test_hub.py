@@ -157,6 +157,13 @@ def test_a_run_on_a_registered_supernet_reuses_its_records_beside_a_baseline(
         tmp_path / "ref.pt", build_model("resnet8", **kwargs), "resnet8", kwargs, {"test_acc": 0.5}
     )
     register_network("tinyref", base, section="baselines")
+    import torch
+
+    from budgetnas.export.onnx import export_onnx
+    from budgetnas.models.checkpoint import load_network
+
+    as_onnx = tmp_path / "ref.onnx"  # the same network as an ONNX file
+    export_onnx(load_network(base)[0].eval(), torch.zeros(1, 3, 16, 16), as_onnx)
     out = tmp_path / "run"
     limit = tiny_run.limit
     argv = run_argv(
@@ -171,6 +178,8 @@ def test_a_run_on_a_registered_supernet_reuses_its_records_beside_a_baseline(
         f"params_m=0.0001,{limit / 2},{limit}",
         "--compare",
         "tinyref",
+        "--compare",
+        str(as_onnx),
     )
     assert main(argv) == 0
     err = capsys.readouterr().err
@@ -183,10 +192,11 @@ def test_a_run_on_a_registered_supernet_reuses_its_records_beside_a_baseline(
     assert "error" in front[0] and all("arch" in r and r["solver_wall_s"] > 0 for r in front[1:])
     assert front[2]["predicted_accuracy"] >= front[1]["predicted_accuracy"]
     names = [r["name"] for r in result["compare"]]
-    assert names == ["found network", "tinyref"]
-    found, ref = result["compare"]
+    assert names == ["found network", "tinyref", str(as_onnx)]
+    found, ref, onnx_ref = result["compare"]
     assert found["test_acc"] == result["test_acc"] and found["params_m"] <= limit
     assert ref["latency_ms"] > 0 and ref["source"] == str(base)
+    assert onnx_ref["test_acc"] == ref["test_acc"] and onnx_ref["latency_ms"] > 0
     summary = (out / "summary.md").read_text()
     assert "## Beside reference networks" in summary and "## Pareto front" in summary
     # a rerun imports nothing new

@@ -163,7 +163,7 @@ def test_run_reuses_a_trained_supernet(tiny_run, tmp_path, capsys, one_thread, r
     # --jobs 2: two processes measure the predictor's evaluations into the store, same result
     out2 = tmp_path / "reuse-jobs"
     assert main([*argv[:-2], "--jobs", "2", "--out", str(out2)]) == 0
-    assert "predictor: measuring in 2 processes" in capsys.readouterr().err
+    assert "tasks on local, 2 worker(s)" in capsys.readouterr().err
     parallel = json.loads((out2 / "result.json").read_text())
     assert parallel["predictor"]["quality"] == result["predictor"]["quality"]
     assert parallel["predictor"]["measured_now"] == 0  # the fit found all 256 in the store

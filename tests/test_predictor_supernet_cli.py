@@ -55,7 +55,7 @@ def test_predictor_fit_cli_reports_quality_and_resumes(tmp_path, capsys):
     argv2 = [*argv, "--jobs", "2"]
     argv2[argv2.index(str(out))] = str(out2)
     assert main(argv2) == 0
-    assert "measuring in 2 processes" in capsys.readouterr().err
+    assert "tasks on local, 2 worker(s)" in capsys.readouterr().err
     parallel = json.loads((out2 / "predictor.json").read_text())
     assert parallel["linear"] == rep["linear"]
     assert parallel["quality_by_form"] == rep["quality_by_form"]

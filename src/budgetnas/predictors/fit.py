@@ -76,7 +76,18 @@ class PredictorConfig:
         choices=("depth", "a0"),
     )
     jobs: int = option(
-        1, "processes measuring the expectations and report subnets in parallel (sharing the store)"
+        1,
+        "workers measuring the expectations and report subnets in parallel (processes of this "
+        "machine, or Ray tasks at a time with --executor ray); this process alone writes the store",
+    )
+    executor: str = option(
+        "local",
+        "where the workers run: local (processes of this machine) or ray (Ray tasks; a local Ray "
+        "unless --ray-address)",
+        choices=("local", "ray"),
+    )
+    ray_address: str | None = option(
+        None, "address of a running Ray cluster for --executor ray (none: start one here)"
     )
     subnets: int = option(0, "random subnets of the quality report (0: no report)")
     subnet_heldout: int | None = option(
@@ -217,6 +228,8 @@ def _check(cfg: PredictorConfig) -> None:
         raise ValueError(f"unknown predictor form {cfg.form!r}; choose {' or '.join(FORMS)}")
     if cfg.jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {cfg.jobs}")
+    if cfg.ray_address and cfg.executor != "ray":
+        raise ValueError("--ray-address needs --executor ray")
     if cfg.subnets == 1:
         raise ValueError("the quality report needs at least 2 random subnets (or 0: no report)")
 
@@ -251,15 +264,16 @@ def setup_worker(
     data_dir: str | None,
     bn_batches: int,
     cfg: dict,
-    store_path: str,
+    store_path: str | None,
     seed: int = 0,
     report_passes: int | None = None,
     threads: int | None = None,
     device: str | None = None,
     precision: str | None = None,
 ) -> tuple:
-    """``(evaluator, report evaluator, store)`` rebuilt in a worker process of ``jobs > 1``, on
-    ``device`` in ``precision`` (default: the training's)."""
+    """``(evaluator, report evaluator, store)`` rebuilt in a worker, on ``device`` in
+    ``precision`` (default: the training's); the store is ``None`` without ``store_path`` (the
+    executor's workers return their records instead of writing them)."""
     from budgetnas.store import Store
     from budgetnas.training.trained import TrainedSupernet
 
@@ -276,30 +290,29 @@ def setup_worker(
         precision=precision,
     )
     ev, sub_ev = _evaluators(trained, PredictorConfig(**cfg), seed, report_passes)
-    return ev, sub_ev, Store(store_path)
+    return ev, sub_ev, Store(store_path) if store_path else None
 
 
 def default_worker_setup(
-    trained, cfg: PredictorConfig, store, seed: int = 0, report_passes: int | None = None
+    trained, cfg: PredictorConfig, seed: int = 0, report_passes: int | None = None
 ) -> Callable[[], tuple]:
-    """A picklable :func:`setup_worker` for ``trained`` (opened from its checkpoint) and ``store``
-    (a file), with this process's torch threads."""
+    """A picklable :func:`setup_worker` for ``trained`` (opened from its checkpoint), each
+    worker with its share of this process's torch threads (one, on a Ray cluster's worker)."""
     import torch
 
     if trained.path is None:
         raise ValueError("jobs > 1 needs a supernet opened from a checkpoint, or a worker_setup")
-    if str(store.path) == ":memory:":
-        raise ValueError("jobs > 1 needs a store in a file, shared by the processes")
+    threads = 1 if cfg.executor == "ray" else max(1, torch.get_num_threads() // cfg.jobs)
     return partial(
         setup_worker,
         str(trained.path),
         trained.train.data_dir,
         trained.train.bn_batches,
         fit_settings(cfg),
-        str(store.path),
+        None,
         seed,
         report_passes,
-        max(1, torch.get_num_threads() // max(1, cfg.jobs)),  # the cores shared by the jobs
+        threads,
         trained.train.device,  # the workers score where this process does
         trained.train.precision,
     )
@@ -378,9 +391,11 @@ def fit_predictor(
     """Fit the predictor of ``trained`` (a :class:`~budgetnas.training.trained.TrainedSupernet`)
     with ``cfg``, every evaluation read from or written to ``store``.
 
-    With ``cfg.jobs > 1`` the evaluations are measured in that many processes first; each worker
-    builds its evaluators with ``worker_setup`` (picklable, returning ``(evaluator, report
-    evaluator, store)``; default: :func:`default_worker_setup`). ``report_passes`` overrides the
+    With ``cfg.jobs > 1`` or ``cfg.executor == "ray"`` the evaluations the store lacks are
+    measured first on that executor (:func:`~budgetnas.predictors.parallel.measure_on_executor`:
+    the workers return records, this process writes them); each worker builds its evaluators
+    with ``worker_setup`` (picklable, returning ``(evaluator, report evaluator, store)``;
+    default: :func:`default_worker_setup`). ``report_passes`` overrides the
     report evaluator's passes (``predictor fit`` scores its subnets with 1, the run with
     ``cfg.passes``; the passes are part of the stored subnets' fingerprint).
     ``compare_centers`` adds the report of the BINAS form centred the other way
@@ -389,12 +404,13 @@ def fit_predictor(
     log = log or _stderr
     _check(cfg)
     ev, sub_ev = _evaluators(trained, cfg, seed, report_passes)
-    if cfg.jobs > 1:
-        from budgetnas.predictors.parallel import measure_in_processes
+    if cfg.jobs > 1 or cfg.executor == "ray":
+        from budgetnas.executors import get_executor
+        from budgetnas.predictors.parallel import measure_on_executor
 
-        setup = worker_setup or default_worker_setup(trained, cfg, store, seed, report_passes)
-        local = (ev, sub_ev, store)
-        measure_in_processes(setup, cfg.jobs, report_subnet_sets(cfg), local=local, log=log)
+        setup = worker_setup or default_worker_setup(trained, cfg, seed, report_passes)
+        with get_executor(cfg.executor, cfg.jobs, address=cfg.ray_address) as executor:
+            measure_on_executor(setup, executor, store, (ev, sub_ev), report_subnet_sets(cfg), log)
     fitted = _fit_forms(ev, cfg, store, log)
     binas, pred = fitted["binas"], fitted[cfg.form]
     result = PredictorResult(

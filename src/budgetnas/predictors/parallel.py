@@ -1,44 +1,72 @@
-"""The predictor's supernet evaluations in several processes (docs/methods/predictors.md: the
-1 + 255 expectations are embarrassingly parallel).
+"""The predictor's supernet evaluations on an executor (docs/methods/executors.md: the 1 + 255
+expectations and the report's subnets are embarrassingly parallel).
 
-Each process measures one shard ``(i, n)`` (items ``i, i + n, ...``) of the expectations and of the
-report subnets into the shared :class:`~budgetnas.store.Store` (SQLite in WAL mode, safe across
-processes); the fit afterwards finds every record there. Workers are started with ``spawn`` and
-build their own evaluators from ``setup``, a picklable callable (a module-level function or a
-``functools.partial`` of one) returning ``(evaluator, subnet evaluator, store)``.
+The caller works out which evaluations its store lacks; each task measures one shard
+``(i, n)`` (items ``i, i + n, ...``) of them on a worker, which builds its evaluators once from
+``setup`` (a picklable callable, :func:`~budgetnas.predictors.fit.setup_worker` by default,
+returning ``(evaluator, subnet evaluator, store)``; the store it returns is not used) and
+returns the new records. Only the caller writes them into its store: no file is shared between
+workers, so they can be other machines (Ray), and a rerun measures only what is still missing.
+A record depends only on its key (the evaluators seed every expectation and subnet from it), so
+the records are the same, bit for bit, whatever the number of workers or the order they finish.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import pickle
 from collections.abc import Callable, Sequence
 
-from budgetnas.predictors.binas import measure_expectations
-from budgetnas.predictors.quality import random_subnet_accuracies
+from budgetnas.predictors.binas import STORE_KIND, decisions, measure_expectations
+from budgetnas.predictors.quality import SUBNET_KIND, random_subnet_accuracies
 
 Setup = Callable[[], tuple]
 
+_BUILT: dict[bytes, tuple] = {}  # per worker process: the evaluators built from each setup
 
-def measure_shard(
-    setup: Setup | tuple,
-    shard: tuple[int, int],
-    subnets: Sequence[tuple[int, int]] = (),
-    log: Callable[[str], None] | None = None,
-) -> None:
-    """Measure shard ``(i, n)`` of the expectations and of each ``(count, seed)`` subnet set.
 
-    ``setup`` is the callable of the module doc, or its result.
-    """
-    ev, sub_ev, store = setup() if callable(setup) else setup
-    label = f"shard {shard[0]}/{shard[1]}"
+class _Recorder:
+    """The store a task measures into: ``known`` keys read as present (their values unused),
+    every record put is kept in ``new`` for the caller."""
 
-    def progress(k, n):
-        if log is not None and (k % 16 == 0 or k == n):
-            log(f"predictor {label}: {k}/{n} expectations")
+    def __init__(self, known: frozenset):
+        self.known, self.new = known, []
 
-    measure_expectations(ev, store, shard=shard, progress=progress)
+    def get(self, kind: str, key: str):
+        return {"acc": 0.0} if (kind, key) in self.known else None
+
+    def put(self, kind: str, key: str, rec: dict) -> None:
+        self.new.append((kind, key, rec))
+
+
+def measure_task(
+    setup: Setup, shard: tuple[int, int], subnets: Sequence[tuple[int, int]], known: frozenset
+) -> list[tuple[str, str, dict]]:
+    """One task: the records of shard ``shard`` not in ``known`` (``(kind, key)`` pairs), as
+    ``(kind, key, record)``. The evaluators are built once per worker process and setup."""
+    tag = pickle.dumps(setup)
+    if tag not in _BUILT:
+        _BUILT[tag] = setup()
+    ev, sub_ev, _ = _BUILT[tag]
+    rec = _Recorder(known)
+    measure_expectations(ev, rec, shard=shard)
     for count, seed in subnets:
-        random_subnet_accuracies(sub_ev, count, seed=seed, store=store, shard=shard)
+        random_subnet_accuracies(sub_ev, count, seed=seed, store=rec, shard=shard)
+    return rec.new
+
+
+def evaluation_keys(ev, sub_ev, subnets: Sequence[tuple[int, int]]) -> list[tuple[str, str]]:
+    """Every ``(kind, key)`` the fit and its report read: the expectations of ``ev`` and the
+    subnets of each ``(count, seed)`` set on ``sub_ev``."""
+    from budgetnas.predictors.quality import random_subnets, subnet_key
+
+    fp = ev.fingerprint()
+    keys = [(STORE_KIND, f"{fp}/{key}") for key, _ in [("A0", {}), *decisions(ev.space)]]
+    if subnets and sub_ev is not None:
+        sfp = sub_ev.fingerprint(sampling=False)
+        for count, seed in subnets:
+            for arch in random_subnets(sub_ev.space, count, seed):
+                keys.append((SUBNET_KIND, subnet_key(sfp, sub_ev.space, arch)))
+    return keys
 
 
 def _print(msg: str) -> None:
@@ -47,37 +75,38 @@ def _print(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def measure_in_processes(
+def measure_on_executor(
     setup: Setup,
-    jobs: int,
+    executor,
+    store,
+    local: tuple,
     subnets: Sequence[tuple[int, int]] = (),
-    local: tuple | None = None,
     log: Callable[[str], None] = _print,
-) -> list[int]:
-    """Measure everything in ``jobs`` processes: ``jobs - 1`` workers and this one (with
-    ``local``, evaluators already built here, else ``setup()``). Returns the shards whose worker
-    failed; the fit afterwards measures whatever they left.
-    """
-    jobs = int(jobs)
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, got {jobs}")
-    ctx = multiprocessing.get_context("spawn")
-    workers = [
-        ctx.Process(target=measure_shard, args=(setup, (i, jobs), subnets, _print), daemon=True)
-        for i in range(1, jobs)
-    ]
-    for w in workers:
-        w.start()
-    log(f"predictor: measuring in {jobs} processes")
-    try:
-        measure_shard(local if local is not None else setup, (0, jobs), subnets, log)
-    finally:
-        for w in workers:
-            w.join()
-    failed = [i + 1 for i, w in enumerate(workers) if w.exitcode != 0]
-    if failed:
-        log(f"predictor: shard(s) {failed} of {jobs} failed; the fit measures what they left")
-    return failed
+    tasks_per_worker: int = 4,
+) -> int:
+    """Measure what ``store`` lacks of the evaluations of ``local`` (this process's ``(evaluator,
+    subnet evaluator)``) on ``executor``, writing every returned record into ``store`` as it
+    arrives (a crash keeps what came back). Returns the number of records written; nothing is
+    started when the store holds everything."""
+    from tqdm import tqdm
+
+    ev, sub_ev = local[:2]
+    keys = evaluation_keys(ev, sub_ev, subnets)
+    known = frozenset(k for k in keys if store.get(*k) is not None)
+    missing = len(keys) - len(known)
+    if missing == 0:
+        return 0
+    n = max(1, min(missing, executor.workers * tasks_per_worker))
+    log(f"predictor: measuring {missing} evaluations in {n} tasks on {executor.describe()}")
+    tasks = [(setup, (i, n), list(subnets), known) for i in range(n)]
+    written = 0
+    with tqdm(total=missing, desc="predictor evaluations", leave=False, disable=None) as bar:
+        for _, records in executor.map(measure_task, tasks):
+            for kind, key, rec in records:
+                store.put(kind, key, rec)
+            written += len(records)
+            bar.update(len(records))
+    return written
 
 
-__all__ = ["measure_in_processes", "measure_shard"]
+__all__ = ["evaluation_keys", "measure_on_executor", "measure_task"]

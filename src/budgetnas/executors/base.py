@@ -1,0 +1,76 @@
+"""The executor interface and the factory that builds one by name."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+EXECUTORS = ("local", "ray")
+
+
+class TaskFailed(RuntimeError):
+    """A task still failed after its retries; ``index`` is its position in the task list."""
+
+    def __init__(self, index: int, reason: str):
+        super().__init__(f"task {index} failed after its retries: {reason}")
+        self.index = index
+
+
+class Executor(ABC):
+    """Runs ``fn(*args)`` for every ``args`` of a task list on ``workers`` workers.
+
+    Use as a context manager (``with get_executor(...) as ex``): :meth:`close` frees the
+    workers. ``retries``: how many times a failed task (an exception, a worker that died) is run
+    again before :class:`TaskFailed`.
+    """
+
+    name: str = ""
+
+    def __init__(self, workers: int = 1, retries: int = 2):
+        if int(workers) < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        if int(retries) < 0:
+            raise ValueError(f"retries must be 0 or more, got {retries}")
+        self.workers, self.retries = int(workers), int(retries)
+
+    @abstractmethod
+    def map(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
+        """``(index, fn(*tasks[index]))`` for every task, in the order they finish."""
+
+    def close(self) -> None:  # noqa: B027 - most executors hold nothing to free
+        """Free the workers (nothing to free by default)."""
+
+    def describe(self) -> str:
+        """Where the tasks run, in words (logged and kept with results)."""
+        return f"{self.name}, {self.workers} worker(s)"
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def get_executor(
+    name: str = "local",
+    workers: int = 1,
+    *,
+    address: str | None = None,
+    retries: int = 2,
+    gpus_per_task: float = 0.0,
+) -> Executor:
+    """The executor ``name`` (one of :data:`EXECUTORS`). ``address`` (Ray only): a running
+    cluster's address, else a local Ray starts with ``workers`` CPUs; ``gpus_per_task`` (Ray
+    only): GPUs each task asks for."""
+    if name == "local":
+        if address:
+            raise ValueError("--ray-address needs --executor ray")
+        from budgetnas.executors.local import LocalExecutor
+
+        return LocalExecutor(workers, retries=retries)
+    if name == "ray":
+        from budgetnas.executors.ray import RayExecutor
+
+        return RayExecutor(workers, address=address, retries=retries, gpus_per_task=gpus_per_task)
+    raise ValueError(f"unknown executor {name!r}; choose {' or '.join(EXECUTORS)}")

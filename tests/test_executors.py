@@ -130,3 +130,18 @@ def test_the_local_pool_measures_the_same(tiny_run, tmp_path, one_thread):
     assert any("on local, 2 worker(s)" in line for line in logged)
     assert dict(s_store.items("binas")) == dict(p_store.items("binas"))
     assert par.form.linear.tolist() == serial.form.linear.tolist()
+
+
+def test_the_parallel_benchmark_reports_equal_records(tiny_run, capsys):
+    from budgetnas.cli.main import main
+
+    argv = ["bench", "predictor", "parallel", "--supernet", str(tiny_run.out / "supernet")]
+    argv += ["--executor", "local", "--workers", "1,2", "--heldout", "8", "--batch", "8"]
+    argv += ["--rounds", "1", "--warmup", "0"]
+    assert main(argv) == 0
+    import json
+
+    res = json.loads(capsys.readouterr().out)
+    assert res["same_records"] is True and res["expectations"] == 256
+    assert set(res["seconds"]) == {"1", "2"} and res["speedup"]["1"] == 1.0
+    assert all(s["rounds"] == 1 and s["min"] > 0 for s in res["seconds"].values())

@@ -64,6 +64,7 @@ BENCHMARKS: Registry = Registry(
         "budgetnas.bench.throughput",
         "budgetnas.bench.baselines",
         "budgetnas.bench.data",
+        "budgetnas.bench.executors",
     ],
 )
 

@@ -97,3 +97,20 @@ def test_the_run_command_refuses_a_foreign_folder_before_any_work(tmp_path, run_
     assert main(run_argv(tmp_path, "--budget", "params_m<=1")) == 2
     assert "--force" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_where_the_work_runs_keeps_the_results(tmp_path):
+    from budgetnas.pipeline.directory import same_results
+
+    local = "budgets = ['a']\n[predictor]\nheldout = 250\njobs = 2\nexecutor = 'local'\n"
+    ray = "budgets = ['a']\n[predictor]\nheldout = 250\njobs = 8\nexecutor = 'ray'\n"
+    other = "budgets = ['a']\n[predictor]\nheldout = 500\njobs = 2\nexecutor = 'local'\n"
+    assert same_results(local, ray) and same_results(local, local)
+    assert not same_results(local, other) and not same_results(local, "not = toml = at all")
+    out = tmp_path / "r"
+    with RunDirectory(out).claimed() as d:
+        (out / "config.toml").write_text(local)
+        (out / "result.json").write_text("{}")
+        assert d.retire_other_results(ray, lambda m: None) is None
+        assert (out / "result.json").exists()
+        assert d.retire_other_results(other, lambda m: None) is not None

@@ -2,7 +2,8 @@
 executor with 1 worker and with more, the same records expected from each.
 
 Every measurement starts from an empty store and measures all 256 expectations of the
-supernet's predictor (``heldout`` images each, in batches of ``batch``) as
+supernet's predictor (``heldout`` images each, in batches of ``batch``, each path's BatchNorms
+re-estimated on ``bn_batches`` training batches) as
 :func:`~budgetnas.predictors.parallel.measure_on_executor` does in ``budgetnas run``: tasks
 return records, this process writes them. The worker counts alternate over the rounds (1, 2,
 then 2, 1, ...) so that drift hits them alike; each worker uses one torch thread. The first
@@ -39,6 +40,9 @@ class ParallelConfig:
     ray_address: str | None = option(None, "a running Ray cluster (none: start one here)")
     workers: str = option("1,2", "the worker counts compared, comma-separated")
     heldout: int = option(100, "held-out images per expectation")
+    bn_batches: int = option(
+        2, "training batches re-estimating the BatchNorms of each path (the runs' default: 20)"
+    )
     batch: int = option(100, "images per batch")
     rounds: int = option(2, "measurements per worker count, alternating")
     warmup: int = option(
@@ -59,7 +63,9 @@ def parallel_predictor(cfg: ParallelConfig, log=print) -> dict:
     counts = [int(w) for w in cfg.workers.split(",") if w.strip()]
     if not counts or min(counts) < 1 or cfg.rounds < 1:
         raise ValueError("--workers needs counts >= 1 and --rounds at least 1")
-    trained = TrainedSupernet.open(cfg.supernet, data_dir=cfg.data_dir, finished=False)
+    trained = TrainedSupernet.open(
+        cfg.supernet, data_dir=cfg.data_dir, bn_batches=cfg.bn_batches, finished=False
+    )
     pcfg = PredictorConfig(heldout=cfg.heldout, batch=cfg.batch, executor=cfg.executor)
     local = _evaluators(trained, pcfg, 0, None)
     # one torch thread per worker, as on a cluster's CPU slot
@@ -94,6 +100,7 @@ def parallel_predictor(cfg: ParallelConfig, log=print) -> dict:
         "supernet": cfg.supernet,
         "expectations": len(reference or {}),
         "heldout": cfg.heldout,
+        "bn_batches": cfg.bn_batches,
         "seconds": {
             str(w): {
                 "median": statistics.median(s),

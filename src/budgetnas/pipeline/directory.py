@@ -126,7 +126,7 @@ class RunDirectory:
         ``config_text``, move them (and that configuration) to ``previous/<time>/``; returns
         that folder, or None when there was nothing to move."""
         current = self._current_config()
-        if current is None or current == config_text:
+        if current is None or same_results(current, config_text):
             return None
         moved = [n for n in (*RESULTS, *_EARLIER_CONFIGS) if (self.out / n).exists()]
         if not moved:
@@ -153,6 +153,29 @@ class RunDirectory:
                 return ""  # unreadable: differs from any configuration
             return run_config_toml(cfg, preset)
         return None
+
+
+#: settings that say where the work runs, not what it computes: a change keeps the results
+WHERE_SETTINGS = {"predictor": ("jobs", "executor", "ray_address")}
+
+
+def same_results(old_text: str, new_text: str) -> bool:
+    """Whether two run configurations (TOML text) give the same results: equal once the
+    :data:`WHERE_SETTINGS` are left out of both."""
+    if old_text == new_text:
+        return True
+    from budgetnas.config import load_toml_text
+
+    try:
+        old, new = load_toml_text(old_text), load_toml_text(new_text)
+    except ValueError:  # TOMLDecodeError: an unreadable file differs from any configuration
+        return False
+    for cfg in (old, new):
+        for section, keys in WHERE_SETTINGS.items():
+            for key in keys:
+                if isinstance(cfg.get(section), dict):
+                    cfg[section].pop(key, None)
+    return old == new
 
 
 def _now() -> str:

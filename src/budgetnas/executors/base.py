@@ -74,3 +74,6 @@ def get_executor(
 
         return RayExecutor(workers, address=address, retries=retries, gpus_per_task=gpus_per_task)
     raise ValueError(f"unknown executor {name!r}; choose {' or '.join(EXECUTORS)}")
+
+
+__all__ = ["EXECUTORS", "Executor", "TaskFailed", "get_executor"]

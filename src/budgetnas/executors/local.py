@@ -75,3 +75,6 @@ def _serial(fn: Callable, tasks: list[tuple], retries: int) -> Iterator[tuple[in
                 if attempt == retries:
                     raise TaskFailed(i, f"{type(err).__name__}: {err}") from err
         yield i, result
+
+
+__all__ = ["LocalExecutor"]

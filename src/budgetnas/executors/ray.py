@@ -82,3 +82,6 @@ class RayExecutor(Executor):
         if self._started:
             _ray().shutdown()
             self._started = False
+
+
+__all__ = ["RayExecutor"]

@@ -40,10 +40,18 @@ def _child():
     return build_network(space, space.sample(np.random.default_rng(0)))
 
 
+def _mlp_head():
+    """A batch norm on (N, C) features, after a fully connected layer."""
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(64, 8), nn.BatchNorm1d(8), nn.ReLU(),
+        nn.Linear(8, 3),
+    )  # fmt: skip
+
+
 def _trained_like(net):
     torch.manual_seed(0)
     for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
             m.weight.data.uniform_(0.5, 1.5)
@@ -58,8 +66,9 @@ def _trained_like(net):
         (lambda: build_model("mobilenetv2_se", in_channels=1, num_classes=10), (1, 28, 28)),
         (ViewHead, (3, 16, 16)),
         (_child, (3, 16, 16)),
+        (_mlp_head, (1, 6, 6)),
     ],
-    ids=["resnet8", "mobilenetv2_se", "hand-written", "found-network"],
+    ids=["resnet8", "mobilenetv2_se", "hand-written", "found-network", "bn-after-linear"],
 )
 def test_an_onnx_file_runs_as_the_network_it_came_from(tmp_path, make, shape):
     net = _trained_like(make())

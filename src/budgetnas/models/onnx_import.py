@@ -3,7 +3,7 @@ counted and be timed like any other network.
 
 :func:`load_onnx` reads the file with ``onnx`` (protobuf: nothing in it runs), checks it, and
 builds an :class:`OnnxNetwork`: convolutions, batch norms and fully connected layers become
-``nn.Conv2d``, ``nn.BatchNorm2d`` and ``nn.Linear`` holding the file's weights (so the FLOP and
+``nn.Conv2d``, batch-norm modules and ``nn.Linear`` holding the file's weights (so the FLOP and
 parameter counters see them), and ``forward`` runs the graph's nodes in their order. The
 module traces (``torch.jit.trace``) into a static graph, which is how committees hold it.
 
@@ -121,7 +121,6 @@ class OnnxNetwork(nn.Module):
         self.input_shape = None if None in dims[1:] else tuple(dims[1:])
         self.layers = nn.ModuleDict()
         self.nodes: list[tuple[str, list[str], list[str], dict, str]] = []
-        used = {name for n in graph.node for name in n.input}
         for i, node in enumerate(graph.node):
             attrs = _attrs(node)
             key = _key(f"{i}_{node.name or node.op_type}")
@@ -136,7 +135,9 @@ class OnnxNetwork(nn.Module):
             if layer is not None:
                 self.layers[key] = layer
             self.nodes.append((node.op_type, list(node.input), list(node.output), attrs, key))
-        # the constants the remaining nodes read as tensors, as buffers (they move with .to())
+        # the constants the weightless nodes read as tensors, as buffers (they move with .to());
+        # the layers hold their own weights
+        used = {n for _, ins, _, _, key in self.nodes if key not in self.layers for n in ins}
         self._buffer_keys: dict[str, str] = {}
         for name, value in self._consts.items():
             if name in used and value.dtype.kind == "f":
@@ -180,7 +181,7 @@ class OnnxNetwork(nn.Module):
             scale, bias, mean, var = (
                 torch.from_numpy(np.array(self._const(n))).float() for n in ins[1:5]
             )
-            bn = nn.BatchNorm2d(len(scale), eps=float(attrs.get("epsilon", 1e-5)))
+            bn = _BatchNorm(len(scale), eps=float(attrs.get("epsilon", 1e-5)))
             bn.weight.data.copy_(scale)
             bn.bias.data.copy_(bias)
             bn.running_mean.copy_(mean)
@@ -356,6 +357,15 @@ class OnnxNetwork(nn.Module):
         if op == "MaxPool":
             return F.max_pool2d(x, k, s, p, tuple(attrs.get("dilations", [1, 1])), ceil_mode=ceil)
         return F.avg_pool2d(x, k, s, p, ceil, bool(attrs.get("count_include_pad", 0)))
+
+
+class _BatchNorm(nn.modules.batchnorm._BatchNorm):
+    """ONNX's BatchNormalization: over channel 1 of an input of any rank (``(N, C)`` after a
+    fully connected layer as well as ``(N, C, H, W)``)."""
+
+    def _check_input_dim(self, input):
+        if input.dim() < 2:
+            raise ValueError(f"BatchNormalization needs (N, C, ...) input, got {input.dim()}-d")
 
 
 def _as_list(v) -> list:

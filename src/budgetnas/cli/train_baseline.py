@@ -34,9 +34,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from budgetnas.distributed import World
     from budgetnas.models.baseline import train_baseline
 
     cfg = config_from_args(BaselineTrainConfig, args)
     result = train_baseline(cfg, resume=args.resume, log=lambda s: print(s, flush=True))
-    print(result.summary())
+    if World.from_env().main:  # under torchrun, rank 0 alone reports
+        print(result.summary())
     return 0

@@ -12,6 +12,10 @@ field), :class:`BaselineTrainResult` what it writes as ``baseline.json``. The ne
 * ``train_state.pt`` after every epoch, from which ``resume=True`` continues exactly (same
   weights and losses as a run that never stopped), refusing other settings.
 
+Under ``torchrun`` the training is data-parallel (:mod:`budgetnas.distributed`): each rank
+trains on its share of every batch, rank 0 alone logs and writes these files, and a run resumes
+with any number of processes.
+
 Importing this module does not import torch.
 
 Example:
@@ -164,7 +168,14 @@ def train_baseline(
         raise ValueError("missing required setting: --out (or in the --config file)")
     if cfg.epochs < 0:
         raise ValueError("--epochs must be >= 0")
-    runtime = Runtime.resolve(cfg.device, cfg.precision)
+    from budgetnas.distributed import Sharded, World
+
+    world = World.from_env()  # torchrun: one rank of a data-parallel training
+    runtime = Runtime.resolve(world.device(cfg.device), cfg.precision)
+    world.start(runtime.device)
+    if not world.main:
+        log = _quiet
+        progress = False
     use_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     options = data_options(cfg)
@@ -172,7 +183,7 @@ def train_baseline(
     kwargs: dict[str, Any] = {"in_channels": info.channels, "num_classes": info.num_classes}
     if cfg.width is not None:
         kwargs["width"] = cfg.width
-    # built on the CPU (the same initial weights on every device), then moved
+    # built on the CPU (the same initial weights on every device and rank), then moved
     net = fast_layout(build_model(cfg.model, **kwargs).to(runtime.device), runtime.device)
     train = get_dataset(
         cfg.data, "train", cfg.data_dir, augment=True, subset=cfg.subset, seed=cfg.seed, **options
@@ -182,18 +193,23 @@ def train_baseline(
     )
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.toml").write_text(to_toml(cfg))
+    if world.main:
+        (out / "config.toml").write_text(to_toml(cfg))
     settings = {k: getattr(cfg, k) for k in _RESUME_SETTINGS}
     state, save_state = _resumable(resume, cfg.epochs, net, out / STATE, settings, log)
     before = float((state or {}).get("seconds", 0.0))  # the epochs of earlier calls
     t0 = time.time()
 
     def on_epoch_end(fit_state: dict) -> None:
-        save_state({**fit_state, "seconds": before + time.time() - t0})
+        if world.main:
+            save_state({**fit_state, "seconds": before + time.time() - t0, "world": world.size})
+        world.barrier()
 
+    # every rank draws the same global batch (same seed) and trains on its share of it
+    loader = make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=runtime.device)
     losses = train_classifier(
-        net,
-        make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=runtime.device),
+        world.wrap(net, runtime.device),
+        Sharded(loader, world),
         cfg.epochs,
         lr=cfg.lr,
         log=log,
@@ -213,9 +229,16 @@ def train_baseline(
         str(path), cfg.model, kwargs, cfg.data, cfg.epochs, cfg.subset, acc, len(test),
         cfg.seed, round(train_s, 1), losses,
     )  # fmt: skip
-    save_checkpoint(path, net, cfg.model, kwargs, result.meta())
-    (out / "baseline.json").write_text(json.dumps(result.to_json(), indent=2))
+    if world.main:
+        save_checkpoint(path, net, cfg.model, kwargs, result.meta())
+        (out / "baseline.json").write_text(json.dumps(result.to_json(), indent=2))
+    world.barrier()
+    world.stop()
     return result
+
+
+def _quiet(_msg: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def _resumable(resume: bool, epochs: int, net, state_path: Path, settings: dict, log):

@@ -1,0 +1,120 @@
+"""Data-parallel training under ``torchrun``: the process group, each rank's share of a batch,
+and which rank writes.
+
+``torchrun --nproc-per-node N -m budgetnas train-baseline ...`` starts N processes with
+``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` set; :meth:`World.from_env` reads them (one process
+without them). Every rank builds the same loader with the same seed, so every rank draws the
+same global batch, shuffled and augmented alike; :meth:`World.shard` keeps rows ``rank, rank +
+N, ...`` of it. The network is wrapped in ``DistributedDataParallel``, which averages the
+gradients of the N shards: with equal shards that is the gradient of the global batch's mean
+loss, so N processes at ``--batch-size B`` train as one process at ``B`` would, except for
+batch norm, whose statistics are each rank's own (``SyncBatchNorm`` runs on GPUs only). Rank 0
+alone logs and writes checkpoints; the saved state (weights, optimizer, schedule, the loader's
+generator) belongs to the global batch, so a run resumes with any number of processes.
+
+Backends: gloo on the CPU, NCCL on CUDA (each rank on ``cuda:LOCAL_RANK``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["Sharded", "World"]
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the ranks of a ``torchrun`` job."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    launched: bool = False  # started by torchrun (a process group even with one process)
+
+    @classmethod
+    def from_env(cls) -> World:
+        """The world ``torchrun`` describes in the environment (one process without it)."""
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        if size < 1:
+            raise ValueError(f"WORLD_SIZE must be at least 1, got {size}")
+        rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+        return cls(rank, size, local, "TORCHELASTIC_RUN_ID" in os.environ)
+
+    @property
+    def distributed(self) -> bool:
+        """Whether this process trains in a process group: more than one rank, or any number
+        under ``torchrun`` (``--nproc-per-node 1`` on one GPU runs DDP on NCCL too)."""
+        return self.size > 1 or self.launched
+
+    @property
+    def main(self) -> bool:
+        """Whether this rank logs and writes files (rank 0)."""
+        return self.rank == 0
+
+    def device(self, requested: str) -> str:
+        """The device of this rank: ``cuda:LOCAL_RANK`` when ``requested`` is CUDA (or auto with
+        a GPU), else ``requested``."""
+        import torch
+
+        if not self.distributed:
+            return requested
+        if requested.startswith("cuda") or (requested == "auto" and torch.cuda.is_available()):
+            return f"cuda:{self.local_rank}"
+        return "cpu" if requested == "auto" else requested
+
+    def start(self, device) -> None:
+        """Join the process group: NCCL for a CUDA ``device``, gloo otherwise."""
+        import torch
+        import torch.distributed as dist
+
+        if not self.distributed or dist.is_initialized():
+            return
+        cuda = torch.device(device).type == "cuda"
+        if cuda:
+            torch.cuda.set_device(torch.device(device))
+        dist.init_process_group("nccl" if cuda else "gloo")
+
+    def barrier(self) -> None:
+        import torch.distributed as dist
+
+        if self.distributed and dist.is_initialized():
+            dist.barrier()
+
+    def stop(self) -> None:
+        import torch.distributed as dist
+
+        if self.distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+    def shard(self, *tensors):
+        """This rank's rows (``rank::size``) of each of ``tensors``."""
+        if not self.distributed:
+            return tensors
+        return tuple(t[self.rank :: self.size] for t in tensors)
+
+    def wrap(self, model, device):
+        """``model`` in ``DistributedDataParallel`` (itself with one process)."""
+        if not self.distributed:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device] if str(device).startswith("cuda") else None
+        return DistributedDataParallel(model, device_ids=ids)
+
+
+class Sharded:
+    """``loader``'s batches, each cut to this rank's share (:meth:`World.shard`); the loader's
+    length and ``generator`` (its shuffling state, which checkpoints keep) pass through."""
+
+    def __init__(self, loader: Iterable, world: World):
+        self.loader, self.world = loader, world
+        self.generator = getattr(loader, "generator", None)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator:
+        for x, y in self.loader:
+            yield self.world.shard(x, y)

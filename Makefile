@@ -11,15 +11,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,ray]'
 	touch $@
 
 setup: $(VENV)/.installed
-
-# the tests also need the optional extras (Ray for --executor ray); the demo does not
-$(VENV)/.extras: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[dev,ray]'
-	touch $@
 
 # the main job (about 5 minutes on 2 cores after set-up): on the shipped, trained supernet
 # `fmnist-small` (no training; the predictor's evaluations travel with it), the most accurate
@@ -66,11 +61,11 @@ bench-nb201: setup
 		--budget-quantiles 0.1,0.25,0.5 --solvers iqnas,evolution,optuna,random \
 		--queries 100 --seeds 2 --json runs/bench-nb201/nb201.json --plot runs/bench-nb201/nb201.png
 
-test: setup $(VENV)/.extras
+test: setup
 	$(VENV)/bin/ruff check src tests
 	BUDGETNAS_DATA=$(abspath $(DATA)) $(PY) -m pytest -q -n 2 --dist worksteal
 
-test-slow: setup $(VENV)/.extras
+test-slow: setup
 	BUDGETNAS_DATA=$(abspath $(DATA)) $(PY) -m pytest -q -m slow
 
 lint: setup

@@ -258,6 +258,7 @@ def _export(kind, committee, cands, out: Path, test_stats, info, budgets) -> dic
 
     from budgetnas.export.onnx import export_onnx
     from budgetnas.files import atomic_path
+    from budgetnas.models.onnx_import import is_onnx
 
     module = _module(committee, cands)
     with atomic_path(out / f"{kind}.pt") as tmp:
@@ -268,7 +269,7 @@ def _export(kind, committee, cands, out: Path, test_stats, info, budgets) -> dic
         k = cands[i]
         onnx_name = f"members/{k.name}.onnx"
         example = torch.zeros(1, *k.example_shape)
-        if k.source.lower().endswith(".onnx"):  # the user's own file, as given
+        if is_onnx(k.source):  # the user's own file, as given
             with atomic_path(out / onnx_name) as tmp:
                 tmp.write_bytes(Path(k.source).read_bytes())
             members.append(

@@ -202,7 +202,7 @@ def train_baseline(
 
     def on_epoch_end(fit_state: dict) -> None:
         if world.main:
-            save_state({**fit_state, "seconds": before + time.time() - t0, "world": world.size})
+            save_state({**fit_state, "seconds": before + time.time() - t0})
         world.barrier()
 
     # every rank draws the same global batch (same seed) and trains on its share of it

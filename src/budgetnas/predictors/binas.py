@@ -42,6 +42,8 @@ __all__ = [
     "BinasPredictor",
     "binas_form",
     "coefficient_table",
+    "expectation_key",
+    "expectations",
     "interpretation",
     "measure_expectations",
 ]
@@ -97,6 +99,17 @@ def binas_form(
     return QuadraticForm(form.const, linear, form.pair_i, form.pair_j, form.pair_w)
 
 
+def expectations(space) -> list[tuple[str, dict]]:
+    """The 1 + 255 expectations as ``(key, fixed decisions)``: ``A0`` (nothing fixed), then
+    every forced decision (:func:`decisions`)."""
+    return [("A0", {}), *decisions(space)]
+
+
+def expectation_key(fingerprint: str, key: str) -> str:
+    """The store key (kind :data:`STORE_KIND`) of expectation ``key`` of an evaluator."""
+    return f"{fingerprint}/{key}"
+
+
 def measure_expectations(
     evaluator,
     store=None,
@@ -110,12 +123,12 @@ def measure_expectations(
     measure the shard ``(i, n)``; a fit afterwards finds every one of them in the store.
     """
     fp = evaluator.fingerprint()
-    todo = in_shard([("A0", {}), *decisions(evaluator.space)], shard)
+    todo = in_shard(expectations(evaluator.space), shard)
     acc: dict[str, float] = {}
     measured = 0
     with_samples = hasattr(evaluator, "path_samples")
     for n, (key, fixed) in enumerate(todo):
-        rec = None if store is None else store.get(STORE_KIND, f"{fp}/{key}")
+        rec = None if store is None else store.get(STORE_KIND, expectation_key(fp, key))
         if rec is None:
             rec = {"fixed": fixed}
             if with_samples:  # kept with the expectation: see predictors.paths
@@ -128,7 +141,7 @@ def measure_expectations(
                 value = float(evaluator.expected_accuracy(fixed, key))
             measured += 1
             if store is not None:
-                store.put(STORE_KIND, f"{fp}/{key}", {"acc": value, **rec})
+                store.put(STORE_KIND, expectation_key(fp, key), {"acc": value, **rec})
         else:
             value = float(rec["acc"])
         acc[key] = value

@@ -16,7 +16,12 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable, Sequence
 
-from budgetnas.predictors.binas import STORE_KIND, decisions, measure_expectations
+from budgetnas.predictors.binas import (
+    STORE_KIND,
+    expectation_key,
+    expectations,
+    measure_expectations,
+)
 from budgetnas.predictors.quality import SUBNET_KIND, random_subnet_accuracies
 
 Setup = Callable[[], tuple]
@@ -60,7 +65,7 @@ def evaluation_keys(ev, sub_ev, subnets: Sequence[tuple[int, int]]) -> list[tupl
     from budgetnas.predictors.quality import random_subnets, subnet_key
 
     fp = ev.fingerprint()
-    keys = [(STORE_KIND, f"{fp}/{key}") for key, _ in [("A0", {}), *decisions(ev.space)]]
+    keys = [(STORE_KIND, expectation_key(fp, key)) for key, _ in expectations(ev.space)]
     if subnets and sub_ev is not None:
         sfp = sub_ev.fingerprint(sampling=False)
         for count, seed in subnets:

@@ -88,6 +88,68 @@ class World:
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()
 
+    def average_gradients(self, params) -> None:
+        """Replace the gradient of each of ``params`` that has one by its mean over the ranks, in
+        one all-reduce of the flattened gradients. Every rank must hold gradients for the same
+        parameters: true when every rank trained the same paths this step (the supernet), the
+        explicit alternative to ``DistributedDataParallel``'s search for unused parameters."""
+        if not self.distributed:
+            return
+        import torch.distributed as dist
+        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        for dtype in sorted({g.dtype for g in grads}, key=str):
+            group = [g for g in grads if g.dtype == dtype]
+            flat = _flatten_dense_tensors([g.contiguous() for g in group])
+            dist.all_reduce(flat)
+            flat /= self.size
+            for g, mean in zip(group, _unflatten_dense_tensors(flat, group), strict=True):
+                g.copy_(mean)
+
+    def sum(self, *values: float) -> list[float]:
+        """The sums of ``values`` over the ranks (each rank's own values without a group)."""
+        if not self.distributed:
+            return [float(v) for v in values]
+        import torch
+        import torch.distributed as dist
+
+        t = torch.tensor([float(v) for v in values], dtype=torch.float64)
+        if dist.get_backend() == "nccl":
+            t = t.cuda()
+        dist.all_reduce(t)
+        return t.cpu().tolist()
+
+    def broadcast_state(self, module) -> None:
+        """Copy rank 0's parameters and buffers (batch-norm statistics included) into
+        ``module`` on every rank."""
+        if not self.distributed:
+            return
+        import torch.distributed as dist
+
+        for t in [*module.parameters(), *module.buffers()]:
+            if t.is_contiguous():
+                dist.broadcast(t.data, 0)
+            else:  # channels-last weights travel contiguous
+                dense = t.data.contiguous()
+                dist.broadcast(dense, 0)
+                t.data.copy_(dense)
+
+    def broadcast_object(self, obj=None):
+        """Rank 0's ``obj`` (picklable), on every rank."""
+        if not self.distributed:
+            return obj
+        import torch
+        import torch.distributed as dist
+
+        box = [obj if self.main else None]
+        nccl = dist.get_backend() == "nccl"  # objects travel as tensors on the rank's GPU
+        device = torch.device("cuda", torch.cuda.current_device()) if nccl else None
+        dist.broadcast_object_list(box, 0, device=device)
+        return box[0]
+
     def shard(self, *tensors):
         """This rank's rows (``rank::size``) of each of ``tensors``."""
         if not self.distributed:

@@ -82,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
     from budgetnas.pipeline.run import run_pipeline
 
     cfg, preset = config_from_args(args)
-    result = run_pipeline(cfg, args.out, preset=preset, force=args.force).to_json()
+    done = run_pipeline(cfg, args.out, preset=preset, force=args.force)
+    if done is None:  # a rank other than 0 under torchrun: it trained the supernet, rank 0 reports
+        return 0
+    result = done.to_json()
     keys = ("arch", "budgets", "oneshot_heldout_acc", "finetuned_heldout_acc", "test_acc")
     print(json.dumps({k: result[k] for k in keys}, default=float), file=sys.stdout)
     return 0

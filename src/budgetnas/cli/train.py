@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     trainer = SupernetTrainer(cfg, args.out, progress=not args.no_progress)
     result = trainer.run(resume=args.resume, fresh=args.fresh)
-    (Path(args.out) / "config.toml").write_text(to_toml(cfg))
-    print(json.dumps(result), file=sys.stdout)
+    if trainer.world.main:  # under torchrun, rank 0 alone writes and reports
+        (Path(args.out) / "config.toml").write_text(to_toml(cfg))
+        print(json.dumps(result), file=sys.stdout)
     return 0

@@ -80,7 +80,18 @@ class Pipeline:
         self.datasets = datasets  # torch Datasets to train on (written to OUT/data first)
         self.ctx: RunContext | None = None
 
-    def run(self) -> RunResult:
+    def run(self) -> RunResult | None:
+        """Every stage; under ``torchrun`` on a rank other than 0, only the supernet's training
+        (:func:`~budgetnas.pipeline.stages.supernet.follow_training`), and ``None``."""
+        from budgetnas.distributed import World
+
+        world = World.from_env()
+        if world.distributed:
+            world.start(world.device(self.cfg.train.device))
+            if not world.main:
+                from budgetnas.pipeline.stages.supernet import follow_training
+
+                return follow_training(world)
         if self.datasets is not None:
             return self._run_on_datasets()
         self._prepare()
@@ -297,9 +308,10 @@ def run_pipeline(
     val=None,
     classes=None,
     image_size: int | None = None,
-) -> RunResult:
+) -> RunResult | None:
     """Run every stage into ``out`` (see :class:`Pipeline`; ``force``: into a non-empty folder
-    that is not a run directory).
+    that is not a run directory). Under ``torchrun``, ranks other than 0 train the supernet with
+    rank 0 and return ``None``.
 
     ``train`` (and optionally ``test``, ``val``) are map-style torch Datasets of ``(image,
     label)`` to run on instead of ``cfg.train.data``: PIL images, uint8 arrays or tensors, or

@@ -7,6 +7,16 @@ teacher and trains paths drawn by the sandwich rule (heaviest, smallest and ``n_
 paths each step) with inner distillation. A checkpoint is written after every
 epoch (``supernet.pt``, written atomically) holding the weights, teacher, optimizer, schedule and
 every RNG state, so ``resume=True`` continues exactly as if the run had not stopped.
+
+Under ``torchrun`` (:mod:`budgetnas.distributed`) the training is data-parallel: every rank draws
+the same global batch and trains on its rows of it, and every rank draws the same paths from the
+same generator, so after a step's backward passes every rank holds gradients for the same
+parameters; one all-reduce averages them (:meth:`~budgetnas.distributed.World.average_gradients`)
+before the optimizer step. That replaces ``DistributedDataParallel``, which would have to search
+the graph for the parameters a path leaves unused (``find_unused_parameters``) and would reduce
+once per path instead of once per step. Batch norm uses each rank's statistics in training; the
+stage-B teacher and every checkpoint hold rank 0's. Rank 0 alone evaluates, logs and writes;
+the checkpoint belongs to the global batch, so a training resumes with any number of processes.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from tqdm import tqdm
 
 from budgetnas.data import data_options, dataset_info, get_dataset, make_loader
 from budgetnas.devices import Runtime, backward, state_on_cpu, step
+from budgetnas.distributed import Sharded, World
 from budgetnas.models.checkpoint import save_atomic
 from budgetnas.spaces.mobilenet import MobileNetConfig, MobileNetSpace, get_preset, preset_for
 from budgetnas.supernet import MobileNetSupernet
@@ -141,28 +152,32 @@ def sandwich_paths(space: MobileNetSpace, rng, n_random: int, sandwich: bool = T
 
 
 def stage_a_step(
-    model, opt, x, y, runtime: Runtime | None = None, scaler=None
+    model, opt, x, y, runtime: Runtime | None = None, scaler=None, sync=None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One stage-A step on the active path: cross-entropy, one optimizer step; ``(loss,
     logits)``. The forward pass runs under ``runtime``'s autocast (fp32 without one); ``scaler``
-    (fp16 only: :meth:`Runtime.scaler`) scales the loss."""
+    (fp16 only: :meth:`Runtime.scaler`) scales the loss; ``sync()``, when given, runs between
+    the backward pass and the step (the ranks' gradients averaged)."""
     with (runtime or Runtime(x.device)).autocast():
         logits = model(x)
         loss = F.cross_entropy(logits.float(), y)
     opt.zero_grad(set_to_none=True)
     backward(loss, scaler)
+    if sync is not None:
+        sync()
     step(opt, scaler)
     return loss, logits
 
 
 def stage_b_step(
     model, teacher, opt, x, y, archs: list, gamma: float, runtime: Runtime | None = None,
-    scaler=None,
+    scaler=None, sync=None,
 ) -> list[float]:  # fmt: skip
     """One stage-B step: the frozen teacher's forward, then every path of ``archs`` forward and
     backward with the inner distillation loss (gradients averaged over the paths), then one
     optimizer step; returns each path's loss. Forward passes under ``runtime``'s autocast, the
-    losses in fp32, ``scaler`` as in :func:`stage_a_step`."""
+    losses in fp32, ``scaler`` and ``sync`` as in :func:`stage_a_step` (``sync`` once, after
+    the last path)."""
     rt = runtime or Runtime(x.device)
     with torch.no_grad(), rt.autocast():
         t_logits, t_stages = teacher(x, return_stages=True)
@@ -177,6 +192,8 @@ def stage_b_step(
         loss = inner_distillation_loss(s_logits, s_stages, t_logits, t_stages, y, gamma=gamma)
         backward(loss / len(archs), scaler)
         losses.append(loss.detach())
+    if sync is not None:
+        sync()
     step(opt, scaler)
     return torch.stack(losses).tolist()  # one wait for the device per step, not per path
 
@@ -199,8 +216,11 @@ class SupernetTrainer:
         self.out = Path(out_dir)
         self.progress = progress
         self.space = resolve_space(self.cfg)
-        self.runtime = Runtime.resolve(cfg.device, cfg.precision)
+        self.world = World.from_env()  # under torchrun: one rank of a data-parallel training
+        self.runtime = Runtime.resolve(self.world.device(cfg.device), cfg.precision)
         self.device = self.runtime.device
+        if not self.world.main:
+            self.progress = False
 
     # ---- data ---------------------------------------------------------------------------
     def _datasets(self) -> None:
@@ -219,7 +239,9 @@ class SupernetTrainer:
             )
 
     def _loader(self, ds, epoch_seed: int):
-        return make_loader(
+        """The training batches of an epoch: the same global batches on every rank, each cut to
+        this rank's rows (all of them in one process)."""
+        loader = make_loader(
             ds,
             self.cfg.batch_size,
             shuffle=True,
@@ -227,6 +249,7 @@ class SupernetTrainer:
             num_workers=self.cfg.num_workers,
             device=self.device,
         )
+        return Sharded(loader, self.world)
 
     def _recal_loader(self):
         return make_loader(
@@ -244,7 +267,13 @@ class SupernetTrainer:
     def _optimizer(self, lr: float, total_steps: int):
         return supernet_optimizer(self.model.parameters(), self.cfg, lr, total_steps)
 
+    def _sync(self) -> None:
+        """The ranks' gradients averaged (nothing in one process)."""
+        self.world.average_gradients(self.model.parameters())
+
     def _save(self, stage: str, epoch: int, extra: dict | None = None) -> None:
+        if not self.world.main:
+            return
         state = {
             "format": FORMAT,
             "train": asdict(self.cfg),
@@ -270,10 +299,14 @@ class SupernetTrainer:
 
     def _log(self, record: dict) -> None:
         self.history.append(record)
+        if not self.world.main:
+            return
         with open(self.out / LOG, "a") as f:
             f.write(json.dumps(record) + "\n")
 
     def _write_config(self) -> None:
+        if not self.world.main:
+            return
         info = dataset_info(self.cfg.data, **data_kwargs(self.cfg, self.space.config))
         resolved = {
             "train": asdict(self.cfg),
@@ -285,7 +318,10 @@ class SupernetTrainer:
         (self.out / CONFIG).write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n")
 
     def _start_stage_b(self) -> None:
-        """Freeze the stage-A network as teacher; sort channels by importance; new optimizer."""
+        """Freeze the stage-A network as teacher; sort channels by importance; new optimizer.
+        Every rank starts from rank 0's network, batch-norm statistics included (what a resumed
+        training would read from rank 0's checkpoint)."""
+        self.world.broadcast_state(self.model)
         self.model.reorder_channels()
         if self.cfg.inherit:
             self.model.inherit_from_heaviest()
@@ -303,11 +339,22 @@ class SupernetTrainer:
         as an interrupted run would (its checkpoint is complete). A folder that already holds a
         training is refused unless ``resume`` (continue it) or ``fresh`` (its files are moved
         aside first: :func:`budgetnas.training.resume.check_out`)."""
+        world = self.world
+        world.start(self.device)
+        try:
+            return self._run(resume, stop_after, fresh)
+        finally:
+            world.stop()
+
+    def _run(self, resume: bool, stop_after: int | None, fresh: bool) -> dict:
         from budgetnas.training.resume import check_out
 
-        aside = check_out(self.out, resume, fresh)
-        if aside is not None:
-            print(f"moved the earlier training in {self.out} to {aside}", file=sys.stderr)
+        world = self.world
+        if world.main:
+            aside = check_out(self.out, resume, fresh)
+            if aside is not None:
+                print(f"moved the earlier training in {self.out} to {aside}", file=sys.stderr)
+        world.barrier()  # the folder is checked (and cleared) before any rank reads it
         cfg = self.cfg
         self._budget = stop_after
         use_threads(cfg.threads)
@@ -327,9 +374,10 @@ class SupernetTrainer:
         ckpt_path = self.out / CHECKPOINT
         if resume and ckpt_path.is_file():
             stage, epoch = self._restore(ckpt_path)
-        elif resume:
+        elif resume and world.main:
             print(f"no checkpoint in {self.out}; starting afresh", file=sys.stderr)
-        if not resume:
+        world.broadcast_state(self.model)  # equal on every rank whatever each one built or read
+        if not resume and world.main:
             (self.out / LOG).write_text("")
         self._write_config()
         t_start = time.time()
@@ -372,6 +420,8 @@ class SupernetTrainer:
             )
         self.model.load_state_dict(state)
         self.model.eval()
+        if not self.world.main:
+            return
         held = accuracy(self.model, self._eval_loader(self.heldout_ds), runtime=self.runtime)
         self._log(
             {
@@ -425,7 +475,8 @@ class SupernetTrainer:
         random.setstate(ckpt["rng"]["python"])
         self.history = list(ckpt["history"])
         # the log holds exactly the epochs the checkpoint has seen
-        (self.out / LOG).write_text("".join(json.dumps(r) + "\n" for r in self.history))
+        if self.world.main:
+            (self.out / LOG).write_text("".join(json.dumps(r) + "\n" for r in self.history))
         if stage == "A" and epoch >= self.cfg.epochs_a:
             return "A", epoch  # stage B starts (deterministically) from here
         return stage, epoch
@@ -448,7 +499,9 @@ class SupernetTrainer:
                 if step >= steps:
                     break
                 x, y = self.runtime.move(x, y)
-                loss, logits = stage_a_step(model, self.opt, x, y, self.runtime, self.scaler)
+                loss, logits = stage_a_step(
+                    model, self.opt, x, y, self.runtime, self.scaler, self._sync
+                )
                 self.sched.step()
                 tot_loss += loss.detach().double() * len(y)
                 correct += (logits.argmax(1) == y).sum()
@@ -456,8 +509,10 @@ class SupernetTrainer:
                 bar.update(1)
                 if self.progress:
                     bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-        tot_loss, correct = float(tot_loss), int(correct)
+        tot_loss, correct, seen = self.world.sum(tot_loss, correct, seen)  # the global batches
         seconds = time.time() - t0
+        if not self._end_epoch():
+            return
         model.eval()
         held = accuracy(model, self._eval_loader(self.heldout_ds), runtime=self.runtime)
         self._log(
@@ -469,10 +524,11 @@ class SupernetTrainer:
                 "heldout_acc_heaviest": held,
                 "lr": self.sched.get_last_lr()[0],
                 "seconds": seconds,
-                "images": seen,
+                "images": int(seen),
             }
         )
         self._save("A", ep + 1)
+        self.world.barrier()
 
     def _paths(self) -> list:
         return sandwich_paths(self.space, self.path_rng, self.cfg.n_random, self.cfg.sandwich)
@@ -490,22 +546,26 @@ class SupernetTrainer:
                 x, y = self.runtime.move(x, y)
                 paths = self._paths()
                 for loss in stage_b_step(
-                    model, teacher, self.opt, x, y, paths, cfg.gamma, self.runtime, self.scaler
-                ):
+                    model, teacher, self.opt, x, y, paths, cfg.gamma, self.runtime, self.scaler,
+                    self._sync,
+                ):  # fmt: skip
                     tot_loss += loss
                     n_loss += 1
                 self.sched.step()
                 seen += len(y)
                 bar.update(1)
                 bar.set_postfix(loss=f"{tot_loss / n_loss:.3f}")
+        tot_loss, n_loss, seen = self.world.sum(tot_loss, n_loss, seen)  # the global batches
         seconds = time.time() - t0
+        if not self._end_epoch():
+            return
         record = {
             "stage": "B",
             "epoch": ep + 1,
             "loss": tot_loss / max(1, n_loss),
             "lr": self.sched.get_last_lr()[0],
             "seconds": seconds,
-            "images": seen,
+            "images": int(seen),
             "paths_per_step": len(self._paths_template()),
         }
 
@@ -530,6 +590,15 @@ class SupernetTrainer:
             record["heldout_acc_random_max"] = float(np.max(random_accs))
         self._log(record)
         self._save("B", ep + 1)
+        self.world.barrier()
+
+    def _end_epoch(self) -> bool:
+        """Whether this rank evaluates and writes the epoch's record (rank 0); another rank
+        waits for it here instead."""
+        if self.world.main:
+            return True
+        self.world.barrier()
+        return False
 
     def eval_paths(self) -> list:
         """The ``eval_random`` random paths scored after every stage-B epoch: the same ones every
@@ -545,7 +614,10 @@ class SupernetTrainer:
     def _finish(self, seconds: float) -> dict:
         """Test accuracy of the heaviest path (recalibrated when stage B changed the weights).
         The result's ``seconds`` is the training's own time over all its epochs, not this call's
-        (``seconds``, unused but kept for callers)."""
+        (``seconds``, unused but kept for callers). Rank 0 evaluates; every rank returns its
+        result."""
+        if not self.world.main:
+            return self.world.broadcast_object()
         cfg, kw = self.cfg, data_kwargs(self.cfg, self.space.config)
         test = get_dataset(cfg.data, "test", data_dir=cfg.data_dir, **kw)
         heaviest = self.space.heaviest()
@@ -576,7 +648,7 @@ class SupernetTrainer:
         self._save(stage, epoch, {"result": result})
         with open(self.out / LOG, "a") as f:
             f.write(json.dumps({"event": "final", **result}) + "\n")
-        return result
+        return self.world.broadcast_object(result)
 
 
 __all__ = [

@@ -1,4 +1,11 @@
-"""Stage 1: the run's trained supernet, trained into ``supernet/`` or reused."""
+"""Stage 1: the run's trained supernet, trained into ``supernet/`` or reused.
+
+Under ``torchrun`` the training is the one stage that every rank takes part in: rank 0 runs the
+pipeline and, once it knows whether the supernet must be trained, sends the other ranks the
+training's settings (:func:`follow_training` is what they do); they train with it
+(:class:`~budgetnas.training.supernet.SupernetTrainer` is data-parallel) and leave. The later
+stages (predictor, search, fine-tuning, export) run on rank 0 alone.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +13,47 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-__all__ = ["supernet_stage"]
+__all__ = ["follow_training", "supernet_stage"]
 
 
 def supernet_stage(ctx):
     """Train the supernet of ``ctx.cfg.train`` into ``OUT/supernet`` (resumed when interrupted,
     reused when finished) or reuse the one named by ``ctx.cfg.supernet``; sets ``ctx.trained``.
     Refuses a checkpoint trained with other settings than the run asks for."""
+    from budgetnas.distributed import World
     from budgetnas.training.supernet import CHECKPOINT
 
     ckpt = ctx.out / "supernet" / CHECKPOINT
+    world = World.from_env()
     if ctx.cfg.supernet is not None:
+        _release(world)
         ctx.trained = _reused(ctx, ckpt)
     else:
-        ctx.trained = _trained_here(ctx, ckpt)
+        ctx.trained = _trained_here(ctx, ckpt, world)
     return ctx.trained
 
 
-def _trained_here(ctx, ckpt: Path):
+def follow_training(world) -> None:
+    """A rank other than 0 in ``budgetnas run`` under ``torchrun``: train the supernet with rank
+    0 when it says so (its settings, folder and whether to resume), then leave; nothing when it
+    reuses one."""
+    from budgetnas.training.supernet import SupernetTrainer
+
+    plan = world.broadcast_object()
+    if plan is None:
+        world.stop()
+        return
+    train, folder, resume = plan
+    SupernetTrainer(train, folder, progress=False).run(resume=resume)
+
+
+def _release(world) -> None:
+    """Tell the other ranks (under ``torchrun``) that there is nothing to train; they leave."""
+    world.broadcast_object(None)
+    world.stop()
+
+
+def _trained_here(ctx, ckpt: Path, world):
     from budgetnas.training.supernet import SupernetTrainer
     from budgetnas.training.trained import TrainedSupernet
 
@@ -38,9 +68,12 @@ def _trained_here(ctx, ckpt: Path):
                 "use another --out directory (or delete the supernet/ folder to retrain)"
             )
         if trained.result is not None:
+            _release(world)
             ctx.log(f"reusing the trained supernet in {ckpt.parent}")
             return trained
-    ctx.log(f"training the supernet into {ckpt.parent}")
+    where = f" on {world.size} ranks" if world.distributed else ""
+    ctx.log(f"training the supernet into {ckpt.parent}{where}")
+    world.broadcast_object((train, str(ckpt.parent), ckpt.is_file()))  # the others train too
     SupernetTrainer(train, ckpt.parent, progress=False).run(resume=ckpt.is_file())
     return TrainedSupernet.open(ckpt, **runtime)
 

@@ -163,3 +163,27 @@ def test_bench_baselines_on_a_tiny_run(tiny_run, one_thread):
     remeasured = json.loads((out / "baselines.json").read_text())
     assert remeasured["config"]["remeasure"] is True
     assert [r["test_acc"] for r in remeasured["rows"]] == [r["test_acc"] for r in rows]
+
+
+def test_finetunings_as_executor_tasks_equal_the_serial_ones(tiny_run, tmp_path, one_thread):
+    import shutil
+
+    from budgetnas.bench.baselines import FINETUNE_KIND, BaselineBench, BaselineConfig
+
+    run = tmp_path / "run"  # a copy: the session's run keeps its own store
+    shutil.copytree(tiny_run.out, run)
+    logged: list[str] = []
+    cfg = BaselineConfig(run=str(run), budgets=["params_m=1"], jobs=2)
+    bench = BaselineBench(cfg, log=logged.append)
+    space = bench.space
+    archs = [str(space.smallest()), str(space.heaviest())]
+    bench.finetune_on_executor(archs)
+    assert any("fine-tuning 2 network(s) on local, 2 worker(s)" in m for m in logged)
+    for text in archs:  # the driver stored each result; an in-process fine-tuning gives it again
+        stored = bench.store.get(FINETUNE_KIND, bench._finetune_key(text))
+        arch = space.from_string(text)
+        _, accs = bench.opened.finetune(arch, bench.epochs, bench.subset, evaluator=bench.evaluator)
+        assert {k: stored[k] for k in accs} == accs and stored["finetune_s"] > 0
+    logged.clear()
+    bench.finetune_on_executor(archs)  # everything stored: no task, no worker started
+    assert logged == []

@@ -258,3 +258,51 @@ def test_latency_over_budget_as_measured_is_chosen_again(committee, tmp_path, mo
     cfg.budgets = [f"latency_ms<={1.3 * min(costs)}"]  # fits on paper, not as measured
     with pytest.raises(ValueError, match="as measured at batch 1"):
         build_committee(cfg, log=lambda s: None)
+
+
+def _members(out) -> dict:
+    return {
+        f.name: torch.load(f, weights_only=False) for f in sorted((out / "members").glob("*.pt"))
+    }
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_candidates_fine_tuned_as_executor_tasks_equal_the_serial_ones(
+    committee, tmp_path, capsys, executor
+):
+    from budgetnas.cli.main import main
+
+    if executor == "ray":
+        pytest.importorskip("ray")
+    out, res, argv = committee
+    at = argv.index("--out") + 1
+    other = tmp_path / "c"
+    args = [*argv[:at], str(other), *argv[at + 1 : -2], "--jobs", "2", "--executor", executor]
+    assert main(args) == 0
+    logged = capsys.readouterr()
+    assert f"fine-tuning 3 network(s) on {executor}" in logged.err + logged.out
+    serial, tasks = _members(out), _members(other)
+    assert serial.keys() == tasks.keys() and len(tasks) == len(res["candidates"])
+    for name, kept in serial.items():  # the same weights and outputs, bit for bit
+        got = tasks[name]
+        assert got["accs"] == kept["accs"], name
+        assert torch.equal(got["heldout"], kept["heldout"]) and torch.equal(
+            got["test"], kept["test"]
+        )
+        assert all(torch.equal(got["model"][k], v) for k, v in kept["model"].items())
+    again = json.loads((other / "committee.json").read_text())
+    assert [c["test_acc"] for c in again["candidates"]] == [
+        c["test_acc"] for c in res["candidates"]
+    ]
+
+
+def test_executor_settings_are_checked_before_any_work(tmp_path):
+    from budgetnas.committee import CommitteeConfig, build_committee
+
+    base = {"run": "r", "out": str(tmp_path), "budgets": ["flops_m<=1"]}
+    with pytest.raises(ValueError, match="--jobs must be at least 1"):
+        build_committee(CommitteeConfig(**base, jobs=0))
+    with pytest.raises(ValueError, match="unknown --executor 'dask'"):
+        build_committee(CommitteeConfig(**base, executor="dask"))
+    with pytest.raises(ValueError, match="--ray-address needs --executor ray"):
+        build_committee(CommitteeConfig(**base, ray_address="head:6379"))

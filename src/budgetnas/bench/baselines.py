@@ -114,6 +114,11 @@ class BaselineConfig:
     precision: str | None = option(
         None, "precision of the one-shot scores and fine-tunings (none: the run's)"
     )
+    jobs: int = option(1, "networks fine-tuned at once (local processes, or Ray tasks)")
+    executor: str = option("local", "where networks are fine-tuned with --jobs: local or ray")
+    ray_address: str | None = option(
+        None, "address of a running Ray cluster for --executor ray (none: start one here)"
+    )
 
 
 # ---- the candidate families -----------------------------------------------------------------------
@@ -253,6 +258,8 @@ class BaselineBench:
     the latency table, and the run's own fine-tuning."""
 
     def __init__(self, cfg: BaselineConfig, log: Callable[[str], None] | None = None):
+        from budgetnas.executors.base import check_executor_settings
+        from budgetnas.pipeline.finetune_tasks import evaluator
         from budgetnas.pipeline.rerank import check_rerank
         from budgetnas.pipeline.run import open_run
         from budgetnas.predictors.fit import PredictorResult
@@ -260,6 +267,7 @@ class BaselineBench:
 
         if not cfg.run:
             raise ValueError("give the run directory: --run DIR")
+        check_executor_settings(cfg)
         self.cfg = cfg
         self.log = log or _stderr
         self.run_dir = Path(cfg.run)
@@ -277,14 +285,8 @@ class BaselineBench:
         self.repeats = cfg.latency_repeats or s.search.lut_repeats
         self.epochs = s.finetune.epochs if cfg.finetune_epochs is None else cfg.finetune_epochs
         self.subset = s.finetune.images if cfg.finetune_subset is None else cfg.finetune_subset
-        heldout = s.predictor.heldout if cfg.eval_subset is None else cfg.eval_subset
-        self.evaluator = self.trained.evaluator(
-            heldout,
-            s.predictor.batch,
-            passes=s.predictor.passes,
-            seed=s.train.seed,
-            sampling=s.predictor.sampling,
-        )
+        self.heldout = s.predictor.heldout if cfg.eval_subset is None else cfg.eval_subset
+        self.evaluator = evaluator(self.opened, self.heldout)
         self.heldout_images = sum(len(y) for _, y in self.evaluator.eval_batches)
         # the store keys: weights and evaluation settings, and the held-out images used
         self.key = f"{self.evaluator.fingerprint(sampling=False)}/h{self.heldout_images}"
@@ -311,13 +313,43 @@ class BaselineBench:
     def latency(self, arch: Architecture) -> float:
         return self.latencies.ms(arch)
 
-    def finetuned(self, arch: Architecture) -> dict[str, float]:
+    def _finetune_key(self, arch) -> str:
         s = self.settings
         recipe = (
             f"e{self.epochs}/n{self.subset}/lr{s.finetune.lr}/b{s.train.batch_size}"
             f"/m{s.train.max_steps}"
         )
-        key = f"{self.key}/{recipe}/s{s.train.seed}/{arch}"
+        return f"{self.key}/{recipe}/s{s.train.seed}/{arch}"
+
+    def finetune_on_executor(self, archs: Sequence[str]) -> None:
+        """Fine-tune those of ``archs`` (string forms) whose result the store lacks as executor
+        tasks (``cfg.jobs`` at once, local processes or Ray), the results stored here."""
+        from budgetnas.executors import get_executor
+        from budgetnas.pipeline.finetune_tasks import (
+            FinetuneJob,
+            finetune_on_executor,
+            worker_threads,
+        )
+
+        cfg = self.cfg
+        todo = list(
+            dict.fromkeys(
+                a for a in archs if self.store.get(FINETUNE_KIND, self._finetune_key(a)) is None
+            )
+        )
+        if not todo:
+            return
+        job = FinetuneJob(
+            str(self.run_dir), self.epochs, self.subset, self.heldout, device=cfg.device,
+            precision=cfg.precision, threads=worker_threads(cfg.executor, cfg.jobs),
+        )  # fmt: skip
+        with get_executor(cfg.executor, cfg.jobs, address=cfg.ray_address) as executor:
+            for arch, done in finetune_on_executor(job, todo, executor, self.log):
+                rec = {**done["accs"], "finetune_s": done["finetune_s"]}
+                self.store.put(FINETUNE_KIND, self._finetune_key(arch), rec)
+
+    def finetuned(self, arch: Architecture) -> dict[str, float]:
+        key = self._finetune_key(arch)
         rec = self.store.get(FINETUNE_KIND, key)
         if rec is None:
             t = time.perf_counter()
@@ -456,6 +488,8 @@ class BaselineBench:
         for budget in self.budgets:
             self.log(f"{budget}: selecting found / uniform / random")
             rows += self.select(budget, constraint(budget, self.space, **ctx))
+        if self.cfg.jobs > 1 or self.cfg.executor == "ray":
+            self.finetune_on_executor([r["arch"] for r in rows if "error" not in r])
         for i, row in enumerate(rows):
             if "error" in row:
                 self.log(f"{row['budget']} {row['method']}: {row['error']}")

@@ -41,6 +41,11 @@ class CommitteeConfig:
     latency_images: int = option(200, "test images the exported committee is timed on, batch 1")
     repeats: int = option(7, "interleaved repeats of the latency measurements")
     device: str | None = option(None, "device of fine-tuning and scoring (none: the run's)")
+    jobs: int = option(1, "candidates fine-tuned at once (local processes, or Ray tasks)")
+    executor: str = option("local", "where candidates are fine-tuned with --jobs: local or ray")
+    ray_address: str | None = option(
+        None, "address of a running Ray cluster for --executor ray (none: start one here)"
+    )
 
     def missing(self) -> list[str]:
         return [n for n in ("run", "out", "budgets") if not getattr(self, n)]

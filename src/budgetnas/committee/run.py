@@ -83,22 +83,6 @@ class CommitteeResult:
         write_text_atomic(out / RESULT, json.dumps(self.to_json(), indent=1) + "\n")
 
 
-def _softmax_outputs(net, batches, runtime) -> np.ndarray:
-    import torch
-
-    from budgetnas.devices import on_device
-
-    ps = []
-    with on_device(net, runtime.device), torch.inference_mode():
-        net.eval()
-        for x, _ in batches:
-            x = runtime.move(x)
-            with runtime.autocast():
-                logits = net(x)
-            ps.append(torch.softmax(logits.float(), 1).cpu().numpy())
-    return np.concatenate(ps)
-
-
 def _candidate_archs(p, n: int, log) -> list:
     """The best architecture at ``n`` FLOPs limits from the smallest network to the heaviest."""
     from budgetnas.costs.registry import resolve_cost
@@ -121,51 +105,95 @@ def _candidate_archs(p, n: int, log) -> list:
     return [parse_arch(space, a) for a in archs]
 
 
-def _supernet_candidate(p, cfg, arch, members_dir: Path, held, test, log) -> Candidate:
-    """Fine-tuned ``arch`` with its softmax outputs, from ``members_dir`` when already done."""
+def _member_path(p, cfg, arch, members_dir: Path) -> tuple[str, Path]:
+    """The key of ``arch``'s fine-tuned member and the file that keeps it."""
     from budgetnas.config import to_dict
-    from budgetnas.devices import state_on_cpu
-    from budgetnas.models.checkpoint import save_atomic
-    from budgetnas.safeio import load_weights
-    from budgetnas.supernet import extract
 
     key = hashlib.sha256(
         f"{arch}/{to_dict(p.cfg)}/{cfg.epochs}/{cfg.images}/{cfg.heldout}".encode()
     ).hexdigest()[:12]
-    path = members_dir / f"{key}.pt"
+    return key, members_dir / f"{key}.pt"
+
+
+def _kept_candidate(p, cfg, arch, members_dir: Path, log) -> Candidate | None:
+    """``arch``'s candidate from its member file, or ``None`` when there is none (or it is
+    unreadable: it is fine-tuned again)."""
+    from budgetnas.safeio import load_weights
+    from budgetnas.supernet import extract
+
+    key, path = _member_path(p, cfg, arch, members_dir)
+    if not path.is_file():
+        return None
     net = extract(p.supernet, arch).eval()
-    if path.is_file():
-        try:
-            saved = load_weights(path, "committee member", "it is fine-tuned again")
-            net.load_state_dict(saved["model"])
-            log(f"reusing the fine-tuned candidate {path.name}")
-            return Candidate(
-                key,
-                str(arch),
-                net,
-                saved["heldout"].numpy(),
-                saved["test"].numpy(),
-                accs=saved["accs"],
-            )
-        except (ValueError, KeyError, TypeError, AttributeError, RuntimeError):
-            log(f"{path.name} is unreadable; fine-tuning again")
+    try:
+        saved = load_weights(path, "committee member", "it is fine-tuned again")
+        net.load_state_dict(saved["model"])
+        log(f"reusing the fine-tuned candidate {path.name}")
+        held, test = saved["heldout"].numpy(), saved["test"].numpy()
+        return Candidate(key, str(arch), net, held, test, accs=saved["accs"])
+    except (ValueError, KeyError, TypeError, AttributeError, RuntimeError):
+        log(f"{path.name} is unreadable; fine-tuning again")
+        return None
+
+
+def _keep_candidate(p, cfg, arch, members_dir: Path, done: dict) -> Candidate:
+    """The candidate of a finished fine-tuning (``done``: a :class:`FinetuneJob` result), its
+    member file written."""
     import torch
 
-    log(f"fine-tuning candidate {key}: {arch}")
+    from budgetnas.models.checkpoint import save_atomic
+    from budgetnas.supernet import extract
+
+    key, path = _member_path(p, cfg, arch, members_dir)
+    held, test = done["outputs"]["heldout"], done["outputs"]["test"]
+    record = {"model": done["state"], "accs": done["accs"]}
+    save_atomic({**record, "heldout": torch.from_numpy(held), "test": torch.from_numpy(test)}, path)
+    net = extract(p.supernet, arch)
+    net.load_state_dict(done["state"])
+    return Candidate(key, str(arch), net.eval(), held, test, accs=done["accs"])
+
+
+def _finetune_here(p, cfg, arch, held, test) -> dict:
+    """Fine-tune ``arch`` in this process: what a :class:`FinetuneJob` task returns."""
+    from budgetnas.devices import state_on_cpu
+    from budgetnas.training.evaluate import softmax_outputs
+
     net, accs = p.finetune(arch, epochs=cfg.epochs, subset=cfg.images)
     rt = p.trained.runtime
-    ph = _softmax_outputs(net, held, rt)
-    pt = _softmax_outputs(net, test, rt)
-    save_atomic(
-        {
-            "model": state_on_cpu(net.state_dict()),
-            "heldout": torch.from_numpy(ph),
-            "test": torch.from_numpy(pt),
-            "accs": accs,
-        },
-        path,
-    )
-    return Candidate(key, str(arch), net.eval(), ph, pt, accs=accs)
+    outputs = {"heldout": softmax_outputs(net, held, rt), "test": softmax_outputs(net, test, rt)}
+    return {"accs": accs, "outputs": outputs, "state": state_on_cpu(net.state_dict())}
+
+
+def _supernet_candidates(p, cfg, archs, members_dir: Path, held, test, log) -> list[Candidate]:
+    """The fine-tuned candidates of ``archs`` with their softmax outputs, from ``members_dir``
+    where kept; the others fine-tuned in this process or, with ``cfg.jobs > 1`` or ``--executor
+    ray``, as executor tasks (this process alone writes the member files)."""
+    cands = {i: _kept_candidate(p, cfg, a, members_dir, log) for i, a in enumerate(archs)}
+    todo = [i for i, c in cands.items() if c is None]
+    if todo and (cfg.jobs > 1 or cfg.executor == "ray"):
+        from budgetnas.executors import get_executor
+        from budgetnas.pipeline.finetune_tasks import (
+            FinetuneJob,
+            finetune_on_executor,
+            worker_threads,
+        )
+
+        job = FinetuneJob(
+            str(p.out), cfg.epochs, cfg.images, outputs=(("heldout", cfg.heldout), ("test", None)),
+            device=cfg.device, threads=worker_threads(cfg.executor, cfg.jobs),
+        )  # fmt: skip
+        index = {str(archs[i]): i for i in todo}
+        with get_executor(cfg.executor, cfg.jobs, address=cfg.ray_address) as executor:
+            for text, done in finetune_on_executor(job, list(index), executor, log):
+                i = index[text]
+                cands[i] = _keep_candidate(p, cfg, archs[i], members_dir, done)
+    for i in todo:
+        if cands[i] is None:
+            key, _ = _member_path(p, cfg, archs[i], members_dir)
+            log(f"fine-tuning candidate {key}: {archs[i]}")
+            done = _finetune_here(p, cfg, archs[i], held, test)
+            cands[i] = _keep_candidate(p, cfg, archs[i], members_dir, done)
+    return [cands[i] for i in range(len(archs))]
 
 
 def _user_candidate(path: str, held, test, runtime, shape: tuple, classes: int) -> Candidate:
@@ -193,8 +221,10 @@ def _user_candidate(path: str, held, test, runtime, shape: tuple, classes: int) 
         raise ValueError(
             f"--model {path} gives {out.shape[1]} logits per image; the run has {classes} classes"
         )
-    ph = _softmax_outputs(net, held, runtime)
-    pt = _softmax_outputs(net, test, runtime)
+    from budgetnas.training.evaluate import softmax_outputs
+
+    ph = softmax_outputs(net, held, runtime)
+    pt = softmax_outputs(net, test, runtime)
     return Candidate(Path(path).stem, str(path), net, ph, pt)
 
 
@@ -351,6 +381,7 @@ def build_committee(
         evaluate,
         parse_committee_budgets,
     )
+    from budgetnas.executors.base import check_executor_settings
     from budgetnas.pipeline.run import open_run
 
     log = log or (lambda s: print(s, flush=True))
@@ -358,6 +389,7 @@ def build_committee(
         flags = {"run": "--run", "out": "--out", "budgets": "--budget"}
         raise ValueError(f"missing: {', '.join(flags[m] for m in cfg.missing())}")
     budgets = parse_committee_budgets(cfg.budgets)
+    check_executor_settings(cfg)
     for m in cfg.models:
         if not Path(m).is_file():
             raise FileNotFoundError(f"no model file at {m}")
@@ -372,10 +404,8 @@ def build_committee(
     y_test = np.concatenate([np.asarray(y) for _, y in test])
     c = p.space.config
     shape = (c.in_channels, c.image_size, c.image_size)
-    cands = [
-        _supernet_candidate(p, cfg, a, out / "members", held, test, log)
-        for a in _candidate_archs(p, cfg.candidates, log)
-    ]
+    archs = _candidate_archs(p, cfg.candidates, log)
+    cands = _supernet_candidates(p, cfg, archs, out / "members", held, test, log)
     cands += [
         _user_candidate(m, held, test, trained.runtime, shape, info.num_classes) for m in cfg.models
     ]

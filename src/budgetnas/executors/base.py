@@ -52,6 +52,17 @@ class Executor(ABC):
         self.close()
 
 
+def check_executor_settings(cfg) -> None:
+    """Refuse a configuration's ``jobs``, ``executor`` and ``ray_address`` that cannot work,
+    before any work (the flags ``--jobs``, ``--executor`` and ``--ray-address``)."""
+    if cfg.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {cfg.jobs}")
+    if cfg.executor not in EXECUTORS:
+        raise ValueError(f"unknown --executor {cfg.executor!r}; choose {' or '.join(EXECUTORS)}")
+    if cfg.ray_address and cfg.executor != "ray":
+        raise ValueError("--ray-address needs --executor ray")
+
+
 def get_executor(
     name: str = "local",
     workers: int = 1,
@@ -76,4 +87,4 @@ def get_executor(
     raise ValueError(f"unknown executor {name!r}; choose {' or '.join(EXECUTORS)}")
 
 
-__all__ = ["EXECUTORS", "Executor", "TaskFailed", "get_executor"]
+__all__ = ["EXECUTORS", "Executor", "TaskFailed", "check_executor_settings", "get_executor"]

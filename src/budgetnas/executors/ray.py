@@ -56,14 +56,15 @@ class RayExecutor(Executor):
             num_gpus=self.gpus_per_task,
             max_retries=self.retries,
             retry_exceptions=True,
-        )(fn)
+        )(_call)
+        fn_ref = ray.put(fn)  # sent once; a callable object (not only a function) is a task too
         tasks = list(tasks)
         waiting = list(range(len(tasks)))[::-1]  # submitted in order, `workers` at a time
         running: dict = {}
         while waiting or running:
             while waiting and len(running) < self.workers:
                 i = waiting.pop()
-                running[remote.remote(*tasks[i])] = i
+                running[remote.remote(fn_ref, *tasks[i])] = i
             done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:
                 i = running.pop(ref)
@@ -82,6 +83,11 @@ class RayExecutor(Executor):
         if self._started:
             _ray().shutdown()
             self._started = False
+
+
+def _call(fn: Callable, *args) -> Any:
+    """A task's body on a Ray worker: ``fn(*args)``."""
+    return fn(*args)
 
 
 __all__ = ["RayExecutor"]

@@ -222,14 +222,12 @@ def _stderr(msg: str) -> None:
 
 
 def _check(cfg: PredictorConfig) -> None:
+    from budgetnas.executors.base import check_executor_settings
     from budgetnas.predictors.paths import FORMS
 
     if cfg.form not in FORMS:
         raise ValueError(f"unknown predictor form {cfg.form!r}; choose {' or '.join(FORMS)}")
-    if cfg.jobs < 1:
-        raise ValueError(f"jobs must be at least 1, got {cfg.jobs}")
-    if cfg.ray_address and cfg.executor != "ray":
-        raise ValueError("--ray-address needs --executor ray")
+    check_executor_settings(cfg)
     if cfg.subnets == 1:
         raise ValueError("the quality report needs at least 2 random subnets (or 0: no report)")
 

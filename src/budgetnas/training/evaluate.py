@@ -17,7 +17,14 @@ from budgetnas.arch import Architecture
 from budgetnas.devices import Runtime
 from budgetnas.supernet.bn import recalibrate_bn
 
-__all__ = ["accuracy", "batch_counts", "model_runtime", "one_shot_accuracy", "one_shot_counts"]
+__all__ = [
+    "accuracy",
+    "batch_counts",
+    "model_runtime",
+    "one_shot_accuracy",
+    "one_shot_counts",
+    "softmax_outputs",
+]
 
 
 def model_runtime(model: nn.Module, runtime: Runtime | None = None) -> Runtime:
@@ -116,3 +123,21 @@ def one_shot_counts(
     supernet.set_active(arch)
     recalibrate_bn(supernet, recal_batches, bn_batches, runtime)
     return batch_counts(supernet, eval_batches, runtime)
+
+
+def softmax_outputs(net: nn.Module, batches: Iterable, runtime: Runtime):
+    """The softmax of ``net``'s outputs on every batch of ``(inputs, labels)``, one row per
+    image (a float32 numpy array), on ``runtime``'s device under its autocast."""
+    import numpy as np
+
+    from budgetnas.devices import on_device
+
+    ps = []
+    with on_device(net, runtime.device), torch.inference_mode():
+        net.eval()
+        for x, _ in batches:
+            x = runtime.move(x)
+            with runtime.autocast():
+                logits = net(x)
+            ps.append(torch.softmax(logits.float(), 1).cpu().numpy())
+    return np.concatenate(ps)

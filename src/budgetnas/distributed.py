@@ -1,9 +1,9 @@
 """Data-parallel training under ``torchrun``: the process group, each rank's share of a batch,
 and which rank writes.
 
-``torchrun --nproc-per-node N -m budgetnas train-baseline ...`` starts N processes with
-``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` set; :meth:`World.from_env` reads them (one process
-without them). Every rank builds the same loader with the same seed, so every rank draws the
+``torchrun --nproc-per-node N -m budgetnas train-baseline ...`` (or ``train``, ``run``) starts
+N processes with ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` set; :meth:`World.from_env` reads
+them (one process without them). Every rank builds the same loader with the same seed, so every rank draws the
 same global batch, shuffled and augmented alike; :meth:`World.shard` keeps rows ``rank, rank +
 N, ...`` of it. The network is wrapped in ``DistributedDataParallel``, which averages the
 gradients of the N shards: with equal shards that is the gradient of the global batch's mean
@@ -11,6 +11,10 @@ loss, so N processes at ``--batch-size B`` train as one process at ``B`` would, 
 batch norm, whose statistics are each rank's own (``SyncBatchNorm`` runs on GPUs only). Rank 0
 alone logs and writes checkpoints; the saved state (weights, optimizer, schedule, the loader's
 generator) belongs to the global batch, so a run resumes with any number of processes.
+
+The supernet (:mod:`budgetnas.training.supernet`) is not wrapped: its paths leave parameters
+unused, so every rank trains the same paths and :meth:`World.average_gradients` averages the
+gradients once per step instead.
 
 Backends: gloo on the CPU, NCCL on CUDA (each rank on ``cuda:LOCAL_RANK``).
 """

@@ -10,8 +10,9 @@ its softmax outputs on named splits. The caller alone writes results (its store,
 files), so a rerun fine-tunes only what it has not kept.
 
 A fine-tuning is seeded from the run's settings alone, so its result does not depend on which
-worker ran it or in which order; with the same number of threads it is the one an in-process
-fine-tuning gives (``tests/test_finetune_tasks.py``).
+worker ran it or in which order: 2 local workers and 2 Ray tasks give the weights, outputs and
+accuracies of an in-process fine-tuning, bit for bit (``tests/test_committee_run.py``,
+``tests/test_bench_baselines.py``).
 """
 
 from __future__ import annotations

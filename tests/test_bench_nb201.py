@@ -366,19 +366,21 @@ def test_summaries_of_several_runs_merge(synthetic_table, tmp_path, capsys):
 
 
 def test_parallel_scoring_equals_serial(synthetic_table, tmp_path):
-    """--jobs 2 scores in two processes (one BLAS thread each) and writes the same records."""
+    """--jobs 2 scores in two processes (one BLAS thread each), or as 2 Ray tasks at a time, and
+    writes the same records."""
     import os
 
+    pytest.importorskip("ray")
     runs = {}
-    for jobs in ["1", "2"]:
-        out = tmp_path / f"j{jobs}.json"
-        argv = _bench_argv(synthetic_table, out, "--jobs", jobs)
+    for jobs, executor in [("1", "local"), ("2", "local"), ("2", "ray")]:
+        out = tmp_path / f"j{jobs}{executor}.json"
+        argv = _bench_argv(synthetic_table, out, "--jobs", jobs, "--executor", executor)
         argv[argv.index("random")] = "random,interleaved"
         before = os.environ.get("OPENBLAS_NUM_THREADS")
         assert main(argv) == 0
         assert os.environ.get("OPENBLAS_NUM_THREADS") == before  # restored in this process
-        runs[jobs] = [
+        runs[jobs, executor] = [
             {k: r[k] for k in ("solver", "seed", "arch", "regret")}
             for r in json.loads(out.read_text())["records"]
         ]
-    assert runs["1"] == runs["2"]
+    assert runs["1", "local"] == runs["2", "local"] == runs["2", "ray"]

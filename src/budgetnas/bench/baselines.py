@@ -108,16 +108,16 @@ class BaselineConfig:
         "measure every latency again instead of reusing the stored one (a host that was busy "
         "or whose speed drifted); one-shot scores and fine-tunings are still reused",
     )
+    jobs: int = option(1, "networks fine-tuned at once (local processes, or Ray tasks)")
+    executor: str = option("local", "where networks are fine-tuned with --jobs: local or ray")
+    ray_address: str | None = option(
+        None, "address of a running Ray cluster for --executor ray (none: start one here)"
+    )
     device: str | None = option(
         None, "device of the one-shot scores and fine-tunings (none: the run's); " + DEVICE_HELP
     )
     precision: str | None = option(
         None, "precision of the one-shot scores and fine-tunings (none: the run's)"
-    )
-    jobs: int = option(1, "networks fine-tuned at once (local processes, or Ray tasks)")
-    executor: str = option("local", "where networks are fine-tuned with --jobs: local or ray")
-    ray_address: str | None = option(
-        None, "address of a running Ray cluster for --executor ray (none: start one here)"
     )
 
 

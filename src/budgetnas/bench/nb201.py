@@ -140,7 +140,13 @@ class Nb201BenchConfig:
     )
     seeds: int = option(10, "runs of each solver, seeds 0 to N-1")
     space: str = option("nb201", "the space whose cells the table holds")
-    jobs: int = option(1, "processes scoring runs at once (the store is written by this one)")
+    jobs: int = option(
+        1, "runs scored at once (processes, or Ray tasks; this one writes the store)"
+    )
+    executor: str = option("local", "where runs are scored with --jobs: local or ray")
+    ray_address: str | None = option(
+        None, "address of a running Ray cluster for --executor ray (none: start one here)"
+    )
     json: str = option("runs/bench/nb201.json", "JSON of the records")
     plot: str | None = option(None, "PNG path (none: beside --json)")
     store: str | None = option(None, "SQLite store for resuming (none: beside --json)")
@@ -318,8 +324,11 @@ def validate(cfg: Nb201BenchConfig, table: Table) -> None:
                 f"solver {s!r} cannot be scored here: the tabular benchmark scores query-based "
                 f"solvers ({', '.join(QUERY_SOLVERS)})"
             )
-    if cfg.queries < 1 or cfg.seeds < 1 or cfg.jobs < 1:
-        raise ValueError("--queries, --seeds and --jobs must be at least 1")
+    if cfg.queries < 1 or cfg.seeds < 1:
+        raise ValueError("--queries and --seeds must be at least 1")
+    from budgetnas.executors.base import check_executor_settings
+
+    check_executor_settings(cfg)
     for k in cfg.checkpoints:
         if not 1 <= k <= cfg.queries:
             raise ValueError(f"checkpoint {k} is not between 1 and --queries ({cfg.queries})")
@@ -461,19 +470,24 @@ def _one_blas_thread():
                 os.environ[k] = v
 
 
-def _worker_start(table_path: str, cfg: Nb201BenchConfig) -> None:
-    """A scoring process: one thread (the processes share the cores), its own table."""
-    try:
-        import torch
+@dataclass(frozen=True)
+class ScoreTask:
+    """One run scored on an executor's worker: the worker reads the table once (the file must
+    be at ``table_path`` there) and keeps its scorer for its later tasks; one torch thread (the
+    workers share the cores)."""
 
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    _WORKER["scorer"] = _Scorer(Table.from_csv(table_path, get_space(cfg.space)), cfg)
+    table_path: str
+    cfg: Nb201BenchConfig
 
+    def __call__(self, cond: Condition, solver: str, seed: int) -> dict[str, Any]:
+        key = json.dumps([self.table_path, dataclasses.asdict(self.cfg)], sort_keys=True)
+        if key not in _WORKER:
+            import torch
 
-def _worker_run(job: tuple[Condition, str, int]) -> dict[str, Any]:
-    return _WORKER["scorer"].record(*job)
+            torch.set_num_threads(1)
+            table = Table.from_csv(self.table_path, get_space(self.cfg.space))
+            _WORKER[key] = _Scorer(table, self.cfg)
+        return _WORKER[key].record(cond, solver, seed)
 
 
 def score(
@@ -511,21 +525,16 @@ def score(
         bar.set_postfix_str(f"{job[1]} {job[0].name}")
         bar.update()
 
-    if cfg.jobs > 1 and len(todo) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+    if (cfg.jobs > 1 or cfg.executor == "ray") and todo:
+        from budgetnas.executors import get_executor
 
-        context = multiprocessing.get_context("spawn")
+        task = ScoreTask(str(path.resolve()), cfg)
         with (
-            _one_blas_thread(),
-            ProcessPoolExecutor(
-                cfg.jobs, mp_context=context, initializer=_worker_start, initargs=(str(path), cfg)
-            ) as pool,
+            _one_blas_thread(),  # the workers started meanwhile read it
+            get_executor(cfg.executor, cfg.jobs, address=cfg.ray_address) as executor,
         ):
-            futures = {pool.submit(_worker_run, job): (key, job) for key, job in todo}
-            for future in as_completed(futures):
-                key, job = futures[future]
-                keep(key, job, future.result())
+            for i, record in executor.map(task, [job for _, job in todo]):
+                keep(*todo[i], record)
     else:
         scorer = _Scorer(table, cfg)
         for key, job in todo:

@@ -199,10 +199,12 @@ def train_baseline(
     state, save_state = _resumable(resume, cfg.epochs, net, out / STATE, settings, log)
     before = float((state or {}).get("seconds", 0.0))  # the epochs of earlier calls
     t0 = time.time()
+    trained_s = [before]  # the training's time up to its last epoch, as saved with the state
 
     def on_epoch_end(fit_state: dict) -> None:
+        trained_s[0] = before + time.time() - t0
         if world.main:
-            save_state({**fit_state, "seconds": before + time.time() - t0})
+            save_state({**fit_state, "seconds": trained_s[0]})
         world.barrier()
 
     # every rank draws the same global batch (same seed) and trains on its share of it
@@ -218,7 +220,9 @@ def train_baseline(
         resume=state,
         runtime=runtime,
     )
-    train_s = before + time.time() - t0  # the training's own time, over every call
+    # the training's own time over every call, through its last epoch: a finished training
+    # finished again reads the same
+    train_s = trained_s[0]
     plain_layout(net)  # trained channels-last (faster on CPU), saved and measured contiguous
     acc = accuracy(
         net, make_loader(test, 256, shuffle=False, device=runtime.device), runtime=runtime

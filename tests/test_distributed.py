@@ -306,3 +306,32 @@ def test_run_under_torchrun_trains_on_every_rank_and_reports_once(tmp_path, run_
     again = _torchrun(*argv)  # the supernet is reused: the other rank has nothing to do
     assert again.returncode == 0, again.stderr[-3000:]
     assert "reusing the trained supernet" in again.stderr
+
+
+def _prune_argv(parent, out, budget="flops_ratio<=0.6"):
+    argv = ["prune", "--model", str(parent), "--budget", budget, "--data", "synthetic"]
+    argv += ["--epochs", "2", "--subset", "64", "--eval-subset", "16", "--steps", "1"]
+    return [*argv, "--batches", "2", "--batch-size", "16", "--out", str(out)]
+
+
+def test_prune_fine_tunes_on_every_rank_and_reports_once(tmp_path, capsys, one_thread):
+    from budgetnas.cli.main import main
+
+    base = tmp_path / "base"
+    assert main([*ARGS, "--out", str(base)]) == 0
+    parent = base / "resnet8_synthetic.pt"
+    got = _torchrun(*_prune_argv(parent, tmp_path / "two"))
+    assert got.returncode == 0, got.stderr[-3000:]
+    assert got.stdout.count("fine-tuning on 2 ranks") == 1 and got.stdout.count("wrote ") == 1
+    assert main(_prune_argv(parent, tmp_path / "one")) == 0
+    one = torch.jit.load(tmp_path / "one" / "pruned.ts").state_dict()
+    two = torch.jit.load(tmp_path / "two" / "pruned.ts").state_dict()
+    assert {k: v.shape for k, v in one.items()} == {k: v.shape for k, v in two.items()}
+    assert _relative_distance(one, two) < 0.1  # per-rank batch norm, as in train-baseline
+    result = json.loads((tmp_path / "two" / "result.json").read_text())
+    assert result["budget"]["feasible"]
+    # rank 0 stops before the fine-tuning (no network meets the budget): the other rank leaves
+    # at once instead of waiting for a network that never comes
+    failed = _torchrun(*_prune_argv(parent, tmp_path / "none", "params_m<=0.0000001"))
+    assert failed.returncode != 0
+    assert failed.stderr.count("error: budget unreachable") == 1  # rank 0's; rank 1 left

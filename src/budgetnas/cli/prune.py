@@ -44,5 +44,6 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     result = prune(cfg, log=lambda s: print(s, flush=True))
-    print(result.summary(cfg.out), flush=True)
+    if result is not None:  # under torchrun, rank 0 alone reports
+        print(result.summary(cfg.out), flush=True)
     return 0

@@ -52,6 +52,7 @@ def fit_epochs(
     on_epoch_end: Callable[[dict], None] | None = None,
     resume: dict | None = None,
     runtime=None,
+    sync: Callable[[list], None] | None = None,
 ) -> list[float]:
     """The shared training loop: SGD + cosine schedule on ``params``, ``batch_loss(x, y)`` per
     batch; returns the mean loss of each epoch. ``progress`` shows a bar per epoch on stderr.
@@ -63,7 +64,10 @@ def fit_epochs(
     ``on_epoch_end(state)`` gets, after every epoch, what continuing needs besides the model's
     weights: the epochs done, optimizer, scheduler, losses and RNG states (torch's and the
     loader's shuffling generator). Passing such a ``state`` back as ``resume`` (with the weights
-    restored) continues as if the run had not stopped."""
+    restored) continues as if the run had not stopped.
+
+    ``sync(params)``, when given, runs between every backward pass and its step (under torchrun:
+    :meth:`budgetnas.distributed.World.average_gradients`)."""
     import sys
 
     from tqdm import tqdm
@@ -71,6 +75,7 @@ def fit_epochs(
     from budgetnas.devices import Runtime, backward, step
     from budgetnas.training.optim import sgd_cosine
 
+    params = list(params)
     opt, sched = sgd_cosine(
         params, lr, epochs * len(loader), weight_decay=weight_decay, nesterov=True
     )
@@ -98,6 +103,8 @@ def fit_epochs(
             with (rt or Runtime(x.device)).autocast():
                 loss = batch_loss(x, y)
             backward(loss.float(), scaler)
+            if sync is not None:
+                sync(params)
             step(opt, scaler)
             sched.step()
             total += loss.item() * len(y)

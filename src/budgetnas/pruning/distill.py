@@ -36,13 +36,18 @@ def finetune(
     points: list[str] | None = None,
     log: Callable[[str], None] | None = None,
     runtime=None,
+    world=None,
 ) -> list[float]:
     """Fine-tune ``student``; with a ``parent``, by inner distillation, else plain cross-entropy.
-    Returns the mean loss of each epoch.
+    Returns the mean loss of each epoch (this rank's share of the batches under torchrun).
 
     ``runtime`` (:class:`budgetnas.devices.Runtime`): the student, the parent and the
     projections train on its device under its autocast, and are moved back to the CPU after
-    (where pruning measures and exports them)."""
+    (where pruning measures and exports them).
+
+    ``world`` (:class:`budgetnas.distributed.World`, under torchrun): ``loader`` gives this
+    rank's share of every batch; the distillation's projections start as rank 0's, and the
+    gradients of the student and the projections are averaged over the ranks at every step."""
     if epochs <= 0:
         return []
     example = next(iter(loader))[0]
@@ -51,6 +56,8 @@ def finetune(
     if parent is not None and (gamma > 0 or kl > 0):
         pts = default_points(parent, example) if points is None else points
         crit = InnerDistillLoss(student, parent, pts, example, gamma, kl, temperature)
+        if world is not None:
+            world.broadcast_state(crit.proj)
         params += list(crit.proj.parameters())
 
     def batch_loss(x, y):
@@ -63,9 +70,10 @@ def finetune(
         if moved:
             for m in modules:
                 m.to(runtime.device)
+        sync = world.average_gradients if world is not None and world.distributed else None
         return fit_epochs(
             student, params, loader, epochs, batch_loss, lr, weight_decay, log, "fine-tune epoch",
-            runtime=runtime,
+            runtime=runtime, sync=sync,
         )  # fmt: skip
     finally:
         if moved:

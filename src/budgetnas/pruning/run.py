@@ -260,15 +260,20 @@ def finetune_pruned(
     lr: float = 0.01,
     log: Log | None = None,
     runtime=None,
+    world=None,
 ) -> list[float]:
     """Fine-tune ``net`` in place for what is left of ``epochs`` epochs of ``loader`` after the
     ``spent`` recovery batches (the same training total either way); with a ``parent``, by
     inner distillation (:func:`budgetnas.pruning.distill.finetune`), on ``runtime``'s device
-    and precision (back on the CPU after). Returns the epoch losses."""
+    and precision (back on the CPU after). Returns the epoch losses. Under torchrun (``world``
+    of more than one process) every rank trains on its share of every batch of ``loader``."""
+    from budgetnas.distributed import Sharded
     from budgetnas.pruning.distill import finetune
     from budgetnas.pruning.progressive import remaining_finetuning
 
     ft_loader, ft_epochs = remaining_finetuning(loader, epochs, spent)
+    if world is not None and world.distributed:
+        ft_loader = Sharded(ft_loader, world)
     return finetune(
         net,
         ft_loader,
@@ -280,6 +285,7 @@ def finetune_pruned(
         lr=lr,
         log=log,
         runtime=runtime,
+        world=world,
     )
 
 
@@ -358,19 +364,71 @@ def _prepare(cfg: PruneConfig, log: Log):
     return budget, out, parent, desc, info, images
 
 
-def prune(config: PruneConfig, log: Log | None = None) -> PruneResult:
+def prune(config: PruneConfig, log: Log | None = None) -> PruneResult | None:
     """Prune ``config.model`` to ``config.budget``, fine-tune it and write the results to
-    ``config.out`` (see the module docstring); ``log`` gets the progress lines."""
+    ``config.out`` (see the module docstring); ``log`` gets the progress lines.
+
+    Under ``torchrun`` the final fine-tuning is data-parallel: rank 0 prunes alone (its
+    choices rest on its own latency measurements, which another rank would measure otherwise),
+    sends the pruned network and the training loader's state to the other ranks, and every rank
+    fine-tunes on its share of every batch, the gradients averaged at every step. Rank 0 then
+    measures, exports and returns the result; the other ranks return ``None``."""
+    from budgetnas.devices import Runtime
+    from budgetnas.distributed import World
+
+    world = World.from_env()
+    runtime = Runtime.resolve(world.device(config.device), config.precision)
+    world.start(runtime.device)
+    try:
+        if not world.main:
+            return _follow_finetuning(config, world, runtime)
+        return _prune(config, log or _quiet, world, runtime)
+    finally:
+        world.stop()
+
+
+def _follow_finetuning(cfg: PruneConfig, world, runtime) -> None:
+    """A rank other than 0 under torchrun: wait while rank 0 prunes, then fine-tune its pruned
+    network with it (nothing when rank 0 stopped before)."""
+    import torch
+
     from budgetnas.data import make_loader
+    from budgetnas.models.checkpoint import load_network
+
+    _, model_kwargs = _check(cfg)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    parent = load_network(cfg.model, cfg.model_class, model_kwargs, cfg.trust_file)[0].eval()
+    images = _load_images(cfg)
+    sent = world.broadcast_object()
+    if sent is None:
+        return None
+    net, spent, loader_rng, rng = sent
+    loader = make_loader(images.train, cfg.dataset.batch_size, shuffle=True, seed=cfg.seed)
+    loader.generator.set_state(loader_rng)
+    torch.set_rng_state(rng)
+    ft = cfg.finetune
+    finetune_pruned(
+        net, loader, ft.epochs, spent, parent, ft.gamma, ft.kl, ft.temperature, ft.lr, None,
+        runtime, world,
+    )  # fmt: skip
+    world.barrier()  # rank 0 measures and writes
+    return None
+
+
+def _prune(cfg: PruneConfig, log: Log, world, runtime) -> PruneResult:
+    """What :func:`prune` does on rank 0 (in one process: everything)."""
+    from budgetnas.data import make_loader
+    from budgetnas.devices import on_device
     from budgetnas.pruning.groups import PruningGraph
     from budgetnas.pruning.pipeline import kept_widths
     from budgetnas.training.evaluate import accuracy
 
-    cfg, log = config, log or _quiet
-    from budgetnas.devices import Runtime, on_device
-
-    budget, out, parent, desc, info, images = _prepare(cfg, log)
-    runtime = Runtime.resolve(cfg.device, cfg.precision)
+    try:
+        budget, out, parent, desc, info, images = _prepare(cfg, log)
+    except BaseException:
+        world.broadcast_object(None)  # the other ranks have nothing to fine-tune
+        raise
     example, test_loader = images.example, images.test_loader
 
     def test_accuracy(net) -> float:
@@ -386,7 +444,11 @@ def prune(config: PruneConfig, log: Log | None = None) -> PruneResult:
     train_loader = make_loader(images.train, batch, shuffle=True, seed=cfg.seed)
     score_loader = make_loader(images.plain, batch, shuffle=True, seed=cfg.seed)
     loaders = (train_loader, score_loader)
-    pruned = _select(cfg, parent, images, budget, graph, loaders, started, log)
+    try:
+        pruned = _select(cfg, parent, images, budget, graph, loaders, started, log)
+    except BaseException:
+        world.broadcast_object(None)
+        raise
     net, value = pruned.net, pruned.value
     log(
         f"pruned: {budget.metric} = {value:.6g} (limit {budget.limit:g}) after {pruned.solves} "
@@ -394,10 +456,18 @@ def prune(config: PruneConfig, log: Log | None = None) -> PruneResult:
     )
     acc_parent, acc_pruned = test_accuracy(parent), test_accuracy(net)
     t = time.time()
+    if world.distributed:  # the other ranks fine-tune the same network on the same batches
+        import torch
+
+        world.broadcast_object(
+            (net, pruned.spent, train_loader.generator.get_state(), torch.get_rng_state())
+        )
+        log(f"fine-tuning on {world.size} ranks")
     losses = finetune_pruned(
         net, train_loader, ft.epochs, pruned.spent, parent, ft.gamma, ft.kl, ft.temperature,
-        ft.lr, log, runtime,
+        ft.lr, log, runtime, world,
     )  # fmt: skip
+    world.barrier()
     pruned.timings["finetune_s"] = time.time() - t
     net.eval()
     acc_ft = test_accuracy(net)

@@ -145,3 +145,41 @@ def test_the_parallel_benchmark_reports_equal_records(tiny_run, capsys):
     assert res["same_records"] is True and res["expectations"] == 256
     assert set(res["seconds"]) == {"1", "2"} and res["speedup"]["1"] == 1.0
     assert all(s["rounds"] == 1 and s["min"] > 0 for s in res["seconds"].values())
+
+
+def test_executor_settings_are_refused_before_any_work():
+    from types import SimpleNamespace
+
+    from budgetnas.executors.base import check_executor_settings
+
+    def cfg(**kw):
+        return SimpleNamespace(**{"jobs": 1, "executor": "local", "ray_address": None, **kw})
+
+    check_executor_settings(cfg(executor="ray", ray_gpus=1, device="cuda"))
+    check_executor_settings(cfg(executor="ray"), device="cpu")
+    for bad, match in [
+        (cfg(jobs=0), "--jobs must be at least 1"),
+        (cfg(executor="dask"), "unknown --executor 'dask'"),
+        (cfg(ray_address="head:6379"), "--ray-address needs --executor ray"),
+        (cfg(ray_gpus=1), "--ray-gpus needs --executor ray"),
+        (cfg(executor="ray", ray_gpus=-1), "--ray-gpus must be 0 or more"),
+        (cfg(executor="ray", device="cuda:0"), "give each task a GPU"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            check_executor_settings(bad)
+    with pytest.raises(ValueError, match="give each task a GPU"):
+        check_executor_settings(cfg(executor="ray"), device="cuda")  # a run's one device
+
+
+def test_executor_from_asks_ray_for_the_gpus_per_task(monkeypatch):
+    from types import SimpleNamespace
+
+    import budgetnas.executors.base as base
+
+    got = {}
+    monkeypatch.setattr(base, "get_executor", lambda *a, **kw: got.update(args=a, **kw))
+    s = SimpleNamespace(executor="ray", jobs=4, ray_address="head:6379", ray_gpus=0.5)
+    base.executor_from(s)
+    assert got == {"args": ("ray", 4), "address": "head:6379", "gpus_per_task": 0.5}
+    base.executor_from(SimpleNamespace(executor="local", jobs=2, ray_address=None), workers=3)
+    assert got["args"] == ("local", 3) and got["gpus_per_task"] == 0.0

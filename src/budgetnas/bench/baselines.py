@@ -113,6 +113,9 @@ class BaselineConfig:
     ray_address: str | None = option(
         None, "address of a running Ray cluster for --executor ray (none: start one here)"
     )
+    ray_gpus: float = option(
+        0.0, "GPUs each Ray task asks for with --executor ray (1 on a GPU cluster; 0: CPU only)"
+    )
     device: str | None = option(
         None, "device of the one-shot scores and fine-tunings (none: the run's); " + DEVICE_HELP
     )
@@ -324,7 +327,7 @@ class BaselineBench:
     def finetune_on_executor(self, archs: Sequence[str]) -> None:
         """Fine-tune those of ``archs`` (string forms) whose result the store lacks as executor
         tasks (``cfg.jobs`` at once, local processes or Ray), the results stored here."""
-        from budgetnas.executors import get_executor
+        from budgetnas.executors.base import executor_from
         from budgetnas.pipeline.finetune_tasks import (
             FinetuneJob,
             finetune_on_executor,
@@ -343,7 +346,7 @@ class BaselineBench:
             str(self.run_dir), self.epochs, self.subset, self.heldout, device=cfg.device,
             precision=cfg.precision, threads=worker_threads(cfg.executor, cfg.jobs),
         )  # fmt: skip
-        with get_executor(cfg.executor, cfg.jobs, address=cfg.ray_address) as executor:
+        with executor_from(cfg) as executor:
             for arch, done in finetune_on_executor(job, todo, executor, self.log):
                 rec = {**done["accs"], "finetune_s": done["finetune_s"]}
                 self.store.put(FINETUNE_KIND, self._finetune_key(arch), rec)

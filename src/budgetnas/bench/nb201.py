@@ -526,12 +526,12 @@ def score(
         bar.update()
 
     if (cfg.jobs > 1 or cfg.executor == "ray") and todo:
-        from budgetnas.executors import get_executor
+        from budgetnas.executors.base import executor_from
 
         task = ScoreTask(str(path.resolve()), cfg)
         with (
             _one_blas_thread(),  # the workers started meanwhile read it
-            get_executor(cfg.executor, cfg.jobs, address=cfg.ray_address) as executor,
+            executor_from(cfg) as executor,
         ):
             for i, record in executor.map(task, [job for _, job in todo]):
                 keep(*todo[i], record)

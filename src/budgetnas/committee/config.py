@@ -46,6 +46,9 @@ class CommitteeConfig:
     ray_address: str | None = option(
         None, "address of a running Ray cluster for --executor ray (none: start one here)"
     )
+    ray_gpus: float = option(
+        0.0, "GPUs each Ray task asks for with --executor ray (1 on a GPU cluster; 0: CPU only)"
+    )
 
     def missing(self) -> list[str]:
         return [n for n in ("run", "out", "budgets") if not getattr(self, n)]

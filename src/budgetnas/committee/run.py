@@ -171,7 +171,7 @@ def _supernet_candidates(p, cfg, archs, members_dir: Path, held, test, log) -> l
     cands = {i: _kept_candidate(p, cfg, a, members_dir, log) for i, a in enumerate(archs)}
     todo = [i for i, c in cands.items() if c is None]
     if todo and (cfg.jobs > 1 or cfg.executor == "ray"):
-        from budgetnas.executors import get_executor
+        from budgetnas.executors.base import executor_from
         from budgetnas.pipeline.finetune_tasks import (
             FinetuneJob,
             finetune_on_executor,
@@ -183,7 +183,7 @@ def _supernet_candidates(p, cfg, archs, members_dir: Path, held, test, log) -> l
             device=cfg.device, threads=worker_threads(cfg.executor, cfg.jobs),
         )  # fmt: skip
         index = {str(archs[i]): i for i in todo}
-        with get_executor(cfg.executor, cfg.jobs, address=cfg.ray_address) as executor:
+        with executor_from(cfg) as executor:
             for text, done in finetune_on_executor(job, list(index), executor, log):
                 i = index[text]
                 cands[i] = _keep_candidate(p, cfg, archs[i], members_dir, done)

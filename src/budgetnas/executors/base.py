@@ -52,15 +52,41 @@ class Executor(ABC):
         self.close()
 
 
-def check_executor_settings(cfg) -> None:
-    """Refuse a configuration's ``jobs``, ``executor`` and ``ray_address`` that cannot work,
-    before any work (the flags ``--jobs``, ``--executor`` and ``--ray-address``)."""
+def check_executor_settings(cfg, device: str | None = None) -> None:
+    """Refuse a configuration's ``jobs``, ``executor``, ``ray_address`` and ``ray_gpus`` that
+    cannot work, before any work (the flags ``--jobs``, ``--executor``, ``--ray-address`` and
+    ``--ray-gpus``); ``device``: where the tasks compute (default: the configuration's own
+    ``device``, when it has one)."""
     if cfg.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {cfg.jobs}")
     if cfg.executor not in EXECUTORS:
         raise ValueError(f"unknown --executor {cfg.executor!r}; choose {' or '.join(EXECUTORS)}")
     if cfg.ray_address and cfg.executor != "ray":
         raise ValueError("--ray-address needs --executor ray")
+    gpus = float(getattr(cfg, "ray_gpus", 0.0))
+    if gpus < 0:
+        raise ValueError(f"--ray-gpus must be 0 or more, got {gpus:g}")
+    if gpus and cfg.executor != "ray":
+        raise ValueError(
+            "--ray-gpus needs --executor ray (local workers share this machine's GPUs)"
+        )
+    device = str(device or getattr(cfg, "device", None) or "")
+    if cfg.executor == "ray" and device.startswith("cuda") and not gpus:
+        raise ValueError(
+            f"--device {device} with --executor ray: give each task a GPU (--ray-gpus 1, or a "
+            "share such as 0.5); Ray hides the GPUs from tasks that ask for none"
+        )
+
+
+def executor_from(cfg, workers: int | None = None) -> Executor:
+    """The executor of a configuration's ``executor``, ``jobs`` (or ``workers``),
+    ``ray_address`` and ``ray_gpus`` (GPUs per Ray task; 0 when it has no such setting)."""
+    return get_executor(
+        cfg.executor,
+        cfg.jobs if workers is None else workers,
+        address=cfg.ray_address,
+        gpus_per_task=float(getattr(cfg, "ray_gpus", 0.0)),
+    )
 
 
 def get_executor(
@@ -87,4 +113,11 @@ def get_executor(
     raise ValueError(f"unknown executor {name!r}; choose {' or '.join(EXECUTORS)}")
 
 
-__all__ = ["EXECUTORS", "Executor", "TaskFailed", "check_executor_settings", "get_executor"]
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "TaskFailed",
+    "check_executor_settings",
+    "executor_from",
+    "get_executor",
+]

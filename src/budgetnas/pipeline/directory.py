@@ -156,7 +156,7 @@ class RunDirectory:
 
 
 #: settings that say where the work runs, not what it computes: a change keeps the results
-WHERE_SETTINGS = {"predictor": ("jobs", "executor", "ray_address")}
+WHERE_SETTINGS = {"predictor": ("jobs", "executor", "ray_address", "ray_gpus")}
 
 
 def same_results(old_text: str, new_text: str) -> bool:

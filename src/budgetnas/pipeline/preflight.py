@@ -48,6 +48,7 @@ def preflight(cfg, out=None) -> None:
     """Refuse a run configuration that cannot finish, before any training (module doc); ``out``:
     the run directory, whose own copies of device tables count as imported."""
     from budgetnas.costs.device_tables import device_of_metric
+    from budgetnas.executors.base import check_executor_settings
     from budgetnas.pipeline.devices import find_device
     from budgetnas.pipeline.rerank import check_rerank
     from budgetnas.pipeline.search import resolve_budgets
@@ -55,6 +56,8 @@ def preflight(cfg, out=None) -> None:
     budgets = resolve_budgets(cfg.budgets)
     for budget in budgets:
         _check_served(budget)
+    # the predictor's workers evaluate on the run's one device
+    check_executor_settings(cfg.predictor, device=cfg.train.device)
     _check_solver(cfg.search.solver)
     check_rerank(cfg.search.rerank, cfg.search.solver)
     devices = {b.metric: device_of_metric(b.metric) for b in budgets}

@@ -89,6 +89,9 @@ class PredictorConfig:
     ray_address: str | None = option(
         None, "address of a running Ray cluster for --executor ray (none: start one here)"
     )
+    ray_gpus: float = option(
+        0.0, "GPUs each Ray task asks for with --executor ray (1 on a GPU cluster; 0: CPU only)"
+    )
     subnets: int = option(0, "random subnets of the quality report (0: no report)")
     subnet_heldout: int | None = option(
         None,
@@ -403,11 +406,11 @@ def fit_predictor(
     _check(cfg)
     ev, sub_ev = _evaluators(trained, cfg, seed, report_passes)
     if cfg.jobs > 1 or cfg.executor == "ray":
-        from budgetnas.executors import get_executor
+        from budgetnas.executors.base import executor_from
         from budgetnas.predictors.parallel import measure_on_executor
 
         setup = worker_setup or default_worker_setup(trained, cfg, seed, report_passes)
-        with get_executor(cfg.executor, cfg.jobs, address=cfg.ray_address) as executor:
+        with executor_from(cfg) as executor:
             measure_on_executor(setup, executor, store, (ev, sub_ev), report_subnet_sets(cfg), log)
     fitted = _fit_forms(ev, cfg, store, log)
     binas, pred = fitted["binas"], fitted[cfg.form]

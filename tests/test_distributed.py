@@ -146,6 +146,11 @@ def test_a_run_resumes_with_another_number_of_processes(tmp_path, monkeypatch, c
 def test_nccl_world_of_one_on_the_gpu(tmp_path):
     got = _torchrun(*ARGS, "--device", "cuda", "--out", str(tmp_path / "g"), nproc=1)
     assert got.returncode == 0, got.stderr[-3000:]
+    # the supernet's gradient averaging and broadcasts on NCCL, a world of one
+    args = [*TRAIN, "--epochs", "1", "--device", "cuda", "--out", str(tmp_path / "s")]
+    got = _torchrun(*args, nproc=1)
+    assert got.returncode == 0, got.stderr[-3000:]
+    assert json.loads(got.stdout)["epochs"] == 2
 
 
 class TwoBranches(nn.Module):

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from budgetnas.executors import TaskFailed, get_executor
 
@@ -183,3 +184,15 @@ def test_executor_from_asks_ray_for_the_gpus_per_task(monkeypatch):
     assert got == {"args": ("ray", 4), "address": "head:6379", "gpus_per_task": 0.5}
     base.executor_from(SimpleNamespace(executor="local", jobs=2, ray_address=None), workers=3)
     assert got["args"] == ("local", 3) and got["gpus_per_task"] == 0.0
+
+
+def _sees_a_gpu() -> tuple[bool, str]:
+    return torch.cuda.is_available(), os.environ.get("CUDA_VISIBLE_DEVICES", "")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none visible here)")
+def test_a_ray_task_that_asks_for_a_gpu_gets_one():
+    pytest.importorskip("ray")
+    with get_executor("ray", 1, gpus_per_task=1) as ex:
+        [(_, (available, visible))] = list(ex.map(_sees_a_gpu, [()]))
+    assert available and visible != ""

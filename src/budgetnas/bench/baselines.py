@@ -277,6 +277,7 @@ class BaselineBench:
         # its configuration, supernet and store (on this benchmark's device, when it names one)
         self.opened = open_run(self.run_dir, self.log, cfg.device, cfg.precision)
         s = self.settings = self.opened.cfg
+        check_executor_settings(cfg, device=s.train.device)  # the device the tasks would use
         use_threads(s.train.threads)
         self.form = PredictorResult.load(self.run_dir).form
         self.trained = self.opened.trained

@@ -396,6 +396,7 @@ def build_committee(
     out = Path(cfg.out)
     (out / "members").mkdir(parents=True, exist_ok=True)
     p = open_run(cfg.run, log=log, device=cfg.device)
+    check_executor_settings(cfg, device=p.cfg.train.device)  # the device the tasks would use
     trained = p.trained
     info = trained.dataset_info()
     held = trained.batches("heldout", cfg.heldout, 256)

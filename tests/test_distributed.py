@@ -44,7 +44,8 @@ def _train(world: World):
     return net
 
 
-def _rank(rank: int, port: int, out: str) -> None:
+def _join_two(rank: int, port: int) -> World:
+    """This spawned process as rank ``rank`` of 2 on gloo, one thread."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
         LOCAL_RANK=str(rank),
@@ -52,6 +53,11 @@ def _rank(rank: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     world = World.from_env()
     world.start("cpu")
+    return world
+
+
+def _rank(rank: int, port: int, out: str) -> None:
+    world = _join_two(rank, port)
     net = _train(world)
     if world.main:
         torch.save(net.state_dict(), out)
@@ -206,13 +212,7 @@ def _train_paths(world: World) -> dict:
 
 
 def _rank_paths(rank: int, port: int, out: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
-        LOCAL_RANK=str(rank),
-    )  # fmt: skip
-    torch.set_num_threads(1)
-    world = World.from_env()
-    world.start("cpu")
+    world = _join_two(rank, port)
     state = _train_paths(world)
     world.stop()
     if world.main:

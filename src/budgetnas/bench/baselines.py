@@ -49,6 +49,7 @@ from budgetnas.arch import Architecture
 from budgetnas.bench._base import register_benchmark
 from budgetnas.config import option
 from budgetnas.devices import DEVICE_HELP
+from budgetnas.executors.base import ray_address_option, ray_gpus_option
 from budgetnas.spaces.mobilenet import DEPTHS, EXPANSIONS, N_STAGES, BlockConfig, MobileNetSpace
 
 __all__ = [
@@ -110,12 +111,8 @@ class BaselineConfig:
     )
     jobs: int = option(1, "networks fine-tuned at once (local processes, or Ray tasks)")
     executor: str = option("local", "where networks are fine-tuned with --jobs: local or ray")
-    ray_address: str | None = option(
-        None, "address of a running Ray cluster for --executor ray (none: start one here)"
-    )
-    ray_gpus: float = option(
-        0.0, "GPUs each Ray task asks for with --executor ray (1 on a GPU cluster; 0: CPU only)"
-    )
+    ray_address: str | None = ray_address_option()
+    ray_gpus: float = ray_gpus_option()
     device: str | None = option(
         None, "device of the one-shot scores and fine-tunings (none: the run's); " + DEVICE_HELP
     )

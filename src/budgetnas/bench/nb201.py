@@ -26,6 +26,7 @@ from budgetnas.bench._base import register_benchmark
 from budgetnas.bench.nb201_summary import format_table, plot, solver_summary, summarize
 from budgetnas.config import option
 from budgetnas.costs._base import Constraint
+from budgetnas.executors.base import ray_address_option
 from budgetnas.files import check_distinct_outputs
 from budgetnas.search import Problem, create_solver
 from budgetnas.spaces import get_space
@@ -144,9 +145,7 @@ class Nb201BenchConfig:
         1, "runs scored at once (processes, or Ray tasks; this one writes the store)"
     )
     executor: str = option("local", "where runs are scored with --jobs: local or ray")
-    ray_address: str | None = option(
-        None, "address of a running Ray cluster for --executor ray (none: start one here)"
-    )
+    ray_address: str | None = ray_address_option()
     json: str = option("runs/bench/nb201.json", "JSON of the records")
     plot: str | None = option(None, "PNG path (none: beside --json)")
     store: str | None = option(None, "SQLite store for resuming (none: beside --json)")

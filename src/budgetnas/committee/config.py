@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from budgetnas.config import option
+from budgetnas.executors.base import ray_address_option, ray_gpus_option
 
 __all__ = ["CommitteeConfig"]
 
@@ -43,12 +44,8 @@ class CommitteeConfig:
     device: str | None = option(None, "device of fine-tuning and scoring (none: the run's)")
     jobs: int = option(1, "candidates fine-tuned at once (local processes, or Ray tasks)")
     executor: str = option("local", "where candidates are fine-tuned with --jobs: local or ray")
-    ray_address: str | None = option(
-        None, "address of a running Ray cluster for --executor ray (none: start one here)"
-    )
-    ray_gpus: float = option(
-        0.0, "GPUs each Ray task asks for with --executor ray (1 on a GPU cluster; 0: CPU only)"
-    )
+    ray_address: str | None = ray_address_option()
+    ray_gpus: float = ray_gpus_option()
 
     def missing(self) -> list[str]:
         return [n for n in ("run", "out", "budgets") if not getattr(self, n)]

@@ -52,6 +52,24 @@ class Executor(ABC):
         self.close()
 
 
+def ray_address_option():
+    """The ``ray_address`` setting (``--ray-address``) of a configuration run on an executor."""
+    from budgetnas.config import option
+
+    return option(
+        None, "address of a running Ray cluster for --executor ray (none: start one here)"
+    )
+
+
+def ray_gpus_option():
+    """The ``ray_gpus`` setting (``--ray-gpus``) of a configuration run on an executor."""
+    from budgetnas.config import option
+
+    return option(
+        0.0, "GPUs each Ray task asks for with --executor ray (1 on a GPU cluster; 0: CPU only)"
+    )
+
+
 def check_executor_settings(cfg, device: str | None = None) -> None:
     """Refuse a configuration's ``jobs``, ``executor``, ``ray_address`` and ``ray_gpus`` that
     cannot work, before any work (the flags ``--jobs``, ``--executor``, ``--ray-address`` and
@@ -120,4 +138,6 @@ __all__ = [
     "check_executor_settings",
     "executor_from",
     "get_executor",
+    "ray_address_option",
+    "ray_gpus_option",
 ]

@@ -29,6 +29,7 @@ from typing import Any
 
 from budgetnas.config import option
 from budgetnas.devices import DEVICE_HELP, PRECISION_HELP, PRECISIONS
+from budgetnas.executors.base import ray_address_option, ray_gpus_option
 from budgetnas.forms import QuadraticForm
 
 __all__ = [
@@ -86,12 +87,8 @@ class PredictorConfig:
         "unless --ray-address)",
         choices=("local", "ray"),
     )
-    ray_address: str | None = option(
-        None, "address of a running Ray cluster for --executor ray (none: start one here)"
-    )
-    ray_gpus: float = option(
-        0.0, "GPUs each Ray task asks for with --executor ray (1 on a GPU cluster; 0: CPU only)"
-    )
+    ray_address: str | None = ray_address_option()
+    ray_gpus: float = ray_gpus_option()
     subnets: int = option(0, "random subnets of the quality report (0: no report)")
     subnet_heldout: int | None = option(
         None,

@@ -3,9 +3,9 @@ and which rank writes.
 
 ``torchrun --nproc-per-node N -m budgetnas train-baseline ...`` (or ``train``, ``run``) starts
 N processes with ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` set; :meth:`World.from_env` reads
-them (one process without them). Every rank builds the same loader with the same seed, so every rank draws the
-same global batch, shuffled and augmented alike; :meth:`World.shard` keeps rows ``rank, rank +
-N, ...`` of it. The network is wrapped in ``DistributedDataParallel``, which averages the
+them (one process without them). Every rank builds the same loader with the same seed, so every
+rank draws the same global batch, shuffled and augmented alike; :meth:`World.shard` keeps rows
+``rank, rank + N, ...`` of it. The network is wrapped in ``DistributedDataParallel``, which averages the
 gradients of the N shards: with equal shards that is the gradient of the global batch's mean
 loss, so N processes at ``--batch-size B`` train as one process at ``B`` would, except for
 batch norm, whose statistics are each rank's own (``SyncBatchNorm`` runs on GPUs only). Rank 0

@@ -49,7 +49,7 @@ from budgetnas.arch import Architecture
 from budgetnas.bench._base import register_benchmark
 from budgetnas.config import option
 from budgetnas.devices import DEVICE_HELP
-from budgetnas.executors.base import ray_address_option, ray_gpus_option
+from budgetnas.executors.base import ray_address_option, ray_gpus_option, uses_executor
 from budgetnas.spaces.mobilenet import DEPTHS, EXPANSIONS, N_STAGES, BlockConfig, MobileNetSpace
 
 __all__ = [
@@ -325,12 +325,8 @@ class BaselineBench:
     def finetune_on_executor(self, archs: Sequence[str]) -> None:
         """Fine-tune those of ``archs`` (string forms) whose result the store lacks as executor
         tasks (``cfg.jobs`` at once, local processes or Ray), the results stored here."""
-        from budgetnas.executors.base import executor_from
-        from budgetnas.pipeline.finetune_tasks import (
-            FinetuneJob,
-            finetune_on_executor,
-            worker_threads,
-        )
+        from budgetnas.executors.base import executor_from, worker_threads
+        from budgetnas.pipeline.finetune_tasks import FinetuneJob, finetune_on_executor
 
         cfg = self.cfg
         todo = list(
@@ -489,7 +485,7 @@ class BaselineBench:
         for budget in self.budgets:
             self.log(f"{budget}: selecting found / uniform / random")
             rows += self.select(budget, constraint(budget, self.space, **ctx))
-        if self.cfg.jobs > 1 or self.cfg.executor == "ray":
+        if uses_executor(self.cfg):
             self.finetune_on_executor([r["arch"] for r in rows if "error" not in r])
         for i, row in enumerate(rows):
             if "error" in row:

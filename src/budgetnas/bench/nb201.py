@@ -449,7 +449,6 @@ def record_key(cfg: Nb201BenchConfig, digest: str, cond: Condition, solver: str,
     )
 
 
-_WORKER: dict[str, _Scorer] = {}
 _BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -479,14 +478,16 @@ class ScoreTask:
     cfg: Nb201BenchConfig
 
     def __call__(self, cond: Condition, solver: str, seed: int) -> dict[str, Any]:
-        key = json.dumps([self.table_path, dataclasses.asdict(self.cfg)], sort_keys=True)
-        if key not in _WORKER:
+        from budgetnas.executors.base import built_once
+
+        def scorer() -> _Scorer:
             import torch
 
             torch.set_num_threads(1)
-            table = Table.from_csv(self.table_path, get_space(self.cfg.space))
-            _WORKER[key] = _Scorer(table, self.cfg)
-        return _WORKER[key].record(cond, solver, seed)
+            return _Scorer(Table.from_csv(self.table_path, get_space(self.cfg.space)), self.cfg)
+
+        key = ("nb201", json.dumps([self.table_path, dataclasses.asdict(self.cfg)], sort_keys=True))
+        return built_once(key, scorer).record(cond, solver, seed)
 
 
 def score(
@@ -524,7 +525,9 @@ def score(
         bar.set_postfix_str(f"{job[1]} {job[0].name}")
         bar.update()
 
-    if (cfg.jobs > 1 or cfg.executor == "ray") and todo:
+    from budgetnas.executors.base import uses_executor
+
+    if uses_executor(cfg) and todo:
         from budgetnas.executors.base import executor_from
 
         task = ScoreTask(str(path.resolve()), cfg)

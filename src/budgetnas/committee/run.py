@@ -168,15 +168,13 @@ def _supernet_candidates(p, cfg, archs, members_dir: Path, held, test, log) -> l
     """The fine-tuned candidates of ``archs`` with their softmax outputs, from ``members_dir``
     where kept; the others fine-tuned in this process or, with ``cfg.jobs > 1`` or ``--executor
     ray``, as executor tasks (this process alone writes the member files)."""
+    from budgetnas.executors.base import uses_executor
+
     cands = {i: _kept_candidate(p, cfg, a, members_dir, log) for i, a in enumerate(archs)}
     todo = [i for i, c in cands.items() if c is None]
-    if todo and (cfg.jobs > 1 or cfg.executor == "ray"):
-        from budgetnas.executors.base import executor_from
-        from budgetnas.pipeline.finetune_tasks import (
-            FinetuneJob,
-            finetune_on_executor,
-            worker_threads,
-        )
+    if todo and uses_executor(cfg):
+        from budgetnas.executors.base import executor_from, worker_threads
+        from budgetnas.pipeline.finetune_tasks import FinetuneJob, finetune_on_executor
 
         job = FinetuneJob(
             str(p.out), cfg.epochs, cfg.images, outputs=(("heldout", cfg.heldout), ("test", None)),
@@ -187,8 +185,8 @@ def _supernet_candidates(p, cfg, archs, members_dir: Path, held, test, log) -> l
             for text, done in finetune_on_executor(job, list(index), executor, log):
                 i = index[text]
                 cands[i] = _keep_candidate(p, cfg, archs[i], members_dir, done)
-    for i in todo:
-        if cands[i] is None:
+    else:
+        for i in todo:
             key, _ = _member_path(p, cfg, archs[i], members_dir)
             log(f"fine-tuning candidate {key}: {archs[i]}")
             done = _finetune_here(p, cfg, archs[i], held, test)

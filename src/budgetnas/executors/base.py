@@ -96,6 +96,31 @@ def check_executor_settings(cfg, device: str | None = None) -> None:
         )
 
 
+def uses_executor(cfg) -> bool:
+    """Whether a configuration's work goes to an executor: more than one ``jobs``, or Ray."""
+    return cfg.jobs > 1 or cfg.executor == "ray"
+
+
+def worker_threads(executor: str, jobs: int) -> int:
+    """Torch threads of each worker: one per Ray task (Ray counts a task as one CPU), this
+    process's threads shared out among ``jobs`` local workers."""
+    import torch
+
+    return 1 if executor == "ray" else max(1, torch.get_num_threads() // jobs)
+
+
+_BUILT: dict = {}  # per worker process: what built_once built, by key
+
+
+def built_once(key, build: Callable[[], Any]) -> Any:
+    """``build()`` the first time a worker process sees ``key`` (hashable), the same object for
+    the worker's later tasks: what a task sets up (evaluators, an opened run, a table) is paid
+    once per worker, not once per task."""
+    if key not in _BUILT:
+        _BUILT[key] = build()
+    return _BUILT[key]
+
+
 def executor_from(cfg, workers: int | None = None) -> Executor:
     """The executor of a configuration's ``executor``, ``jobs`` (or ``workers``),
     ``ray_address`` and ``ray_gpus`` (GPUs per Ray task; 0 when it has no such setting)."""
@@ -135,9 +160,12 @@ __all__ = [
     "EXECUTORS",
     "Executor",
     "TaskFailed",
+    "built_once",
     "check_executor_settings",
     "executor_from",
     "get_executor",
     "ray_address_option",
     "ray_gpus_option",
+    "uses_executor",
+    "worker_threads",
 ]

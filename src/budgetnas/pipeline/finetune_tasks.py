@@ -22,9 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FinetuneJob", "finetune_on_executor", "worker_threads"]
-
-_OPENED: dict[tuple, Any] = {}  # per worker process: the runs opened, by FinetuneJob.opening()
+__all__ = ["FinetuneJob", "finetune_on_executor"]
 
 
 @dataclass(frozen=True)
@@ -90,24 +88,17 @@ def evaluator(p, heldout: int | None):
 
 
 def _opened(job: FinetuneJob):
+    from budgetnas.executors.base import built_once
     from budgetnas.pipeline.run import open_run
 
-    key = job.opening()
-    if key not in _OPENED:
-        _OPENED[key] = open_run(job.run, log=_quiet, device=job.device, precision=job.precision)
-    return _OPENED[key]
+    def open_it():
+        return open_run(job.run, log=_quiet, device=job.device, precision=job.precision)
+
+    return built_once(("finetune", *job.opening()), open_it)
 
 
 def _quiet(_msg: str) -> None:
     """The log of a worker (the caller logs the tasks)."""
-
-
-def worker_threads(executor: str, jobs: int) -> int:
-    """Torch threads of each worker: one per Ray task (Ray counts a task as one CPU), this
-    process's threads shared out among ``jobs`` local workers."""
-    import torch
-
-    return 1 if executor == "ray" else max(1, torch.get_num_threads() // jobs)
 
 
 def finetune_on_executor(

@@ -29,7 +29,12 @@ from typing import Any
 
 from budgetnas.config import option
 from budgetnas.devices import DEVICE_HELP, PRECISION_HELP, PRECISIONS
-from budgetnas.executors.base import ray_address_option, ray_gpus_option
+from budgetnas.executors.base import (
+    ray_address_option,
+    ray_gpus_option,
+    uses_executor,
+    worker_threads,
+)
 from budgetnas.forms import QuadraticForm
 
 __all__ = [
@@ -296,11 +301,9 @@ def default_worker_setup(
 ) -> Callable[[], tuple]:
     """A picklable :func:`setup_worker` for ``trained`` (opened from its checkpoint), each
     worker with its share of this process's torch threads (one, on a Ray cluster's worker)."""
-    import torch
-
     if trained.path is None:
         raise ValueError("jobs > 1 needs a supernet opened from a checkpoint, or a worker_setup")
-    threads = 1 if cfg.executor == "ray" else max(1, torch.get_num_threads() // cfg.jobs)
+    threads = worker_threads(cfg.executor, cfg.jobs)
     return partial(
         setup_worker,
         str(trained.path),
@@ -402,7 +405,7 @@ def fit_predictor(
     log = log or _stderr
     _check(cfg)
     ev, sub_ev = _evaluators(trained, cfg, seed, report_passes)
-    if cfg.jobs > 1 or cfg.executor == "ray":
+    if uses_executor(cfg):
         from budgetnas.executors.base import executor_from
         from budgetnas.predictors.parallel import measure_on_executor
 

@@ -26,8 +26,6 @@ from budgetnas.predictors.quality import SUBNET_KIND, random_subnet_accuracies
 
 Setup = Callable[[], tuple]
 
-_BUILT: dict[bytes, tuple] = {}  # per worker process: the evaluators built from each setup
-
 
 class _Recorder:
     """The store a task measures into: ``known`` keys read as present (their values unused),
@@ -48,10 +46,9 @@ def measure_task(
 ) -> list[tuple[str, str, dict]]:
     """One task: the records of shard ``shard`` not in ``known`` (``(kind, key)`` pairs), as
     ``(kind, key, record)``. The evaluators are built once per worker process and setup."""
-    tag = pickle.dumps(setup)
-    if tag not in _BUILT:
-        _BUILT[tag] = setup()
-    ev, sub_ev, _ = _BUILT[tag]
+    from budgetnas.executors.base import built_once
+
+    ev, sub_ev, _ = built_once(pickle.dumps(setup), setup)
     rec = _Recorder(known)
     measure_expectations(ev, rec, shard=shard)
     for count, seed in subnets:

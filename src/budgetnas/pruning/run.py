@@ -424,37 +424,34 @@ def _prune(cfg: PruneConfig, log: Log, world, runtime) -> PruneResult:
     from budgetnas.pruning.pipeline import kept_widths
     from budgetnas.training.evaluate import accuracy
 
-    try:
+    try:  # until the pruned network is sent, a failure here tells the other ranks to leave
         budget, out, parent, desc, info, images = _prepare(cfg, log)
+        example, test_loader = images.example, images.test_loader
+
+        def test_accuracy(net) -> float:
+            with on_device(net, runtime.device):
+                return accuracy(net, test_loader, runtime=runtime)
+
+        sel, ft, batch = cfg.selection, cfg.finetune, cfg.dataset.batch_size
+        started = time.time()
+        graph = PruningGraph(
+            parent, example, ignored=sel.ignore, output_layers=sel.output_layer or None
+        )
+        unprunable = ", ".join(graph.unprunable) or "none"
+        log(f"{len(graph.groups)} channel groups; not pruned: {unprunable}")
+        train_loader = make_loader(images.train, batch, shuffle=True, seed=cfg.seed)
+        score_loader = make_loader(images.plain, batch, shuffle=True, seed=cfg.seed)
+        loaders = (train_loader, score_loader)
+        pruned = _select(cfg, parent, images, budget, graph, loaders, started, log)
+        net, value = pruned.net, pruned.value
+        log(
+            f"pruned: {budget.metric} = {value:.6g} (limit {budget.limit:g}) after "
+            f"{pruned.solves} solve(s)"
+        )
+        acc_parent, acc_pruned = test_accuracy(parent), test_accuracy(net)
     except BaseException:
         world.broadcast_object(None)  # the other ranks have nothing to fine-tune
         raise
-    example, test_loader = images.example, images.test_loader
-
-    def test_accuracy(net) -> float:
-        with on_device(net, runtime.device):
-            return accuracy(net, test_loader, runtime=runtime)
-
-    sel, ft, batch = cfg.selection, cfg.finetune, cfg.dataset.batch_size
-    started = time.time()
-    graph = PruningGraph(
-        parent, example, ignored=sel.ignore, output_layers=sel.output_layer or None
-    )
-    log(f"{len(graph.groups)} channel groups; not pruned: {', '.join(graph.unprunable) or 'none'}")
-    train_loader = make_loader(images.train, batch, shuffle=True, seed=cfg.seed)
-    score_loader = make_loader(images.plain, batch, shuffle=True, seed=cfg.seed)
-    loaders = (train_loader, score_loader)
-    try:
-        pruned = _select(cfg, parent, images, budget, graph, loaders, started, log)
-    except BaseException:
-        world.broadcast_object(None)
-        raise
-    net, value = pruned.net, pruned.value
-    log(
-        f"pruned: {budget.metric} = {value:.6g} (limit {budget.limit:g}) after {pruned.solves} "
-        "solve(s)"
-    )
-    acc_parent, acc_pruned = test_accuracy(parent), test_accuracy(net)
     t = time.time()
     if world.distributed:  # the other ranks fine-tune the same network on the same batches
         import torch

@@ -190,3 +190,30 @@ def test_pruned_expected_improvement_is_the_full_argmax():
         mean, sd = gp.predict(X)
         ei = expected_improvement(mean, sd, float(z.max()))
         assert gp.best_expected_improvement(X, float(z.max())) == int(np.argmax(ei))
+
+
+class _ShadowSpace(ToySpace):
+    """Four decisions of four choices; when decision 0 is 0, decision 1 does not change the
+    network (as an edge out of a node that receives nothing)."""
+
+    def effective(self, arch):
+        if arch.choices[0] == 0:
+            return type(arch)(arch.space, (0, 0, *arch.choices[2:]))
+        return arch
+
+
+def test_models_read_networks_and_random_turns_draw_networks_uniformly():
+    space = _ShadowSpace((4, 4, 4, 4))
+    problem = random_problem(0, space=space, quantile=1.0)  # every cell feasible
+    shares = {}
+    for networks in (True, False):
+        solver = InterleavedSolver(n_queries=40, networks=networks)
+        solver.start(problem, np.random.default_rng(0))
+        a, b = space.arch((0, 1, 2, 3)), space.arch((0, 2, 2, 3))  # one network, two cells
+        rows = solver._encode([a, b])
+        assert np.array_equal(rows[0], rows[1]) == networks
+        draws = [solver._random() for _ in range(3000)]
+        shares[networks] = np.mean([d.choices[0] == 0 for d in draws])
+    # 64 + 48 * 4 = 256 cells; 16 + 192 = 208 networks, 16 of them with decision 0 at 0
+    assert abs(shares[False] - 64 / 256) < 0.03
+    assert abs(shares[True] - 16 / 208) < 0.02

@@ -31,6 +31,39 @@ def test_nb201_enumeration_is_complete_and_distinct():
 
 
 @pytest.mark.parametrize(
+    ("cell", "network"),
+    [
+        (CELL, CELL),  # every edge is used
+        # node 1 receives nothing: its conv edges into nodes 2 and 3 carry only zeros
+        (
+            "|none~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|none~2|",
+            "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|",
+        ),
+        # node 2 leads nowhere (its edge to the output is none): the edges into it are unread
+        (
+            "|skip_connect~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
+            "|skip_connect~0|+|none~0|none~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
+        ),
+        # nothing reaches the output: every edge is dead
+        (
+            "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|none~0|none~1|none~2|",
+            "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+        ),
+    ],
+)
+def test_nb201_effective_network_drops_dead_edges(cell, network):
+    space = get_space("nb201")
+    assert str(space.effective(space.from_string(cell))) == network
+
+
+def test_nb201_cells_compute_9445_distinct_networks():
+    space = get_space("nb201")
+    nets = {space.effective(a) for a in space.all_archs()}
+    assert len(nets) == 9445
+    assert all(space.effective(n) == n for n in nets)
+
+
+@pytest.mark.parametrize(
     "bad",
     [
         "",

@@ -1,6 +1,6 @@
 """Interleaved search: three ways of choosing the next query take turns on shared evidence.
 
-After ``n_init`` random feasible cells (default 30), the proposals cycle through ``cycle``
+After ``n_init`` random feasible cells (default 20), the proposals cycle through ``cycle``
 (default ``"rgx"``):
 
 - ``r``: the best unevaluated feasible cell under a first-order ridge fit to the normal scores
@@ -10,7 +10,13 @@ After ``n_init`` random feasible cells (default 30), the proposals cycle through
   decision ``g``: it models interactions of every order, and with one weight per decision
   (``kernel="ard"``, the default) it learns which decisions matter and which barely do. The
   weights and the noise (``noises``) maximize the marginal likelihood at every fit;
-- ``x``: a uniformly random feasible unevaluated cell.
+- ``x``: a random feasible unevaluated cell.
+
+The models read networks, not cells (``networks=True``): the one-hot of
+``space.effective(cell)``, in which decisions that cannot change the output (NAS-Bench-201's dead
+edges) are set to one representative, so that cells computing the same network are one point to
+them. The random cells (start and ``x``) draw a network uniformly among those with a feasible
+unevaluated cell, then one of its cells.
 
 Options (not defaults; tried on the tuning half and not better there): ``kernel="hamming"`` (one
 weight for every decision, the default before issue 21's second round), ``"sum"`` / ``"ard-sum"``
@@ -24,8 +30,8 @@ interaction (on NAS-Bench-201 under FPGA+Eyeriss budgets at quantile 0.1 it stay
 short while random search came within 0.5); the process explores where it is unsure; random
 cells keep every region in the evidence. Every setting was chosen on the tuning half of ``bench
 nb201 --protocol robust`` (docs/BENCHMARKS.md): per-decision weights with the noise chosen by
-likelihood, and 30 random cells first instead of 20, took the tuning half from 0.214 to 0.160
-mean regret after 100 queries (10 seeds).
+likelihood took the tuning half from 0.214 to 0.160 mean regret after 100 queries (10 seeds),
+and reading networks, with random networks and 20 random cells first, from 0.160 to 0.090.
 
 Candidates are every feasible cell when the space has at most 200,000 (exact argmax over
 them; the process's standard deviations are computed only where the expected improvement could
@@ -240,7 +246,7 @@ class InterleavedSolver(QuerySolver):
         self,
         n_queries: int = 100,
         seed: int | None = 0,
-        n_init: int = 30,
+        n_init: int = 20,
         cycle: str = "rgx",
         alpha: float = 0.1,
         candidates: int = 500,
@@ -248,8 +254,10 @@ class InterleavedSolver(QuerySolver):
         kernel: str = "ard",
         noises: tuple[float, ...] = (1e-3, 1e-2, 1e-1),
         local_top: int = 1,
+        networks: bool = True,
     ):
         super().__init__(n_queries, seed, max_proposals)
+        self.networks = networks
         if kernel not in CellGP.KERNELS:
             raise ValueError(f"kernel {kernel!r}: use one of {', '.join(CellGP.KERNELS)}")
         if not noises or min(noises) <= 0:
@@ -276,9 +284,20 @@ class InterleavedSolver(QuerySolver):
             archs = list(problem.space.all_archs())
             ok = feasible_mask(problem, archs)
             self._pool = [a for a, f in zip(archs, ok, strict=True) if f]
-            self._pool_X = problem.space.encode_many(self._pool)
+            self._pool_X = self._encode(self._pool)
             self._free = np.ones(len(self._pool), dtype=bool)
             self._row = {a: k for k, a in enumerate(self._pool)}
+            # each cell's network (its row among the distinct networks of the pool)
+            nets: dict[Architecture, int] = {}
+            key = problem.space.effective if self.networks else (lambda a: a)
+            self._net_of = np.array([nets.setdefault(key(a), len(nets)) for a in self._pool])
+
+    def _encode(self, archs) -> np.ndarray:
+        """The rows the models read: the one-hot of each cell's network (``networks``) or of
+        the cell itself."""
+        if self.networks:
+            archs = [self._space.effective(a) for a in archs]
+        return self._space.encode_many(archs)
 
     # ---- candidates ------------------------------------------------------------------------------
     def _candidates(self) -> tuple[Callable[[int], Architecture], np.ndarray]:
@@ -301,13 +320,18 @@ class InterleavedSolver(QuerySolver):
         )
         if not archs:
             raise SearchExhausted("no feasible unevaluated candidate was found")
-        return archs.__getitem__, self._space.encode_many(archs)
+        return archs.__getitem__, self._encode(archs)
 
     def _random(self) -> Architecture:
+        """A random feasible unevaluated cell: a network drawn uniformly among those with such a
+        cell (``networks``; otherwise every cell alike), then one of its cells."""
         if self._enumerated:
             idx = np.flatnonzero(self._free)
             if not idx.size:
                 raise SearchExhausted("every feasible architecture has been evaluated")
+            if self.networks:
+                nets = np.unique(self._net_of[idx])
+                idx = idx[self._net_of[idx] == nets[self._rng.integers(nets.size)]]
             return self._pool[int(idx[self._rng.integers(idx.size)])]
         return self._space.sample(self._rng)  # the loop rejects over-budget samples for free
 
@@ -326,7 +350,7 @@ class InterleavedSolver(QuerySolver):
         cell, X = self._candidates()
         seen = list(self._values)
         z = rank_scores(np.array([self._values[a] for a in seen]))
-        Xs = self._space.encode_many(seen)
+        Xs = self._encode(seen)
         if arm == "ridge":
             scores = RidgePredictor(alpha=self.alpha).fit(Xs, z).predict(X)
         else:

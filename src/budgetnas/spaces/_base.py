@@ -100,6 +100,15 @@ class SearchSpace(ABC):
         """Map decisions that do not change the network to one representative (default: none)."""
         return arch
 
+    def effective(self, arch: Architecture) -> Architecture:
+        """The architecture of the computation ``arch`` performs: decisions that cannot change
+        the network's output set to one representative. Coarser than :meth:`canonicalize`
+        where a space keeps such architectures apart (NAS-Bench-201 lists every cell, dead
+        edges and all, with its own trained accuracy); a model of accuracy reads these, so that
+        what it learns of one cell carries to the cells that compute the same (default: the
+        canonical architecture)."""
+        return self.canonicalize(arch)
+
     def encode(self, arch: Architecture) -> np.ndarray:
         """The one-hot vector of ``arch`` (float64, length :attr:`n_binaries`)."""
         x = np.zeros(self.n_binaries)

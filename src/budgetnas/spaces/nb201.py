@@ -33,6 +33,28 @@ class NB201Space(SearchSpace):
     def groups(self) -> Sequence[Group]:
         return tuple(Group(f"edge{src}->{dst}", OPS) for dst, src in EDGES)
 
+    def effective(self, arch: Architecture) -> Architecture:
+        """``arch`` with every dead edge set to ``none``: an edge out of a node that receives
+        nothing (each of its inputs is ``none`` or dead), which carries only zeros, or into a
+        node from which no edge leads on to the output, whose result is never read.
+
+        Example:
+            >>> space = NB201Space()
+            >>> cell = space.from_string("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|")
+            >>> space.to_string(space.effective(cell))  # node 2 receives nothing
+            '|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|'
+        """
+        self.validate(arch)
+        op = {edge: c for edge, c in zip(EDGES, arch.choices, strict=True)}  # 0 is none
+        fed = {0: True}
+        for dst in (1, 2, 3):
+            fed[dst] = any(op[(dst, src)] and fed[src] for src in range(dst))
+        read = {3: True}
+        for src in (2, 1, 0):
+            read[src] = any(op[(dst, src)] and read[dst] for dst in range(src + 1, 4))
+        choices = [c if fed[src] and read[dst] else 0 for (dst, src), c in op.items()]
+        return Architecture(arch.space, tuple(choices))
+
     def to_string(self, arch: Architecture) -> str:
         self.validate(arch)
         ops = [OPS[c] for c in arch.choices]

@@ -22,6 +22,7 @@ __all__ = [
     "GARBAGE",
     "SUITE_KWARGS",
     "check_canonicalize",
+    "check_effective",
     "check_encode_many",
     "check_groups",
     "check_mutate",
@@ -174,6 +175,19 @@ def check_canonicalize(space) -> None:
         assert np.array_equal(space.defining_indices(raw), space.defining_indices(canon))
 
 
+def check_effective(space) -> None:
+    """The network an architecture computes is an architecture of the space, its own network,
+    and the same for every encoding of one canonical architecture."""
+    space = make(space)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        raw = Architecture(space.name, tuple(int(rng.integers(s)) for s in space.group_sizes))
+        net = space.effective(raw)
+        space.validate(net)
+        assert space.effective(net) == net
+        assert space.effective(space.canonicalize(raw)) == net
+
+
 def check_special_architectures(space) -> None:
     """Where the space names a heaviest and a smallest architecture, both are valid and canonical."""
     space = make(space)
@@ -257,6 +271,7 @@ ALL_CHECKS = [
     check_encode_many,
     check_sample,
     check_canonicalize,
+    check_effective,
     check_special_architectures,
     check_validate_rejects,
     check_parse_errors,

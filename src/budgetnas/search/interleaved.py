@@ -284,13 +284,13 @@ class InterleavedSolver(QuerySolver):
             archs = list(problem.space.all_archs())
             ok = feasible_mask(problem, archs)
             self._pool = [a for a, f in zip(archs, ok, strict=True) if f]
-            self._pool_X = self._encode(self._pool)
+            read = [problem.space.effective(a) for a in self._pool] if self.networks else self._pool
+            self._pool_X = problem.space.encode_many(read)
             self._free = np.ones(len(self._pool), dtype=bool)
             self._row = {a: k for k, a in enumerate(self._pool)}
             # each cell's network (its row among the distinct networks of the pool)
             nets: dict[Architecture, int] = {}
-            key = problem.space.effective if self.networks else (lambda a: a)
-            self._net_of = np.array([nets.setdefault(key(a), len(nets)) for a in self._pool])
+            self._net_of = np.array([nets.setdefault(a, len(nets)) for a in read])
 
     def _encode(self, archs) -> np.ndarray:
         """The rows the models read: the one-hot of each cell's network (``networks``) or of
@@ -350,7 +350,8 @@ class InterleavedSolver(QuerySolver):
         cell, X = self._candidates()
         seen = list(self._values)
         z = rank_scores(np.array([self._values[a] for a in seen]))
-        Xs = self._encode(seen)
+        rows = [self._row.get(a) for a in seen] if self._enumerated else [None]
+        Xs = self._encode(seen) if None in rows else self._pool_X[rows]
         if arm == "ridge":
             scores = RidgePredictor(alpha=self.alpha).fit(Xs, z).predict(X)
         else:

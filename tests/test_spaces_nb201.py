@@ -34,7 +34,7 @@ def test_nb201_enumeration_is_complete_and_distinct():
     ("cell", "network"),
     [
         (CELL, CELL),  # every edge is used
-        # node 1 receives nothing: its conv edges into nodes 2 and 3 carry only zeros
+        # node 1 receives nothing (its edges out carry only zeros), node 2 leads nowhere
         (
             "|none~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|none~2|",
             "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|",

@@ -41,7 +41,7 @@ class NB201Space(SearchSpace):
         Example:
             >>> space = NB201Space()
             >>> cell = space.from_string("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|")
-            >>> space.to_string(space.effective(cell))  # node 2 receives nothing
+            >>> space.to_string(space.effective(cell))  # node 2 receives nothing, node 1 leads nowhere
             '|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|'
         """
         self.validate(arch)

@@ -56,52 +56,7 @@ from budgetnas.search.errors import SearchExhausted
 from budgetnas.search.program import ENUMERATION_LIMIT
 from budgetnas.search.proposals import feasible_mutations, rank_scores
 
-__all__ = ["CellGP", "HammingGP", "InterleavedSolver", "expected_improvement"]
-
-
-class HammingGP:
-    """Gaussian process on one-hot cells with kernel ``exp(-d / l)``, ``d`` the Hamming distance
-    between the decisions (``n_groups - x . x'``), unit signal variance and ``noise``; ``l`` is
-    the one of ``scales`` with the highest marginal likelihood.
-
-    Example:
-        >>> X = np.eye(3)[[0, 1, 2, 0]]  # one group of three choices
-        >>> gp = HammingGP(n_groups=1).fit(X[:3], np.array([0.0, 1.0, 2.0]))
-        >>> mean, sd = gp.predict(X[3:])
-        >>> round(float(mean[0]), 1), bool(sd[0] < 0.2)  # the first cell again: its value
-        (0.0, True)
-    """
-
-    def __init__(self, n_groups: int, noise: float = 1e-2, scales=(0.5, 1.0, 2.0, 4.0, 8.0)):
-        self.n_groups, self.noise, self.scales = n_groups, noise, tuple(scales)
-
-    def fit(self, X: np.ndarray, z: np.ndarray) -> HammingGP:
-        self._X = np.asarray(X, dtype=float)
-        n = len(z)
-        d = self.n_groups - self._X @ self._X.T
-        self._mean = float(np.mean(z))
-        best = None
-        for scale in self.scales:
-            try:
-                chol = np.linalg.cholesky(np.exp(-d / scale) + self.noise * np.eye(n))
-            except np.linalg.LinAlgError:
-                continue
-            alpha = cho_solve((chol, True), z - self._mean)
-            loglik = -0.5 * (z - self._mean) @ alpha - np.log(np.diag(chol)).sum()
-            if best is None or loglik > best[0]:
-                best = (loglik, scale, chol, alpha)
-        if best is None:
-            raise np.linalg.LinAlgError("no length scale gives a positive definite kernel")
-        _, self.scale, self._chol, self._alpha = best
-        return self
-
-    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and standard deviation at the rows of ``X``."""
-        k = np.exp(-(self.n_groups - np.asarray(X, dtype=float) @ self._X.T) / self.scale)
-        mean = self._mean + k @ self._alpha
-        v = solve_triangular(self._chol, k.T, lower=True)
-        var = np.maximum(1.0 + self.noise - (v * v).sum(axis=0), 1e-12)
-        return mean, np.sqrt(var)
+__all__ = ["CellGP", "InterleavedSolver", "expected_improvement"]
 
 
 class CellGP:
@@ -111,7 +66,15 @@ class CellGP:
     ``kernel="hamming"``: one weight for every group, ``a = 0``; ``"ard"``: a weight per group
     (coordinate ascent of the marginal likelihood from the best common one); ``"sum"``: one
     weight and ``a`` from ``mixes``; ``"ard-sum"``: both. Hyper-parameters (and the noise, from
-    ``noises``) maximize the marginal likelihood at every fit."""
+    ``noises``) maximize the marginal likelihood at every fit.
+
+    Example:
+        >>> X = np.eye(3)[[0, 1, 2, 0]]  # one group of three choices
+        >>> gp = CellGP(group_of=np.zeros(3, dtype=int)).fit(X[:3], np.array([0.0, 1.0, 2.0]))
+        >>> mean, sd = gp.predict(X[3:])
+        >>> round(float(mean[0]), 1), bool(sd[0] < 0.2)  # the first cell again: its value
+        (0.0, True)
+    """
 
     KERNELS = ("hamming", "ard", "sum", "ard-sum")
 
@@ -350,8 +313,10 @@ class InterleavedSolver(QuerySolver):
         cell, X = self._candidates()
         seen = list(self._values)
         z = rank_scores(np.array([self._values[a] for a in seen]))
-        rows = [self._row.get(a) for a in seen] if self._enumerated else [None]
-        Xs = self._encode(seen) if None in rows else self._pool_X[rows]
+        if self._enumerated and all(a in self._row for a in seen):  # the pool's rows, read once
+            Xs = self._pool_X[[self._row[a] for a in seen]]
+        else:
+            Xs = self._encode(seen)
         if arm == "ridge":
             scores = RidgePredictor(alpha=self.alpha).fit(Xs, z).predict(X)
         else:
